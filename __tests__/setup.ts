@@ -1,0 +1,4 @@
+import { Testing } from 'cdktf';
+
+// cdktf matchers (toHaveResource, toHaveResourceWithProperties, toBeValidTerraform, ...)
+Testing.setupJest();

@@ -1,0 +1,146 @@
+/**
+ * The one-off migration command (`node dist/src/db/migrate.js`, run as an ECS task with the admin
+ * secret): applies the node-pg-migrate migrations, creates/refreshes the processor role and its
+ * grants (no DDL), and creates the upcoming daily partitions.
+ */
+import { join } from 'node:path';
+import { Client, escapeLiteral } from 'pg';
+import type { RunnerOption } from 'node-pg-migrate/dist/bundle/index';
+import { tlsOptions } from '../processor/db';
+
+export const PROCESSOR_ROLE = 'vitals_processor';
+
+/** Table privileges of the processor role: read and write rows, never alter the schema. */
+export const PROCESSOR_TABLE_GRANTS: Readonly<Record<string, readonly string[]>> = {
+  event_ids: ['SELECT', 'INSERT'],
+  data_keys: ['SELECT', 'INSERT'],
+  patients: ['SELECT', 'INSERT'],
+  observations: ['SELECT', 'INSERT'],
+  latest_vitals: ['SELECT', 'INSERT', 'UPDATE'],
+  news2_scores: ['SELECT', 'INSERT'],
+  alert_state: ['SELECT', 'INSERT', 'UPDATE'],
+  alerts: ['SELECT', 'INSERT'],
+  dead_letters: ['SELECT', 'INSERT'],
+  // DELETE: leases of shards that expired from the stream are pruned.
+  shard_leases: ['SELECT', 'INSERT', 'UPDATE', 'DELETE'],
+};
+
+export const PARTITION_DAYS_AHEAD = 7;
+export const PARTITION_DAYS_BACK = 7;
+
+export interface MigrateSettings {
+  readonly host: string;
+  readonly port: number;
+  readonly database: string;
+  readonly sslCaFile: string;
+  readonly adminUser: string;
+  readonly adminPassword: string;
+  /** Local runs: the processor role's password. On AWS unset: the role logs in with IAM (rds_iam). */
+  readonly processorPassword?: string;
+  readonly log?: (message: string) => void;
+}
+
+function required(env: NodeJS.ProcessEnv, name: string): string {
+  const value = env[name];
+  if (!value) throw new Error(`missing environment variable ${name}`);
+  return value;
+}
+
+export function migrateSettingsFromEnv(env: NodeJS.ProcessEnv = process.env): MigrateSettings {
+  const port = Number(env.DB_PORT ?? '5432');
+  if (!Number.isInteger(port) || port < 1 || port > 65535) throw new Error(`DB_PORT must be a port number; received ${env.DB_PORT}`);
+  return {
+    host: required(env, 'DB_HOST'),
+    port,
+    database: required(env, 'DB_NAME'),
+    sslCaFile: required(env, 'DB_SSL_CA_FILE'),
+    adminUser: required(env, 'DB_ADMIN_USER'),
+    adminPassword: required(env, 'DB_ADMIN_PASSWORD'),
+    processorPassword: env.DB_PROCESSOR_PASSWORD || undefined,
+  };
+}
+
+/** Applies pending migrations, then the role, grants and partitions (all idempotent). */
+export async function migrate(settings: MigrateSettings): Promise<{ applied: string[]; partitionsCreated: number }> {
+  const log = settings.log ?? ((m: string) => process.stdout.write(`${JSON.stringify({ level: 'info', msg: m })}\n`));
+  const client = new Client({
+    host: settings.host,
+    port: settings.port,
+    database: settings.database,
+    user: settings.adminUser,
+    password: settings.adminPassword,
+    ssl: tlsOptions(settings.sslCaFile),
+    application_name: 'vitals-migrate',
+  });
+  await client.connect();
+  try {
+    // node-pg-migrate is ESM-only; Node >= 20.19 loads it with require().
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { runner } = require('node-pg-migrate') as { runner: (options: RunnerOption) => Promise<Array<{ name: string }>> };
+    const applied = await runner({
+      dbClient: client,
+      dir: join(__dirname, 'migrations'),
+      // compiled output carries .map and .d.ts files beside the migrations
+      ignorePattern: '\\..*|.*\\.map|.*\\.d\\.ts',
+      direction: 'up',
+      migrationsTable: 'pgmigrations',
+      singleTransaction: true,
+      checkOrder: true,
+      advisoryLockMode: 'wait',
+      log,
+    } as RunnerOption);
+    await ensureProcessorRole(client, settings.database, settings.processorPassword, log);
+    const { rows } = await client.query<{ created: number }>('SELECT ensure_time_partitions($1, $2) AS created', [PARTITION_DAYS_AHEAD, PARTITION_DAYS_BACK]);
+    const partitionsCreated = rows[0]?.created ?? 0;
+    log(`migrations applied: ${applied.length}; partitions created: ${partitionsCreated}`);
+    return { applied: applied.map((m) => m.name), partitionsCreated };
+  } finally {
+    await client.end();
+  }
+}
+
+async function ensureProcessorRole(client: Client, database: string, password: string | undefined, log: (m: string) => void): Promise<void> {
+  const role = PROCESSOR_ROLE;
+  await client.query('BEGIN');
+  try {
+    // Roles are cluster-wide: serialise concurrent migrations of several databases.
+    await client.query(`SELECT pg_advisory_xact_lock(hashtext('vitals_processor_role'))`);
+    const exists = await client.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [role]);
+    if (exists.rowCount === 0) await client.query(`CREATE ROLE ${role} LOGIN`);
+    await client.query(`ALTER ROLE ${role} WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION`);
+    const rdsIam = await client.query(`SELECT 1 FROM pg_roles WHERE rolname = 'rds_iam'`);
+    if (rdsIam.rowCount) {
+      await client.query(`GRANT rds_iam TO ${role}`);
+      log(`role ${role}: IAM authentication (rds_iam)`);
+    } else if (password) {
+      await client.query(`ALTER ROLE ${role} WITH PASSWORD ${escapeLiteral(password)}`);
+      log(`role ${role}: password authentication`);
+    } else {
+      log(`role ${role}: no rds_iam role and no DB_PROCESSOR_PASSWORD: password left unchanged`);
+    }
+    await client.query(`GRANT CONNECT ON DATABASE ${client.escapeIdentifier(database)} TO ${role}`);
+    await client.query('REVOKE CREATE ON SCHEMA public FROM PUBLIC');
+    await client.query(`GRANT USAGE ON SCHEMA public TO ${role}`);
+    await client.query(`REVOKE ALL ON ALL TABLES IN SCHEMA public FROM ${role}`);
+    for (const [table, privileges] of Object.entries(PROCESSOR_TABLE_GRANTS)) {
+      await client.query(`GRANT ${privileges.join(', ')} ON TABLE ${client.escapeIdentifier(table)} TO ${role}`);
+    }
+    await client.query(`GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO ${role}`);
+    await client.query(`GRANT EXECUTE ON FUNCTION ensure_time_partitions(integer, integer) TO ${role}`);
+    await client.query('COMMIT');
+  } catch (err) {
+    await client.query('ROLLBACK');
+    throw err;
+  }
+}
+
+if (require.main === module) {
+  migrate(migrateSettingsFromEnv()).then(
+    () => process.exit(0),
+    (err: unknown) => {
+      // Messages from pg and node-pg-migrate name objects, never row data.
+      process.stderr.write(`${JSON.stringify({ level: 'error', msg: 'migration failed', err: err instanceof Error ? err.message : String(err) })}\n`);
+      process.exit(1);
+    },
+  );
+}

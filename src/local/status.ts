@@ -1,0 +1,138 @@
+/**
+ * Live status and final summary of a local run: latency sampling, percentiles and formatting.
+ * Pure; the runner feeds it numbers read from the simulator and the database.
+ */
+
+/** Nearest-rank percentile of an ascending array (p in (0, 100]); null when empty. */
+export function percentile(sortedAscending: readonly number[], p: number): number | null {
+  if (!(p > 0 && p <= 100)) throw new Error(`percentile must be in (0, 100]; received ${p}`);
+  if (sortedAscending.length === 0) return null;
+  const rank = Math.ceil((p / 100) * sortedAscending.length);
+  return sortedAscending[Math.min(sortedAscending.length, Math.max(1, rank)) - 1];
+}
+
+/**
+ * Event-to-commit latency from a sample of event ids: the simulator records when it sent each
+ * sampled id; the runner asks the database for the pending ones' stored-at times and resolves them.
+ * Bounded: at most `maxPending` ids wait (the oldest are dropped first and counted).
+ */
+export class LatencySampler {
+  private readonly pending = new Map<string, number>();
+  private readonly latenciesMs: number[] = [];
+  private droppedCount = 0;
+
+  constructor(private readonly maxPending = 20_000) {}
+
+  recordSent(eventId: string, sentAtMs: number): void {
+    if (this.pending.has(eventId)) return; // a retry keeps the first send time
+    if (this.pending.size >= this.maxPending) {
+      const oldest = this.pending.keys().next().value as string;
+      this.pending.delete(oldest);
+      this.droppedCount++;
+    }
+    this.pending.set(eventId, sentAtMs);
+  }
+
+  /** Oldest pending ids first, at most `limit`. */
+  pendingIds(limit: number): string[] {
+    const out: string[] = [];
+    for (const id of this.pending.keys()) {
+      if (out.length >= limit) break;
+      out.push(id);
+    }
+    return out;
+  }
+
+  get pendingCount(): number {
+    return this.pending.size;
+  }
+
+  get dropped(): number {
+    return this.droppedCount;
+  }
+
+  resolve(eventId: string, storedAtMs: number): void {
+    const sentAt = this.pending.get(eventId);
+    if (sentAt === undefined) return;
+    this.pending.delete(eventId);
+    this.latenciesMs.push(Math.max(0, storedAtMs - sentAt));
+  }
+
+  get resolvedCount(): number {
+    return this.latenciesMs.length;
+  }
+
+  /** p50 and p99 over every resolved sample so far (null before the first). */
+  percentiles(): { p50: number | null; p99: number | null } {
+    const sorted = [...this.latenciesMs].sort((a, b) => a - b);
+    return { p50: percentile(sorted, 50), p99: percentile(sorted, 99) };
+  }
+
+  /** Percentiles of samples resolved since `fromIndex` (for the live line's recent window). */
+  recentPercentiles(fromIndex: number): { p50: number | null; p99: number | null } {
+    const sorted = this.latenciesMs.slice(fromIndex).sort((a, b) => a - b);
+    return { p50: percentile(sorted, 50), p99: percentile(sorted, 99) };
+  }
+}
+
+export interface StatusSnapshot {
+  readonly elapsedSeconds: number;
+  readonly sentPerSec: number;
+  readonly storedPerSec: number;
+  readonly eventsSent: number;
+  readonly eventsStored: number;
+  readonly millisBehindLatest: number | null;
+  readonly deadLetters: number;
+  readonly alerts: number;
+  readonly rejected: number;
+  readonly duplicates: number;
+  readonly throttled: number;
+  readonly p50Ms: number | null;
+  readonly p99Ms: number | null;
+}
+
+function ms(x: number | null): string {
+  return x === null ? '-' : `${Math.round(x)}ms`;
+}
+
+/** One status line; no identifiers of any kind. */
+export function formatStatusLine(s: StatusSnapshot): string {
+  const lag = Math.max(0, s.eventsSent - s.eventsStored);
+  return [
+    `t=${s.elapsedSeconds.toFixed(0)}s`,
+    `sent ${s.sentPerSec.toFixed(0)}/s`,
+    `stored ${s.storedPerSec.toFixed(0)}/s`,
+    `lag ${lag} ev` + (s.millisBehindLatest === null ? '' : ` (${s.millisBehindLatest}ms behind)`),
+    `total ${s.eventsStored}/${s.eventsSent}`,
+    `dead letters ${s.deadLetters}`,
+    `alerts ${s.alerts}`,
+    `rejected ${s.rejected}`,
+    `dup ${s.duplicates}`,
+    `429s ${s.throttled}`,
+    `p50 ${ms(s.p50Ms)} p99 ${ms(s.p99Ms)}`,
+  ].join(' | ');
+}
+
+export interface FinalSummary {
+  readonly events_sent: number;
+  readonly events_stored: number;
+  readonly dead_letters: number;
+  readonly alerts: number;
+  readonly throughput_eps: number;
+  readonly p50_latency_ms: number | null;
+  readonly p99_latency_ms: number | null;
+}
+
+/** The final line, keys in the order the issue names them. */
+export function formatFinalLine(s: FinalSummary): string {
+  const round1 = (x: number | null) => (x === null ? null : Math.round(x * 10) / 10);
+  return JSON.stringify({
+    events_sent: s.events_sent,
+    events_stored: s.events_stored,
+    dead_letters: s.dead_letters,
+    alerts: s.alerts,
+    throughput_eps: round1(s.throughput_eps),
+    p50_latency_ms: round1(s.p50_latency_ms),
+    p99_latency_ms: round1(s.p99_latency_ms),
+  });
+}

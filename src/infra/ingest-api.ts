@@ -1,0 +1,620 @@
+/**
+ * The ingest API: API Gateway REST API whose `POST /v1/events` writes straight into Kinesis with
+ * `PutRecords` (no Lambda in the path), validated against the event schema's model, authenticated
+ * (AWS_IAM plus an API key on a usage plan), throttled, access-logged, traced and behind WAF.
+ *
+ * Bodies carry PHI: execution logging never traces data, the access log format has no body
+ * field, and WAF logs redact the credentials headers.
+ */
+import { createHash } from 'node:crypto';
+import { Construct } from 'constructs';
+import { Fn, ITerraformDependable, Token } from 'cdktf';
+import { ApiGatewayAccount } from '@cdktf/provider-aws/lib/api-gateway-account';
+import { ApiGatewayApiKey } from '@cdktf/provider-aws/lib/api-gateway-api-key';
+import { ApiGatewayDeployment } from '@cdktf/provider-aws/lib/api-gateway-deployment';
+import { ApiGatewayGatewayResponse } from '@cdktf/provider-aws/lib/api-gateway-gateway-response';
+import { ApiGatewayIntegration } from '@cdktf/provider-aws/lib/api-gateway-integration';
+import { ApiGatewayIntegrationResponse } from '@cdktf/provider-aws/lib/api-gateway-integration-response';
+import { ApiGatewayMethod } from '@cdktf/provider-aws/lib/api-gateway-method';
+import { ApiGatewayMethodResponse } from '@cdktf/provider-aws/lib/api-gateway-method-response';
+import { ApiGatewayMethodSettings } from '@cdktf/provider-aws/lib/api-gateway-method-settings';
+import { ApiGatewayModel } from '@cdktf/provider-aws/lib/api-gateway-model';
+import { ApiGatewayRequestValidator } from '@cdktf/provider-aws/lib/api-gateway-request-validator';
+import { ApiGatewayResource } from '@cdktf/provider-aws/lib/api-gateway-resource';
+import { ApiGatewayRestApi } from '@cdktf/provider-aws/lib/api-gateway-rest-api';
+import { ApiGatewayStage } from '@cdktf/provider-aws/lib/api-gateway-stage';
+import { ApiGatewayUsagePlan } from '@cdktf/provider-aws/lib/api-gateway-usage-plan';
+import { ApiGatewayUsagePlanKey } from '@cdktf/provider-aws/lib/api-gateway-usage-plan-key';
+import { CloudwatchLogGroup } from '@cdktf/provider-aws/lib/cloudwatch-log-group';
+import { DataAwsIamPolicyDocument } from '@cdktf/provider-aws/lib/data-aws-iam-policy-document';
+import { IamRole } from '@cdktf/provider-aws/lib/iam-role';
+import { IamRolePolicy } from '@cdktf/provider-aws/lib/iam-role-policy';
+import { IamRolePolicyAttachment } from '@cdktf/provider-aws/lib/iam-role-policy-attachment';
+import { Wafv2WebAcl, Wafv2WebAclRule } from '@cdktf/provider-aws/lib/wafv2-web-acl';
+import { Wafv2WebAclAssociation } from '@cdktf/provider-aws/lib/wafv2-web-acl-association';
+import { Wafv2WebAclLoggingConfiguration } from '@cdktf/provider-aws/lib/wafv2-web-acl-logging-configuration';
+import { DEVICE_EVENT_BATCH_MODEL, DEVICE_EVENT_BATCH_MODEL_NAME } from './api-model';
+import {
+  BAD_REQUEST_BODY_TEMPLATE,
+  HEALTH_RESPONSE_TEMPLATE,
+  INTEGRATION_ERROR_RESPONSE_TEMPLATE,
+  KINESIS_CONTENT_TYPE,
+  MOCK_200_REQUEST_TEMPLATE,
+  PARTIAL_FAILURE_STATUS,
+  PUT_RECORDS_RESPONSE_TEMPLATE,
+  putRecordsRequestTemplate,
+} from './mapping-template';
+import { ENVIRONMENT_MAX_LENGTH, ENVIRONMENT_PATTERN, LOG_RETENTION_DAYS_ALLOWED } from './config';
+
+export interface IngestStreamRef {
+  readonly name: string;
+  readonly arn: string;
+  /** KMS key the stream is encrypted with (producers need kms:GenerateDataKey). */
+  readonly keyArn: string;
+}
+
+export interface ThrottleSettings {
+  /** Token-bucket size: requests that may arrive at once. */
+  readonly burstLimit: number;
+  /** Steady-state requests per second. */
+  readonly rateLimit: number;
+}
+
+export interface UsagePlanQuota {
+  /** Requests allowed per period. */
+  readonly limit: number;
+  readonly period: QuotaPeriod;
+}
+
+export enum QuotaPeriod {
+  DAY = 'DAY',
+  WEEK = 'WEEK',
+  MONTH = 'MONTH',
+}
+
+/** API Gateway execution-log levels (`OFF` is not offered: errors must stay visible). */
+export enum ExecutionLogLevel {
+  ERROR = 'ERROR',
+  INFO = 'INFO',
+}
+
+export interface IngestApiProps {
+  /** Environment suffix carried by every name (lowercase alphanumeric). */
+  readonly environment: string;
+  readonly region: string;
+  /**
+   * AWS partition of the ARNs the construct builds.
+   * @default 'aws'
+   */
+  readonly partition?: string;
+  /** AWS account id (usually a Terraform variable token). */
+  readonly accountId: string;
+  readonly stream: IngestStreamRef;
+  /** KMS key encrypting the access, execution and WAF log groups. */
+  readonly logsKeyArn: string;
+  /**
+   * Retention of the API's log groups; one of CloudWatch's allowed values.
+   * @default 365
+   */
+  readonly logRetentionDays?: number;
+  /**
+   * Stage and usage-plan throttling.
+   * @default { burstLimit: 500, rateLimit: 100 }
+   */
+  readonly throttle?: ThrottleSettings;
+  /**
+   * Usage-plan quota. Off by default: the throttle already bounds traffic, and a quota that ran out
+   * would reject bedside vitals for the rest of the period.
+   * @default no quota
+   */
+  readonly quota?: UsagePlanQuota;
+  /**
+   * Execution-log level. Data tracing is always off (bodies are PHI); ERROR keeps execution logs
+   * to failures, the access log records every request.
+   * @default ExecutionLogLevel.ERROR
+   */
+  readonly executionLogLevel?: ExecutionLogLevel;
+  /**
+   * Requests per client IP per 5 minutes above which WAF blocks. The default equals the stage's
+   * sustained rate (100 req/s x 300 s), so one hospital's integration engine behind a single NAT
+   * address is never cut off before API Gateway's own throttle applies.
+   * @default 30000
+   */
+  readonly wafRateLimitPer5Minutes?: number;
+  /**
+   * Manage the account's API Gateway CloudWatch role (a per-region singleton). Set false for all
+   * but one stack when several environments share an account and region.
+   * @default true
+   */
+  readonly manageAccountSettings?: boolean;
+}
+
+export const DEFAULT_THROTTLE: ThrottleSettings = { burstLimit: 500, rateLimit: 100 };
+const DEFAULT_LOG_RETENTION_DAYS = 365;
+const DEFAULT_WAF_RATE_LIMIT_PER_5_MINUTES = 30_000;
+/** API Gateway's default account limits; a stage cannot exceed them. */
+const ACCOUNT_MAX_BURST = 5000;
+const ACCOUNT_MAX_RATE = 10000;
+
+/** What the integration role may do: put to this stream, with its key. */
+export const STREAM_WRITE_ACTIONS = ['kinesis:PutRecord', 'kinesis:PutRecords'] as const;
+export const STREAM_KEY_WRITE_ACTIONS = ['kms:GenerateDataKey'] as const;
+
+/** AWS's managed policy for the API Gateway account CloudWatch role (the documented setup). */
+const API_GATEWAY_CLOUDWATCH_POLICY = 'policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs';
+
+/**
+ * Access-log line (JSON). Who called, what, and the outcome; never the body, query string or
+ * headers, which could carry PHI or credentials.
+ */
+export const ACCESS_LOG_FORMAT = JSON.stringify({
+  requestId: '$context.requestId',
+  extendedRequestId: '$context.extendedRequestId',
+  ip: '$context.identity.sourceIp',
+  caller: '$context.identity.caller',
+  user: '$context.identity.user',
+  userArn: '$context.identity.userArn',
+  apiKeyId: '$context.identity.apiKeyId',
+  requestTime: '$context.requestTime',
+  httpMethod: '$context.httpMethod',
+  resourcePath: '$context.resourcePath',
+  status: '$context.status',
+  protocol: '$context.protocol',
+  responseLength: '$context.responseLength',
+  responseLatency: '$context.responseLatency',
+  integrationStatus: '$context.integration.status',
+  integrationLatency: '$context.integration.latency',
+  errorType: '$context.error.responseType',
+  wafStatus: '$context.waf.status',
+  xrayTraceId: '$context.xrayTraceId',
+});
+
+/** AWS managed WAF rule groups, with rules switched to count where they would block valid traffic. */
+const MANAGED_RULE_GROUPS: ReadonlyArray<{ readonly name: string; readonly countOnly?: readonly string[] }> = [
+  // A 500-event batch is far above the common rule set's 8 KB body limit: count, don't block.
+  { name: 'AWSManagedRulesCommonRuleSet', countOnly: ['SizeRestrictions_BODY'] },
+  { name: 'AWSManagedRulesKnownBadInputsRuleSet' },
+  { name: 'AWSManagedRulesAmazonIpReputationList' },
+];
+
+/** Header names WAF logs must not contain. */
+const WAF_REDACTED_HEADERS = ['authorization', 'x-api-key', 'x-amz-security-token'] as const;
+
+function isResolved(value: unknown): boolean {
+  return !Token.isUnresolved(value);
+}
+
+function validate(id: string, props: IngestApiProps): void {
+  const problems: string[] = [];
+  const check = (ok: boolean, prop: string, rule: string, received: unknown) => {
+    if (!ok) problems.push(`${prop} ${rule}; received ${JSON.stringify(received)}`);
+  };
+  const arn = (prop: string, value: string, service: string) => {
+    if (isResolved(value)) check(new RegExp(`^arn:aws[a-z-]*:${service}:`).test(value), prop, `must be an ${service} ARN (arn:aws:${service}:...)`, value);
+  };
+  if (isResolved(props.environment)) {
+    check(ENVIRONMENT_PATTERN.test(props.environment), 'environment', `must be lowercase alphanumeric, start with a letter, at most ${ENVIRONMENT_MAX_LENGTH} characters`, props.environment);
+  }
+  if (isResolved(props.region)) {
+    check(/^[a-z]{2}(-[a-z]+)+-\d$/.test(props.region), 'region', 'must be an AWS region code like eu-central-2', props.region);
+  }
+  if (isResolved(props.accountId)) {
+    check(/^\d{12}$/.test(props.accountId), 'accountId', 'must be a 12-digit AWS account id', props.accountId);
+  }
+  arn('stream.arn', props.stream.arn, 'kinesis');
+  arn('stream.keyArn', props.stream.keyArn, 'kms');
+  arn('logsKeyArn', props.logsKeyArn, 'kms');
+  const retention = props.logRetentionDays ?? DEFAULT_LOG_RETENTION_DAYS;
+  check((LOG_RETENTION_DAYS_ALLOWED as readonly number[]).includes(retention), 'logRetentionDays', `must be one of ${LOG_RETENTION_DAYS_ALLOWED.join(', ')}`, retention);
+  const throttle = props.throttle ?? DEFAULT_THROTTLE;
+  check(Number.isInteger(throttle.burstLimit) && throttle.burstLimit >= 1 && throttle.burstLimit <= ACCOUNT_MAX_BURST, 'throttle.burstLimit', `must be an integer from 1 to ${ACCOUNT_MAX_BURST}`, throttle.burstLimit);
+  check(throttle.rateLimit > 0 && throttle.rateLimit <= ACCOUNT_MAX_RATE, 'throttle.rateLimit', `must be > 0 and <= ${ACCOUNT_MAX_RATE}`, throttle.rateLimit);
+  if (props.quota) {
+    check(Number.isInteger(props.quota.limit) && props.quota.limit >= 1, 'quota.limit', 'must be an integer >= 1', props.quota.limit);
+  }
+  const wafLimit = props.wafRateLimitPer5Minutes ?? DEFAULT_WAF_RATE_LIMIT_PER_5_MINUTES;
+  check(Number.isInteger(wafLimit) && wafLimit >= 10 && wafLimit <= 2_000_000_000, 'wafRateLimitPer5Minutes', 'must be an integer from 10 to 2000000000 (WAF rate-based rule limits)', wafLimit);
+  if (problems.length > 0) throw new Error(`IngestApi "${id}": invalid props:\n - ${problems.join('\n - ')}`);
+}
+
+/** A stable digest of the API's static configuration: any change redeploys the stage. */
+function configurationDigest(parts: unknown): string {
+  return createHash('sha256').update(JSON.stringify(parts)).digest('hex');
+}
+
+export class IngestApi extends Construct {
+  public readonly restApi: ApiGatewayRestApi;
+  public readonly v1Resource: ApiGatewayResource;
+  public readonly eventsResource: ApiGatewayResource;
+  public readonly healthResource: ApiGatewayResource;
+  public readonly model: ApiGatewayModel;
+  public readonly requestValidator: ApiGatewayRequestValidator;
+  public readonly integrationRole: IamRole;
+  public readonly postEventsMethod: ApiGatewayMethod;
+  public readonly postEventsIntegration: ApiGatewayIntegration;
+  public readonly getHealthMethod: ApiGatewayMethod;
+  public readonly getHealthIntegration: ApiGatewayIntegration;
+  public readonly badRequestBodyResponse: ApiGatewayGatewayResponse;
+  public readonly deployment: ApiGatewayDeployment;
+  public readonly stage: ApiGatewayStage;
+  public readonly methodSettings: ApiGatewayMethodSettings;
+  public readonly accessLogGroup: CloudwatchLogGroup;
+  public readonly executionLogGroup: CloudwatchLogGroup;
+  public readonly cloudwatchRole?: IamRole;
+  public readonly account?: ApiGatewayAccount;
+  public readonly apiKey: ApiGatewayApiKey;
+  public readonly usagePlan: ApiGatewayUsagePlan;
+  public readonly usagePlanKey: ApiGatewayUsagePlanKey;
+  public readonly webAcl: Wafv2WebAcl;
+  public readonly webAclAssociation: Wafv2WebAclAssociation;
+  public readonly wafLogGroup: CloudwatchLogGroup;
+  public readonly wafLogging: Wafv2WebAclLoggingConfiguration;
+
+  constructor(scope: Construct, id: string, props: IngestApiProps) {
+    super(scope, id);
+    validate(id, props);
+
+    const env = props.environment;
+    const { region, accountId, stream } = props;
+    const partition = props.partition ?? 'aws';
+    const throttle = props.throttle ?? DEFAULT_THROTTLE;
+    const retentionInDays = props.logRetentionDays ?? DEFAULT_LOG_RETENTION_DAYS;
+    const stageName = env;
+    const logGroup = (logId: string, name: string) =>
+      new CloudwatchLogGroup(this, logId, { name, kmsKeyId: props.logsKeyArn, retentionInDays });
+
+    // ---- Account-level CloudWatch role ---------------------------------------------------------
+    // aws_api_gateway_account is a per-region singleton of the AWS account: every REST API in the
+    // region logs through this one role. Stacks sharing an account and region must let only one
+    // of them manage it (manageAccountSettings).
+    if (props.manageAccountSettings ?? true) {
+      const trust = new DataAwsIamPolicyDocument(this, 'CloudwatchRoleTrust', {
+        statement: [
+          {
+            actions: ['sts:AssumeRole'],
+            principals: [{ type: 'Service', identifiers: ['apigateway.amazonaws.com'] }],
+            condition: [{ test: 'StringEquals', variable: 'aws:SourceAccount', values: [accountId] }],
+          },
+        ],
+      });
+      this.cloudwatchRole = new IamRole(this, 'CloudwatchRole', {
+        name: `vitals-apigw-cloudwatch-${env}`,
+        assumeRolePolicy: trust.json,
+      });
+      new IamRolePolicyAttachment(this, 'CloudwatchRolePolicy', {
+        role: this.cloudwatchRole.name,
+        policyArn: `arn:${partition}:iam::aws:${API_GATEWAY_CLOUDWATCH_POLICY}`,
+      });
+      this.account = new ApiGatewayAccount(this, 'Account', {
+        cloudwatchRoleArn: this.cloudwatchRole.arn,
+        resetOnDelete: true,
+      });
+    }
+
+    // ---- REST API and resources ----------------------------------------------------------------
+    this.restApi = new ApiGatewayRestApi(this, 'RestApi', {
+      name: `vitals-ingest-${env}`,
+      description: 'Bedside-monitor events into the vitals stream (PHI: no body logging).',
+      endpointConfiguration: { types: ['REGIONAL'] },
+      apiKeySource: 'HEADER',
+    });
+    const restApiId = this.restApi.id;
+    this.v1Resource = new ApiGatewayResource(this, 'V1Resource', { restApiId, parentId: this.restApi.rootResourceId, pathPart: 'v1' });
+    this.eventsResource = new ApiGatewayResource(this, 'EventsResource', { restApiId, parentId: this.v1Resource.id, pathPart: 'events' });
+    this.healthResource = new ApiGatewayResource(this, 'HealthResource', { restApiId, parentId: this.v1Resource.id, pathPart: 'health' });
+
+    const modelSchema = JSON.stringify(DEVICE_EVENT_BATCH_MODEL);
+    this.model = new ApiGatewayModel(this, 'EventBatchModel', {
+      restApiId,
+      name: DEVICE_EVENT_BATCH_MODEL_NAME,
+      contentType: 'application/json',
+      description: 'DeviceEventBatch v1, generated from src/schema/device-event.v1.schema.json',
+      schema: modelSchema,
+    });
+    this.requestValidator = new ApiGatewayRequestValidator(this, 'RequestValidator', {
+      restApiId,
+      name: `vitals-body-and-params-${env}`,
+      validateRequestBody: true,
+      validateRequestParameters: true,
+    });
+
+    // ---- POST /v1/events -> Kinesis PutRecords ------------------------------------------------
+    const integrationTrust = new DataAwsIamPolicyDocument(this, 'IntegrationRoleTrust', {
+      statement: [
+        {
+          actions: ['sts:AssumeRole'],
+          principals: [{ type: 'Service', identifiers: ['apigateway.amazonaws.com'] }],
+          condition: [
+            { test: 'StringEquals', variable: 'aws:SourceAccount', values: [accountId] },
+            { test: 'ArnLike', variable: 'aws:SourceArn', values: [`arn:${partition}:execute-api:${region}:${accountId}:${restApiId}/*`] },
+          ],
+        },
+      ],
+    });
+    this.integrationRole = new IamRole(this, 'IntegrationRole', {
+      name: `vitals-ingest-kinesis-${env}`,
+      assumeRolePolicy: integrationTrust.json,
+    });
+    const integrationPolicy = new DataAwsIamPolicyDocument(this, 'IntegrationRolePolicyDocument', {
+      statement: [
+        { sid: 'StreamWrite', actions: [...STREAM_WRITE_ACTIONS], resources: [stream.arn] },
+        { sid: 'StreamKey', actions: [...STREAM_KEY_WRITE_ACTIONS], resources: [stream.keyArn] },
+      ],
+    });
+    new IamRolePolicy(this, 'IntegrationRolePolicy', {
+      name: `vitals-ingest-kinesis-${env}-policy`,
+      role: this.integrationRole.id,
+      policy: integrationPolicy.json,
+    });
+
+    this.postEventsMethod = new ApiGatewayMethod(this, 'PostEvents', {
+      restApiId,
+      resourceId: this.eventsResource.id,
+      httpMethod: 'POST',
+      authorization: 'AWS_IAM',
+      apiKeyRequired: true,
+      requestValidatorId: this.requestValidator.id,
+      requestModels: { 'application/json': this.model.name },
+    });
+    const requestTemplate = putRecordsRequestTemplate(stream.name);
+    this.postEventsIntegration = new ApiGatewayIntegration(this, 'PostEventsIntegration', {
+      restApiId,
+      resourceId: this.eventsResource.id,
+      httpMethod: this.postEventsMethod.httpMethod,
+      type: 'AWS',
+      integrationHttpMethod: 'POST',
+      uri: `arn:${partition}:apigateway:${region}:kinesis:action/PutRecords`,
+      credentials: this.integrationRole.arn,
+      // Only application/json has a template; anything else is answered 415, never passed through.
+      passthroughBehavior: 'NEVER',
+      requestParameters: { 'integration.request.header.Content-Type': `'${KINESIS_CONTENT_TYPE}'` },
+      requestTemplates: { 'application/json': requestTemplate },
+    });
+
+    // Method responses, and which integration status maps to each (selection pattern on the
+    // Kinesis HTTP status). Kinesis errors are never the client's fault (the body was validated).
+    const eventsResponses: ReadonlyArray<{ status: string; selectionPattern?: string; template: string }> = [
+      { status: '200', template: PUT_RECORDS_RESPONSE_TEMPLATE },
+      { status: '500', selectionPattern: '4\\d{2}', template: INTEGRATION_ERROR_RESPONSE_TEMPLATE },
+      { status: String(PARTIAL_FAILURE_STATUS), selectionPattern: '5\\d{2}', template: INTEGRATION_ERROR_RESPONSE_TEMPLATE },
+    ];
+    const dependables: ITerraformDependable[] = [this.postEventsIntegration];
+    for (const r of eventsResponses) {
+      const methodResponse = new ApiGatewayMethodResponse(this, `PostEvents${r.status}`, {
+        restApiId,
+        resourceId: this.eventsResource.id,
+        httpMethod: this.postEventsMethod.httpMethod,
+        statusCode: r.status,
+        responseModels: { 'application/json': 'Empty' },
+      });
+      dependables.push(
+        new ApiGatewayIntegrationResponse(this, `PostEventsIntegration${r.status}`, {
+          restApiId,
+          resourceId: this.eventsResource.id,
+          httpMethod: this.postEventsMethod.httpMethod,
+          statusCode: methodResponse.statusCode,
+          selectionPattern: r.selectionPattern,
+          responseTemplates: { 'application/json': r.template },
+          dependsOn: [this.postEventsIntegration],
+        }),
+      );
+    }
+
+    // ---- GET /v1/health (mock) ----------------------------------------------------------------
+    this.getHealthMethod = new ApiGatewayMethod(this, 'GetHealth', {
+      restApiId,
+      resourceId: this.healthResource.id,
+      httpMethod: 'GET',
+      // Signed like every call to this API (no anonymous endpoints); no API key, so probes do not
+      // need one and do not count against a client's usage plan.
+      authorization: 'AWS_IAM',
+      apiKeyRequired: false,
+      requestValidatorId: this.requestValidator.id,
+    });
+    this.getHealthIntegration = new ApiGatewayIntegration(this, 'GetHealthIntegration', {
+      restApiId,
+      resourceId: this.healthResource.id,
+      httpMethod: this.getHealthMethod.httpMethod,
+      type: 'MOCK',
+      passthroughBehavior: 'NEVER',
+      requestTemplates: { 'application/json': MOCK_200_REQUEST_TEMPLATE },
+    });
+    const healthResponse = new ApiGatewayMethodResponse(this, 'GetHealth200', {
+      restApiId,
+      resourceId: this.healthResource.id,
+      httpMethod: this.getHealthMethod.httpMethod,
+      statusCode: '200',
+      responseModels: { 'application/json': 'Empty' },
+    });
+    dependables.push(
+      this.getHealthIntegration,
+      new ApiGatewayIntegrationResponse(this, 'GetHealthIntegration200', {
+        restApiId,
+        resourceId: this.healthResource.id,
+        httpMethod: this.getHealthMethod.httpMethod,
+        statusCode: healthResponse.statusCode,
+        responseTemplates: { 'application/json': HEALTH_RESPONSE_TEMPLATE },
+        dependsOn: [this.getHealthIntegration],
+      }),
+    );
+
+    // ---- Gateway responses ---------------------------------------------------------------------
+    this.badRequestBodyResponse = new ApiGatewayGatewayResponse(this, 'BadRequestBody', {
+      restApiId,
+      responseType: 'BAD_REQUEST_BODY',
+      statusCode: '400',
+      responseTemplates: { 'application/json': BAD_REQUEST_BODY_TEMPLATE },
+    });
+    dependables.push(this.badRequestBodyResponse);
+
+    // ---- Deployment and stage ------------------------------------------------------------------
+    this.deployment = new ApiGatewayDeployment(this, 'Deployment', {
+      restApiId,
+      description: 'Managed by Terraform; replaced when the API configuration changes.',
+      triggers: {
+        // Static configuration (templates, model, responses), hashed at synth time...
+        configuration: configurationDigest({
+          model: DEVICE_EVENT_BATCH_MODEL,
+          requestTemplate: putRecordsRequestTemplate('<stream>'),
+          responses: eventsResponses,
+          health: [MOCK_200_REQUEST_TEMPLATE, HEALTH_RESPONSE_TEMPLATE],
+          badRequestBody: BAD_REQUEST_BODY_TEMPLATE,
+          methods: { post: ['AWS_IAM', true], get: ['AWS_IAM', false] },
+          contentType: KINESIS_CONTENT_TYPE,
+        }),
+        // ...and what is only known at apply time (ids, the stream, the role).
+        resources: Fn.sha1(
+          Fn.jsonencode([
+            this.v1Resource.id,
+            this.eventsResource.id,
+            this.healthResource.id,
+            this.model.id,
+            this.requestValidator.id,
+            this.postEventsMethod.id,
+            this.postEventsIntegration.id,
+            this.getHealthMethod.id,
+            this.getHealthIntegration.id,
+            stream.name,
+            this.integrationRole.arn,
+          ]),
+        ),
+      },
+      lifecycle: { createBeforeDestroy: true },
+      dependsOn: dependables,
+    });
+
+    this.accessLogGroup = logGroup('AccessLogGroup', `/aws/apigateway/vitals-ingest-${env}/access`);
+    this.stage = new ApiGatewayStage(this, 'Stage', {
+      restApiId,
+      stageName,
+      deploymentId: this.deployment.id,
+      description: `vitals ingest, ${env}`,
+      xrayTracingEnabled: true,
+      cacheClusterEnabled: false,
+      accessLogSettings: { destinationArn: this.accessLogGroup.arn, format: ACCESS_LOG_FORMAT },
+      // Access logging needs the account's CloudWatch role in place first.
+      dependsOn: this.account ? [this.account] : [],
+    });
+
+    // Created here, before API Gateway would create it unencrypted with no retention.
+    this.executionLogGroup = logGroup('ExecutionLogGroup', `API-Gateway-Execution-Logs_${restApiId}/${stageName}`);
+    this.methodSettings = new ApiGatewayMethodSettings(this, 'MethodSettings', {
+      restApiId,
+      stageName: this.stage.stageName,
+      methodPath: '*/*',
+      settings: {
+        metricsEnabled: true,
+        loggingLevel: props.executionLogLevel ?? ExecutionLogLevel.ERROR,
+        // Data tracing would log full request and response bodies: PHI. Never on.
+        dataTraceEnabled: false,
+        throttlingBurstLimit: throttle.burstLimit,
+        throttlingRateLimit: throttle.rateLimit,
+        cachingEnabled: false,
+        cacheDataEncrypted: true,
+      },
+      dependsOn: [this.executionLogGroup],
+    });
+
+    // ---- API key and usage plan ---------------------------------------------------------------
+    this.apiKey = new ApiGatewayApiKey(this, 'ApiKey', {
+      name: `vitals-ingest-${env}`,
+      description: 'Hospital integration engine key; the value is generated by AWS and kept in state.',
+      enabled: true,
+    });
+    this.usagePlan = new ApiGatewayUsagePlan(this, 'UsagePlan', {
+      name: `vitals-ingest-${env}`,
+      apiStages: [{ apiId: restApiId, stage: this.stage.stageName }],
+      throttleSettings: { burstLimit: throttle.burstLimit, rateLimit: throttle.rateLimit },
+      quotaSettings: props.quota ? { limit: props.quota.limit, period: props.quota.period } : undefined,
+    });
+    this.usagePlanKey = new ApiGatewayUsagePlanKey(this, 'UsagePlanKey', {
+      keyId: this.apiKey.id,
+      keyType: 'API_KEY',
+      usagePlanId: this.usagePlan.id,
+    });
+
+    // ---- WAF -----------------------------------------------------------------------------------
+    const visibility = (metricName: string) => ({ cloudwatchMetricsEnabled: true, metricName, sampledRequestsEnabled: true });
+    const rules: Wafv2WebAclRule[] = MANAGED_RULE_GROUPS.map((group, i) => ({
+      name: group.name,
+      priority: i + 1,
+      overrideAction: { none: {} },
+      // `statement` is untyped in the bindings (the provider's schema nests too deep): snake_case.
+      statement: {
+        managed_rule_group_statement: {
+          name: group.name,
+          vendor_name: 'AWS',
+          rule_action_override: (group.countOnly ?? []).map((rule) => ({ name: rule, action_to_use: { count: {} } })),
+        },
+      },
+      visibilityConfig: visibility(`${group.name}-${env}`),
+    }));
+    rules.push({
+      name: 'RateLimitPerIp',
+      priority: MANAGED_RULE_GROUPS.length + 1,
+      action: { block: {} },
+      statement: {
+        rate_based_statement: {
+          limit: props.wafRateLimitPer5Minutes ?? DEFAULT_WAF_RATE_LIMIT_PER_5_MINUTES,
+          aggregate_key_type: 'IP',
+        },
+      },
+      visibilityConfig: visibility(`RateLimitPerIp-${env}`),
+    });
+    this.webAcl = new Wafv2WebAcl(this, 'WebAcl', {
+      name: `vitals-ingest-${env}`,
+      description: 'AWS managed rules and a per-IP rate limit in front of the ingest API',
+      scope: 'REGIONAL',
+      defaultAction: { allow: {} },
+      rule: rules,
+      visibilityConfig: visibility(`vitals-ingest-${env}`),
+    });
+    this.webAclAssociation = new Wafv2WebAclAssociation(this, 'WebAclAssociation', {
+      resourceArn: this.stage.arn,
+      webAclArn: this.webAcl.arn,
+    });
+    // WAF requires the "aws-waf-logs-" prefix for CloudWatch Logs destinations.
+    this.wafLogGroup = logGroup('WafLogGroup', `aws-waf-logs-vitals-ingest-${env}`);
+    this.wafLogging = new Wafv2WebAclLoggingConfiguration(this, 'WafLogging', {
+      resourceArn: this.webAcl.arn,
+      logDestinationConfigs: [this.wafLogGroup.arn],
+      redactedFields: WAF_REDACTED_HEADERS.map((name) => ({ singleHeader: { name } })),
+    });
+  }
+
+  get restApiId(): string {
+    return this.restApi.id;
+  }
+  get stageName(): string {
+    return this.stage.stageName;
+  }
+  /** Base URL of the stage, e.g. `https://abc.execute-api.eu-central-2.amazonaws.com/dev`. */
+  get invokeUrl(): string {
+    return this.stage.invokeUrl;
+  }
+  /** Where clients POST batches. */
+  get eventsUrl(): string {
+    return `${this.stage.invokeUrl}/v1/events`;
+  }
+  get healthUrl(): string {
+    return `${this.stage.invokeUrl}/v1/health`;
+  }
+  get apiKeyId(): string {
+    return this.apiKey.id;
+  }
+  get usagePlanId(): string {
+    return this.usagePlan.id;
+  }
+  get webAclArn(): string {
+    return this.webAcl.arn;
+  }
+  get accessLogGroupName(): string {
+    return this.accessLogGroup.name;
+  }
+  get wafLogGroupName(): string {
+    return this.wafLogGroup.name;
+  }
+  get executionArnPrefix(): string {
+    return this.restApi.executionArn;
+  }
+}

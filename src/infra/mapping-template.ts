@@ -1,0 +1,93 @@
+/**
+ * Velocity (VTL) templates for the `POST /v1/events` -> Kinesis `PutRecords` integration.
+ *
+ * The contract (docs/design.md): one Kinesis record = one DeviceEvent as UTF-8 JSON, partition key
+ * = `deviceId`, order kept. The request validator runs before these templates, so every event has
+ * a `deviceId` matching `^[A-Za-z0-9][A-Za-z0-9._:-]*$` (nothing to escape in a JSON string) and a
+ * batch has at most 500 events (API Gateway caps `#foreach` at 1,000 iterations).
+ *
+ * Terraform interpolates `${...}` and `%{...}` inside strings, so the templates use only the
+ * shorthand `$name` Velocity references, never the formal `${name}` notation.
+ */
+
+/** Content type Kinesis' JSON protocol expects from the integration request. */
+export const KINESIS_CONTENT_TYPE = 'application/x-amz-json-1.1';
+
+/**
+ * Request template: the API body `{"events":[...]}` becomes a PutRecords request.
+ * `$input.json` re-serialises each event exactly as received (so `Data` decodes to the event's
+ * JSON), `$util.base64Encode` encodes it as Kinesis' `Data` blob.
+ *
+ * @param streamName the stream's name (a Terraform token in the stack; resolved before deploy).
+ */
+export function putRecordsRequestTemplate(streamName: string): string {
+  return [
+    "#set($events = $input.path('$.events'))",
+    '{',
+    `  "StreamName": "${streamName}",`,
+    '  "Records": [',
+    '#foreach($event in $events)',
+    '    {',
+    '      "Data": "$util.base64Encode($input.json("$.events[$foreach.index]"))",',
+    '      "PartitionKey": "$event.deviceId"',
+    '    }#if($foreach.hasNext),#end',
+    '',
+    '#end',
+    '  ]',
+    '}',
+  ].join('\n');
+}
+
+/** HTTP status returned when Kinesis accepted only part of a batch (see the response template). */
+export const PARTIAL_FAILURE_STATUS = 503;
+
+/**
+ * Response template for a 200 from Kinesis. PutRecords is not atomic: it returns 200 even when
+ * some records failed (throughput exceeded, KMS throttling). The client gets how many were
+ * accepted, `FailedRecordCount`, and the index and error code of each failed event so it can
+ * resend exactly those; and when any failed the status becomes 503, so a client that only looks
+ * at the status code retries (the processor deduplicates by `eventId`, so resending is safe).
+ * Kinesis' `ErrorMessage` is not echoed: it names shards and the account, nothing a client needs.
+ */
+export const PUT_RECORDS_RESPONSE_TEMPLATE = [
+  "#set($response = $input.path('$'))",
+  '#set($failedCount = $response.FailedRecordCount)',
+  '#set($acceptedCount = $response.Records.size() - $failedCount)',
+  `#if($failedCount > 0)#set($context.responseOverride.status = ${PARTIAL_FAILURE_STATUS})#end`,
+  '{',
+  '  "accepted": $acceptedCount,',
+  '  "FailedRecordCount": $failedCount,',
+  '  "failed": [',
+  '#set($separator = "")',
+  '#foreach($record in $response.Records)',
+  '#if($record.ErrorCode)',
+  '    $separator{"index": $foreach.index, "errorCode": "$record.ErrorCode"}',
+  '#set($separator = ",")',
+  '#end',
+  '#end',
+  '  ],',
+  '  "requestId": "$context.requestId"',
+  '}',
+].join('\n');
+
+/**
+ * Body for Kinesis' own errors (4XX: access, KMS, stream state; 5XX: service). The request was
+ * valid, so these are never the client's fault: a message to retry and the request id operators
+ * can find in the access log, never Kinesis' message (which may name resources).
+ */
+export const INTEGRATION_ERROR_RESPONSE_TEMPLATE =
+  '{"message": "The event stream did not accept the batch; retry it.", "requestId": "$context.requestId"}';
+
+/**
+ * Gateway response for `BAD_REQUEST_BODY` (request validator failures). Gateway response templates
+ * are not Velocity: only variable substitution. `validationErrorString` names the offending field
+ * and rule so the client can fix the event.
+ */
+export const BAD_REQUEST_BODY_TEMPLATE =
+  '{"message": "Invalid request body", "validationErrors": "$context.error.validationErrorString", "requestId": "$context.requestId"}';
+
+/** Body of the `GET /v1/health` mock integration. */
+export const HEALTH_RESPONSE_TEMPLATE = '{"status": "ok"}';
+
+/** Request template that makes a MOCK integration answer 200. */
+export const MOCK_200_REQUEST_TEMPLATE = '{"statusCode": 200}';

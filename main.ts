@@ -1,0 +1,16 @@
+import { App } from 'cdktf';
+import { BootstrapStack } from './src/infra/bootstrap-stack';
+import { loadConfig, settingsFrom } from './src/infra/config';
+import { PipelineStack } from './src/infra/pipeline-stack';
+import { RegistryStack } from './src/infra/registry-stack';
+
+// Settings come from environment variables, then cdktf context (see `help`); invalid ones stop synth
+// with one error listing every problem.
+const app = new App();
+const config = loadConfig(settingsFrom(process.env, (key) => app.node.tryGetContext(key)));
+
+new BootstrapStack(app, config);
+new RegistryStack(app, config);
+new PipelineStack(app, config);
+
+app.synth();

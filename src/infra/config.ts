@@ -1,0 +1,234 @@
+/**
+ * Deployment settings, read once (environment variables, then cdktf context) and validated as a
+ * whole: every violation is collected and reported in one error naming the setting, the rule and the
+ * received value. Everything else in src/infra receives typed values from here, never reads env.
+ */
+
+/** Project prefix of every physical name (`vitals-<component>-<env>`). */
+export const PROJECT = 'vitals';
+
+/**
+ * Commercial-partition regions with at least three availability zones (the network spreads over
+ * three). us-west-1 is left out on purpose: new accounts get only two AZs there.
+ */
+export const SUPPORTED_REGIONS = [
+  'af-south-1', 'ap-east-1', 'ap-east-2', 'ap-northeast-1', 'ap-northeast-2', 'ap-northeast-3',
+  'ap-south-1', 'ap-south-2', 'ap-southeast-1', 'ap-southeast-2', 'ap-southeast-3', 'ap-southeast-4',
+  'ap-southeast-5', 'ap-southeast-7', 'ca-central-1', 'ca-west-1', 'eu-central-1', 'eu-central-2',
+  'eu-north-1', 'eu-south-1', 'eu-south-2', 'eu-west-1', 'eu-west-2', 'eu-west-3', 'il-central-1',
+  'me-central-1', 'me-south-1', 'mx-central-1', 'sa-east-1', 'us-east-1', 'us-east-2', 'us-west-2',
+] as const;
+
+/** The retention values CloudWatch Logs accepts (PutRetentionPolicy); 0 (never expire) is not offered. */
+export const LOG_RETENTION_DAYS_ALLOWED = [
+  1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653,
+] as const;
+
+/**
+ * Environment suffix: lowercase alphanumeric, starting with a letter, at most 8 characters.
+ * The binding limit is S3's 63 characters for bucket names: the longest name we derive is
+ * `vitals-audit-<env>-<12-digit account>-<region>` = 41 + env characters with the longest region code
+ * (14), so 8 keeps it at 49 and leaves room for the 32-character names of load balancer target groups
+ * should one ever front the processor. Lowercase because S3, RDS and ECR names must be.
+ */
+export const ENVIRONMENT_PATTERN = /^[a-z][a-z0-9]{0,7}$/;
+export const ENVIRONMENT_MAX_LENGTH = 8;
+
+/** Environments treated as production: deletion protection on, final snapshot kept, nothing force-destroyed. */
+export const PRODUCTION_ENVIRONMENTS = ['prod'] as const;
+
+export const SHARD_COUNT_MIN = 1;
+export const SHARD_COUNT_MAX = 500; // the default per-account, per-region shard quota in most regions
+export const STREAM_RETENTION_HOURS_MIN = 24; // Kinesis bounds
+export const STREAM_RETENTION_HOURS_MAX = 8760;
+export const BACKUP_RETENTION_DAYS_MIN = 7; // HIPAA-grade floor (issue 2)
+export const BACKUP_RETENTION_DAYS_MAX = 35; // Aurora's maximum automated backup retention
+export const AUDIT_RETENTION_DAYS_MIN = 365;
+export const DB_ACU_MIN = 0.5; // above 0: a paused cluster takes seconds to resume, too slow for real time
+export const DB_ACU_MAX = 256;
+
+/**
+ * Default shard count. One shard takes 1 MB/s or 1,000 records/s of writes, whichever comes first.
+ * Peak load is 1,000 events/s of ~1 KB (≈ 1 MB/s): one shard at 100 %. Designing for 10x
+ * (10,000 records/s, ≈ 10 MB/s) would need 10 shards; we start at 4 (4,000 records/s, 4 MB/s: 4x the
+ * peak, so a hot partition key or a burst does not throttle) and raise SHARD_COUNT towards 10 as load
+ * grows: resharding is online (UpdateShardCount) and the processor's autoscaling maximum follows it.
+ */
+export const DEFAULT_SHARD_COUNT = 4;
+
+export interface StateBackendSettings {
+  /** S3 bucket holding every stack's state (global namespace: make STATE_PREFIX yours). */
+  readonly bucket: string;
+  /** DynamoDB lock table (`LockID` hash key). */
+  readonly lockTable: string;
+  /** KMS alias of the state key; the S3 backend encrypts state objects with it. */
+  readonly keyAlias: string;
+  /** Region of the state bucket and table: the deployment region. */
+  readonly region: string;
+}
+
+export interface AppConfig {
+  readonly project: string;
+  /** Environment suffix carried by every physical name. */
+  readonly environment: string;
+  readonly production: boolean;
+  readonly region: string;
+  readonly partition: string;
+  /** Three AZ names, derived from the region (`<region>a/b/c`) unless AVAILABILITY_ZONES is set. */
+  readonly availabilityZones: readonly string[];
+  readonly vpcCidr: string;
+  readonly shardCount: number;
+  readonly streamRetentionHours: number;
+  readonly backupRetentionDays: number;
+  readonly logRetentionDays: number;
+  readonly auditRetentionDays: number;
+  readonly dbEngineVersion: string;
+  readonly dbMinCapacityAcu: number;
+  readonly dbMaxCapacityAcu: number;
+  readonly state: StateBackendSettings;
+}
+
+/** Raw settings: environment variables or cdktf context values, all strings (or absent). */
+export type SettingsSource = Readonly<Record<string, string | undefined>>;
+
+/** Names of the settings read by {@link loadConfig}, with their defaults (documented in `help`). */
+export const SETTINGS = {
+  ENVIRONMENT: 'dev',
+  AWS_REGION: 'eu-central-2',
+  AVAILABILITY_ZONES: '',
+  VPC_CIDR: '10.40.0.0/16',
+  SHARD_COUNT: String(DEFAULT_SHARD_COUNT),
+  STREAM_RETENTION_HOURS: '168',
+  BACKUP_RETENTION_DAYS: '14',
+  LOG_RETENTION_DAYS: '365',
+  AUDIT_RETENTION_DAYS: '2557',
+  DB_ENGINE_VERSION: '16.6',
+  DB_MIN_ACU: '0.5',
+  DB_MAX_ACU: '16',
+  STATE_PREFIX: PROJECT,
+  STATE_BUCKET: '',
+} as const;
+export type SettingName = keyof typeof SETTINGS;
+
+export class ConfigError extends Error {
+  constructor(readonly violations: readonly string[]) {
+    super(`Invalid configuration (${violations.length} problem${violations.length === 1 ? '' : 's'}):\n  - ${violations.join('\n  - ')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+const S3_BUCKET_PATTERN = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
+const PREFIX_PATTERN = /^[a-z][a-z0-9-]{0,19}$/;
+const CIDR_16_PATTERN = /^(\d{1,3})\.(\d{1,3})\.0\.0\/16$/;
+const ENGINE_VERSION_PATTERN = /^1[6-9]\.\d+$/;
+
+/** Parses and validates every setting; throws one {@link ConfigError} listing all violations. */
+export function loadConfig(source: SettingsSource): AppConfig {
+  const violations: string[] = [];
+  const raw = (name: SettingName): string => {
+    const value = source[name];
+    return value === undefined || value.trim() === '' ? SETTINGS[name] : value.trim();
+  };
+  const fail = (name: SettingName, rule: string, value: string): void => {
+    violations.push(`${name} ${rule}; received ${JSON.stringify(value)}`);
+  };
+  const number = (name: SettingName, rule: string, ok: (n: number) => boolean, integer = true): number => {
+    const text = raw(name);
+    const n = Number(text);
+    const valid = text !== '' && Number.isFinite(n) && (!integer || Number.isInteger(n)) && ok(n);
+    if (!valid) fail(name, rule, text);
+    return n;
+  };
+
+  const environment = raw('ENVIRONMENT');
+  if (!ENVIRONMENT_PATTERN.test(environment)) {
+    fail('ENVIRONMENT', `must be lowercase alphanumeric, start with a letter and be at most ${ENVIRONMENT_MAX_LENGTH} characters (S3 bucket names are limited to 63)`, environment);
+  }
+
+  const region = raw('AWS_REGION');
+  if (!(SUPPORTED_REGIONS as readonly string[]).includes(region)) {
+    fail('AWS_REGION', 'must be an AWS region code with at least 3 availability zones (e.g. eu-central-2)', region);
+  }
+
+  const azText = raw('AVAILABILITY_ZONES');
+  const availabilityZones = azText === '' ? ['a', 'b', 'c'].map((s) => `${region}${s}`) : azText.split(',').map((s) => s.trim());
+  if (availabilityZones.length !== 3 || new Set(availabilityZones).size !== 3 || !availabilityZones.every((az) => new RegExp(`^${region}[a-z]$`).test(az))) {
+    fail('AVAILABILITY_ZONES', `must be 3 distinct zones of ${region} (e.g. ${region}a,${region}b,${region}c)`, azText);
+  }
+
+  const vpcCidr = raw('VPC_CIDR');
+  const cidr = CIDR_16_PATTERN.exec(vpcCidr);
+  if (!cidr || Number(cidr[1]) > 255 || Number(cidr[2]) > 255) {
+    fail('VPC_CIDR', 'must be an IPv4 /16 network such as 10.40.0.0/16', vpcCidr);
+  }
+
+  const shardCount = number('SHARD_COUNT', `must be an integer from ${SHARD_COUNT_MIN} to ${SHARD_COUNT_MAX}`, (n) => n >= SHARD_COUNT_MIN && n <= SHARD_COUNT_MAX);
+  const streamRetentionHours = number('STREAM_RETENTION_HOURS', `must be an integer from ${STREAM_RETENTION_HOURS_MIN} to ${STREAM_RETENTION_HOURS_MAX} hours`, (n) => n >= STREAM_RETENTION_HOURS_MIN && n <= STREAM_RETENTION_HOURS_MAX);
+  const backupRetentionDays = number('BACKUP_RETENTION_DAYS', `must be an integer from ${BACKUP_RETENTION_DAYS_MIN} to ${BACKUP_RETENTION_DAYS_MAX} days`, (n) => n >= BACKUP_RETENTION_DAYS_MIN && n <= BACKUP_RETENTION_DAYS_MAX);
+  const logRetentionDays = number('LOG_RETENTION_DAYS', `must be one of CloudWatch Logs' retention values (${LOG_RETENTION_DAYS_ALLOWED.join(', ')})`, (n) => (LOG_RETENTION_DAYS_ALLOWED as readonly number[]).includes(n));
+  const auditRetentionDays = number('AUDIT_RETENTION_DAYS', `must be an integer of at least ${AUDIT_RETENTION_DAYS_MIN} days`, (n) => n >= AUDIT_RETENTION_DAYS_MIN);
+
+  const dbEngineVersion = raw('DB_ENGINE_VERSION');
+  if (!ENGINE_VERSION_PATTERN.test(dbEngineVersion)) {
+    fail('DB_ENGINE_VERSION', 'must be an Aurora PostgreSQL version 16 or later, as major.minor (e.g. 16.6)', dbEngineVersion);
+  }
+  const halfSteps = (n: number): boolean => Number.isInteger(n * 2);
+  const dbMinCapacityAcu = number('DB_MIN_ACU', `must be from ${DB_ACU_MIN} to ${DB_ACU_MAX} in steps of 0.5 (above 0: the cluster never pauses)`, (n) => n >= DB_ACU_MIN && n <= DB_ACU_MAX && halfSteps(n), false);
+  const dbMaxCapacityAcu = number('DB_MAX_ACU', `must be from ${DB_ACU_MIN} to ${DB_ACU_MAX} in steps of 0.5`, (n) => n >= DB_ACU_MIN && n <= DB_ACU_MAX && halfSteps(n), false);
+  if (Number.isFinite(dbMinCapacityAcu) && Number.isFinite(dbMaxCapacityAcu) && dbMaxCapacityAcu < dbMinCapacityAcu) {
+    fail('DB_MAX_ACU', `must be at least DB_MIN_ACU (${dbMinCapacityAcu})`, raw('DB_MAX_ACU'));
+  }
+
+  const statePrefix = raw('STATE_PREFIX');
+  if (!PREFIX_PATTERN.test(statePrefix)) {
+    fail('STATE_PREFIX', 'must be lowercase letters, digits or hyphens, start with a letter, at most 20 characters', statePrefix);
+  }
+  const bucket = raw('STATE_BUCKET') || `${statePrefix}-tfstate-${region}`;
+  if (!S3_BUCKET_PATTERN.test(bucket) || bucket.includes('..')) {
+    fail('STATE_BUCKET', 'must be a valid S3 bucket name (3-63 lowercase letters, digits, dots, hyphens)', bucket);
+  }
+
+  if (violations.length > 0) throw new ConfigError(violations);
+
+  return {
+    project: PROJECT,
+    environment,
+    production: (PRODUCTION_ENVIRONMENTS as readonly string[]).includes(environment),
+    region,
+    partition: 'aws',
+    availabilityZones,
+    vpcCidr,
+    shardCount,
+    streamRetentionHours,
+    backupRetentionDays,
+    logRetentionDays,
+    auditRetentionDays,
+    dbEngineVersion,
+    dbMinCapacityAcu,
+    dbMaxCapacityAcu,
+    state: {
+      bucket,
+      lockTable: `${statePrefix}-tfstate-lock`,
+      keyAlias: `alias/${statePrefix}-tfstate`,
+      region,
+    },
+  };
+}
+
+/**
+ * Settings for a cdktf app: environment variables win over context values (`cdktf.json` "context" or
+ * `--context`-style app context), so a CI job can override what the repo pins.
+ */
+export function settingsFrom(env: SettingsSource, context: (key: string) => unknown): Record<string, string | undefined> {
+  const out: Record<string, string | undefined> = {};
+  for (const name of Object.keys(SETTINGS) as SettingName[]) {
+    const fromContext = context(name);
+    out[name] = env[name] ?? (fromContext === undefined || fromContext === null ? undefined : String(fromContext));
+  }
+  return out;
+}
+
+/** Physical name of a component: `vitals-<component>-<env>`. */
+export function resourceName(config: Pick<AppConfig, 'project' | 'environment'>, component: string): string {
+  return `${config.project}-${component}-${config.environment}`;
+}

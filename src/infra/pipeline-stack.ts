@@ -1,0 +1,155 @@
+import { Construct } from 'constructs';
+import { Fn, TerraformOutput, TerraformVariable } from 'cdktf';
+import { AuditTrail } from './audit-trail';
+import { VitalsStack } from './base-stack';
+import { AppConfig } from './config';
+import { Database } from './database';
+import { Keys } from './keys';
+import { Network } from './network';
+import { ProcessingService } from './processing-service';
+import { Registry } from './registry';
+import { useRemoteState } from './state-backend';
+import { Stream } from './stream';
+
+export const pipelineStackId = (environment: string): string => `pipeline-${environment}`;
+export const PROCESSOR_IMAGE_VARIABLE = 'processor_image';
+
+/**
+ * The whole pipeline for one environment: keys, network, stream, database, processing service,
+ * ingest API and audit trail, each one construct; this class only composes them and names outputs.
+ */
+export class PipelineStack extends VitalsStack {
+  readonly processorImageVariable: TerraformVariable;
+  readonly keys: Keys;
+  readonly network: Network;
+  readonly stream: Stream;
+  readonly database: Database;
+  readonly processing: ProcessingService;
+  readonly audit: AuditTrail;
+
+  constructor(scope: Construct, config: AppConfig) {
+    super(scope, pipelineStackId(config.environment), config);
+    useRemoteState(this, config.state, `pipeline/${config.environment}/terraform.tfstate`);
+    const { environment, region, partition, production } = config;
+    const accountId = this.accountId;
+    const logRetentionDays = config.logRetentionDays;
+
+    const repository = Registry.repositoryName(environment);
+    this.processorImageVariable = new TerraformVariable(this, PROCESSOR_IMAGE_VARIABLE, {
+      type: 'string',
+      default: '',
+      description: `Digest-pinned processor image from ${repository} (set TF_VAR_processor_image; scripts/deploy.sh prints it).`,
+      validation: [{
+        // [.] instead of \. keeps the pattern free of escape layers (TypeScript, JSON, HCL).
+        condition: `\${can(regex("^[0-9]{12}[.]dkr[.]ecr[.]${region}[.]amazonaws[.]com/${repository}@sha256:[0-9a-f]{64}$", var.${PROCESSOR_IMAGE_VARIABLE}))}`,
+        errorMessage: `processor_image must be a digest-pinned image <account>.dkr.ecr.${region}.amazonaws.com/${repository}@sha256:<64 hex>: build and push the processor image first (scripts/deploy.sh), then set TF_VAR_processor_image.`,
+      }],
+    });
+
+    const trailName = AuditTrail.trailName(environment);
+    this.keys = new Keys(this, 'Keys', { environment, region, accountId, partition, production, trailName });
+
+    this.network = new Network(this, 'Network', {
+      environment,
+      region,
+      accountId,
+      availabilityZones: config.availabilityZones,
+      cidrBlock: config.vpcCidr,
+      logsKeyArn: this.keys.logs.arn,
+      logRetentionDays,
+    });
+
+    this.stream = new Stream(this, 'Stream', {
+      environment,
+      kmsKeyArn: this.keys.data.arn,
+      shardCount: config.shardCount,
+      retentionHours: config.streamRetentionHours,
+      enforceConsumerDeletion: !production,
+    });
+
+    this.database = new Database(this, 'Database', {
+      environment,
+      vpcId: this.network.vpc.id,
+      subnetIds: this.network.subnetIds,
+      availabilityZones: config.availabilityZones,
+      clientSecurityGroupId: this.network.processorSecurityGroup.id,
+      dataKeyArn: this.keys.data.arn,
+      logsKeyArn: this.keys.logs.arn,
+      logRetentionDays,
+      engineVersion: config.dbEngineVersion,
+      minCapacityAcu: config.dbMinCapacityAcu,
+      maxCapacityAcu: config.dbMaxCapacityAcu,
+      backupRetentionDays: config.backupRetentionDays,
+      production,
+    });
+
+    this.processing = new ProcessingService(this, 'Processing', {
+      environment,
+      region,
+      accountId,
+      vpcId: this.network.vpc.id,
+      subnetIds: this.network.subnetIds,
+      securityGroupIds: [this.network.processorSecurityGroup.id],
+      imageUri: this.processorImageVariable.stringValue,
+      repositoryArn: Registry.repositoryArn({ partition, region, accountId, environment }),
+      logsKeyArn: this.keys.logs.arn,
+      logRetentionDays,
+      stream: { name: this.stream.name, arn: this.stream.arn, keyArn: this.keys.data.arn, shardCount: this.stream.shardCount },
+      database: {
+        endpoint: this.database.clusterEndpoint,
+        port: this.database.port,
+        name: this.database.databaseName,
+        clusterResourceId: this.database.clusterResourceId,
+        masterSecretArn: this.database.masterSecretArn,
+        secretKeyArn: this.keys.data.arn,
+        processorUser: this.database.processorUser,
+      },
+      phiKeyArn: this.keys.phi.arn,
+      hmacKeyArn: this.keys.patientHmac.arn,
+    });
+
+    this.audit = new AuditTrail(this, 'Audit', {
+      environment,
+      region,
+      accountId,
+      partition,
+      logsKeyArn: this.keys.logs.arn,
+      retentionDays: config.auditRetentionDays,
+      logRetentionDays,
+      forceDestroy: !production,
+    });
+
+    this.outputs();
+  }
+
+  private outputs(): void {
+    const out = (name: string, value: string | number, description: string): void => {
+      new TerraformOutput(this, name, { value, description });
+    };
+    out('stream_name', this.stream.name, 'Kinesis stream (STREAM_NAME of the processor)');
+    out('stream_arn', this.stream.arn, 'Kinesis stream ARN');
+    out('db_cluster_endpoint', this.database.clusterEndpoint, 'Aurora writer endpoint (DB_HOST)');
+    out('db_reader_endpoint', this.database.readerEndpoint, 'Aurora reader endpoint');
+    out('db_port', this.database.port, 'PostgreSQL port');
+    out('db_name', this.database.databaseName, 'database name (DB_NAME)');
+    out('db_cluster_identifier', this.database.clusterIdentifier, 'Aurora cluster identifier');
+    out('db_master_secret_arn', this.database.masterSecretArn, 'RDS-managed, rotated master secret (migrations only)');
+    out('db_log_group_name', this.database.logGroup.name, 'exported PostgreSQL logs');
+    out('ecs_cluster_name', this.processing.clusterName, 'ECS cluster');
+    out('ecs_service_name', this.processing.serviceName, 'processor ECS service');
+    out('ecs_migration_task_definition_arn', this.processing.migrationTaskDefinitionArn, 'one-off migration task (aws ecs run-task)');
+    out('processor_log_group_name', this.processing.logGroupName, 'processor logs (and EMF metrics)');
+    out('kms_data_key_arn', this.keys.data.arn, 'stream, database, secret and backup key');
+    out('kms_logs_key_arn', this.keys.logs.arn, 'log groups and CloudTrail key');
+    out('kms_phi_key_arn', this.keys.phi.arn, 'PHI_KMS_KEY_ARN of the processor');
+    out('kms_patient_hmac_key_arn', this.keys.patientHmac.arn, 'PATIENT_HMAC_KMS_KEY_ARN of the processor');
+    out('vpc_id', this.network.vpc.id, 'VPC');
+    new TerraformOutput(this, 'private_subnet_ids', { value: this.network.subnetIds, description: 'private subnets, one per AZ' });
+    out('processor_security_group_id', this.network.processorSecurityGroup.id, 'security group of processor and migration tasks');
+    out('vpc_flow_log_group_name', this.network.flowLogGroup.name, 'VPC flow logs');
+    out('audit_trail_name', this.audit.trailName, 'CloudTrail trail');
+    out('audit_bucket_name', this.audit.bucket.name, 'CloudTrail log files');
+    out('audit_log_group_name', this.audit.logGroup.name, 'CloudTrail events in CloudWatch Logs');
+    out('subnet_csv', Fn.join(',', this.network.subnetIds), 'private subnets, comma-separated (aws ecs run-task --network-configuration)');
+  }
+}

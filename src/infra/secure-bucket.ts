@@ -1,0 +1,81 @@
+import { Construct } from 'constructs';
+import { DataAwsIamPolicyDocument, DataAwsIamPolicyDocumentStatement } from '@cdktf/provider-aws/lib/data-aws-iam-policy-document';
+import { S3Bucket } from '@cdktf/provider-aws/lib/s3-bucket';
+import { S3BucketLifecycleConfiguration } from '@cdktf/provider-aws/lib/s3-bucket-lifecycle-configuration';
+import { S3BucketOwnershipControls } from '@cdktf/provider-aws/lib/s3-bucket-ownership-controls';
+import { S3BucketPolicy } from '@cdktf/provider-aws/lib/s3-bucket-policy';
+import { S3BucketPublicAccessBlock } from '@cdktf/provider-aws/lib/s3-bucket-public-access-block';
+import { S3BucketServerSideEncryptionConfigurationA } from '@cdktf/provider-aws/lib/s3-bucket-server-side-encryption-configuration';
+import { S3BucketVersioningA } from '@cdktf/provider-aws/lib/s3-bucket-versioning';
+
+export interface SecureBucketProps {
+  readonly bucketName: string;
+  /** Customer-managed key for default encryption (SSE-KMS, bucket keys on). */
+  readonly kmsKeyArn: string;
+  /** Days after which current objects expire. @default never */
+  readonly expirationDays?: number;
+  /** Days after which superseded versions expire. @default 90 */
+  readonly noncurrentVersionExpirationDays?: number;
+  /** Statements added to the bucket policy after the TLS-only denial (e.g. a service's write access), given the bucket ARN. */
+  readonly policyStatements?: (bucketArn: string) => DataAwsIamPolicyDocumentStatement[];
+  /** Let `terraform destroy` delete a non-empty bucket: non-production only. @default false */
+  readonly forceDestroy?: boolean;
+}
+
+/**
+ * An S3 bucket with the hardening every bucket here needs: versioning, SSE-KMS with our key, all
+ * public access blocked, ACLs disabled, a policy denying any request without TLS, lifecycle rules.
+ */
+export class SecureBucket extends Construct {
+  readonly bucket: S3Bucket;
+  readonly policy: S3BucketPolicy;
+
+  constructor(scope: Construct, id: string, props: SecureBucketProps) {
+    super(scope, id);
+    this.bucket = new S3Bucket(this, 'Resource', { bucket: props.bucketName, forceDestroy: props.forceDestroy ?? false });
+    const bucket = this.bucket.id;
+    const publicAccess = new S3BucketPublicAccessBlock(this, 'PublicAccessBlock', {
+      bucket, blockPublicAcls: true, blockPublicPolicy: true, ignorePublicAcls: true, restrictPublicBuckets: true,
+    });
+    new S3BucketOwnershipControls(this, 'OwnershipControls', { bucket, rule: { objectOwnership: 'BucketOwnerEnforced' } });
+    new S3BucketVersioningA(this, 'Versioning', { bucket, versioningConfiguration: { status: 'Enabled' } });
+    new S3BucketServerSideEncryptionConfigurationA(this, 'Encryption', {
+      bucket,
+      rule: [{ applyServerSideEncryptionByDefault: { sseAlgorithm: 'aws:kms', kmsMasterKeyId: props.kmsKeyArn }, bucketKeyEnabled: true }],
+    });
+    new S3BucketLifecycleConfiguration(this, 'Lifecycle', {
+      bucket,
+      rule: [{
+        id: 'retention',
+        status: 'Enabled',
+        filter: [{ prefix: '' }],
+        expiration: props.expirationDays === undefined ? undefined : [{ days: props.expirationDays }],
+        noncurrentVersionExpiration: [{ noncurrentDays: props.noncurrentVersionExpirationDays ?? 90 }],
+        abortIncompleteMultipartUpload: [{ daysAfterInitiation: 7 }],
+      }],
+    });
+    const document = new DataAwsIamPolicyDocument(this, 'PolicyDocument', {
+      statement: [
+        {
+          sid: 'DenyInsecureTransport',
+          effect: 'Deny',
+          principals: [{ type: '*', identifiers: ['*'] }],
+          actions: ['s3:*'],
+          resources: [this.bucket.arn, `${this.bucket.arn}/*`],
+          condition: [{ test: 'Bool', variable: 'aws:SecureTransport', values: ['false'] }],
+        },
+        ...(props.policyStatements?.(this.bucket.arn) ?? []),
+      ],
+    });
+    // After the public access block, or S3 may reject the policy while the block is being applied.
+    this.policy = new S3BucketPolicy(this, 'Policy', { bucket, policy: document.json, dependsOn: [publicAccess] });
+  }
+
+  get arn(): string {
+    return this.bucket.arn;
+  }
+
+  get name(): string {
+    return this.bucket.bucket;
+  }
+}

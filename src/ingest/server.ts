@@ -1,0 +1,209 @@
+/**
+ * The local ingest API: the same route and contract as the API Gateway REST API on AWS.
+ *
+ *   POST /v1/events   x-api-key: <key>   content-type: application/json   {"events": [...]}
+ *
+ * Checks run in API Gateway's order: API key (401 missing / 403 unknown) and throttling (429 with
+ * Retry-After) before the body is read, then media type (415), size (413) and the schema (400 with
+ * `{ message, errors: [{ field, message }] }`), then PutRecords (200 `{ accepted }`, or 503 when some
+ * events could not be written after retries). Default messages are API Gateway's gateway-response
+ * messages. No response or log line ever contains a request value: bodies and keys are never logged.
+ */
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { KinesisClient } from '@aws-sdk/client-kinesis';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply } from 'fastify';
+import pino from 'pino';
+import { validateBatch, type FieldError } from '../schema';
+import { REDACT_PATHS } from '../processor/logger';
+import { putEvents, type PutEventsOptions } from './put-records';
+import { KeyedTokenBuckets, type Clock } from './token-bucket';
+
+export interface IngestServerOptions {
+  readonly kinesis: KinesisClient;
+  readonly streamName: string;
+  /** Accepted values of the `x-api-key` header. */
+  readonly apiKeys: readonly string[];
+  /** Token-bucket size per API key. @default 500 */
+  readonly burst?: number;
+  /** Token refill rate per API key, requests per second. @default 100 */
+  readonly ratePerSec?: number;
+  /** pino-compatible logger. @default pino at `info` to stdout, with the PHI redaction paths */
+  readonly logger?: FastifyBaseLogger;
+  /**
+   * Largest request body in bytes. @default 5 MiB (5,242,880): PutRecords' own per-request limit.
+   * API Gateway accepts up to 10 MB, but a valid 500-event batch is ~0.3 MB of compact JSON, so a
+   * body over 5 MiB can only be a batch that breaks the schema or one that PutRecords would refuse.
+   */
+  readonly maxBodyBytes?: number;
+  /** Clock for the token buckets (ms). @default performance.now */
+  readonly clock?: Clock;
+  /** Retry policy for partially failed PutRecords calls. */
+  readonly put?: PutEventsOptions;
+}
+
+export const DEFAULT_MAX_BODY_BYTES = 5 * 1024 * 1024;
+
+/** API Gateway's default gateway-response messages, so clients see the same text locally and on AWS. */
+export const MESSAGES = {
+  missingKey: 'Unauthorized',
+  unknownKey: 'Forbidden',
+  throttled: 'Too Many Requests',
+  badBody: 'Invalid request body',
+  tooLarge: 'Request Too Long',
+  mediaType: 'Unsupported Media Type',
+  notFound: 'Not Found',
+  unavailable: 'Service Unavailable',
+  internal: 'Internal server error',
+} as const;
+
+/** Error body of every 4xx/5xx answer; `errors` only for 400. */
+export interface ErrorBody {
+  message: string;
+  errors?: FieldError[];
+}
+
+function defaultLogger(): FastifyBaseLogger {
+  return pino({
+    level: 'info',
+    base: { service: 'vitals-ingest' },
+    redact: { paths: REDACT_PATHS, censor: '[redacted]' },
+    timestamp: pino.stdTimeFunctions.isoTime,
+    formatters: { level: (label) => ({ level: label }) },
+  });
+}
+
+/** A short, stable, non-reversible label for an API key in logs (the key itself is a secret). */
+export function apiKeyLabel(key: string): string {
+  return createHash('sha256').update(key).digest('hex').slice(0, 8);
+}
+
+/** Constant-time membership test, so response timing does not reveal how much of a key matched. */
+function keyMatcher(apiKeys: readonly string[]): (candidate: string) => boolean {
+  const digests = apiKeys.map((k) => createHash('sha256').update(k).digest());
+  return (candidate) => {
+    const d = createHash('sha256').update(candidate).digest();
+    let found = false;
+    for (const k of digests) found = timingSafeEqual(k, d) || found;
+    return found;
+  };
+}
+
+function sendError(reply: FastifyReply, status: number, body: ErrorBody): FastifyReply {
+  return reply.code(status).type('application/json').send(body);
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    apiKeyLabel?: string;
+    eventCount?: number;
+  }
+}
+
+export function buildIngestServer(opts: IngestServerOptions): FastifyInstance {
+  if (opts.apiKeys.length === 0 || opts.apiKeys.some((k) => k.length === 0)) {
+    throw new Error('apiKeys must hold at least one non-empty key');
+  }
+  if (!opts.streamName) throw new Error('streamName must not be empty');
+  const maxBodyBytes = opts.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
+  if (!Number.isInteger(maxBodyBytes) || maxBodyBytes < 1) {
+    throw new RangeError(`maxBodyBytes must be an integer >= 1; received ${maxBodyBytes}`);
+  }
+  const isKnownKey = keyMatcher(opts.apiKeys);
+  const buckets = new KeyedTokenBuckets({ burst: opts.burst, ratePerSec: opts.ratePerSec, clock: opts.clock });
+
+  const app = Fastify({
+    loggerInstance: opts.logger ?? defaultLogger(),
+    bodyLimit: maxBodyBytes,
+    // Our own access line (onResponse) replaces fastify's, whose req serializer logs the full URL.
+    logController: new LogController({ disableRequestLogging: true }),
+  });
+
+  // API key and throttling before the body is read, like API Gateway (and cheap for rejected callers).
+  app.addHook('onRequest', async (request, reply) => {
+    if (request.routeOptions.config && (request.routeOptions.config as { public?: boolean }).public) return;
+    if (request.routeOptions.url === undefined) return; // 404s are answered by the not-found handler
+    const header = request.headers['x-api-key'];
+    const key = Array.isArray(header) ? header[0] : header;
+    if (!key) return sendError(reply, 401, { message: MESSAGES.missingKey });
+    if (!isKnownKey(key)) return sendError(reply, 403, { message: MESSAGES.unknownKey });
+    request.apiKeyLabel = apiKeyLabel(key);
+    const taken = buckets.take(key);
+    if (!taken.ok) {
+      reply.header('retry-after', String(Math.max(1, Math.ceil(taken.retryAfterMs / 1000))));
+      return sendError(reply, 429, { message: MESSAGES.throttled });
+    }
+    return undefined;
+  });
+
+  app.addHook('onResponse', async (request, reply) => {
+    request.log.info(
+      {
+        method: request.method,
+        route: request.routeOptions.url ?? 'unmatched',
+        status: reply.statusCode,
+        ms: Math.round(reply.elapsedTime),
+        ...(request.apiKeyLabel ? { apiKey: request.apiKeyLabel } : {}),
+        ...(request.eventCount !== undefined ? { events: request.eventCount } : {}),
+      },
+      'request completed',
+    );
+  });
+
+  app.setNotFoundHandler((_request, reply) => sendError(reply, 404, { message: MESSAGES.notFound }));
+
+  // Every framework error (bad JSON, wrong media type, oversize body) gets a fixed message: fastify's
+  // own messages can quote the body (JSON.parse errors show the text around the fault).
+  app.setErrorHandler((err: FastifyError, request, reply) => {
+    const code = err.code ?? err.name;
+    switch (code) {
+      case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+        return sendError(reply, 415, { message: MESSAGES.mediaType });
+      case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
+        return sendError(reply, 400, { message: MESSAGES.badBody, errors: [{ field: '', message: 'content-length does not match the body' }] });
+      case 'FST_ERR_CTP_BODY_TOO_LARGE':
+        return sendError(reply, 413, { message: MESSAGES.tooLarge });
+      case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+        return sendError(reply, 400, { message: MESSAGES.badBody, errors: [{ field: '', message: 'body is empty' }] });
+      default:
+        if (err.statusCode === 400 || err instanceof SyntaxError) {
+          return sendError(reply, 400, { message: MESSAGES.badBody, errors: [{ field: '', message: 'body is not valid JSON' }] });
+        }
+        request.log.error({ err: { name: err.name, code } }, 'request failed');
+        return sendError(reply, 500, { message: MESSAGES.internal });
+    }
+  });
+
+  // Only JSON bodies: anything else is refused with 415 before it is parsed (fastify's default for
+  // unregistered types); text/plain is registered by default, so remove it.
+  app.removeContentTypeParser(['text/plain']);
+
+  app.get('/v1/health', { config: { public: true } }, async () => ({ status: 'ok' }));
+
+  app.post('/v1/events', async (request, reply) => {
+    if (request.body === undefined) {
+      // A POST without a content type carries no parsed body: API Gateway answers 415 for a missing type too.
+      return sendError(reply, 415, { message: MESSAGES.mediaType });
+    }
+    const valid = validateBatch(request.body);
+    if (!valid.ok) return sendError(reply, 400, { message: MESSAGES.badBody, errors: valid.errors });
+    const { events } = valid.batch;
+    request.eventCount = events.length;
+    const result = await putEvents(opts.kinesis, opts.streamName, events, opts.put);
+    if (result.failedIndexes.length > 0) {
+      request.log.warn(
+        { accepted: result.accepted, failed: result.failedIndexes.length, errorCodes: result.errorCodes, attempts: result.attempts },
+        'PutRecords left events unwritten after retries',
+      );
+      reply.header('retry-after', '1');
+      return reply.code(503).send({
+        message: MESSAGES.unavailable,
+        accepted: result.accepted,
+        failed: result.failedIndexes.length,
+        failedIndexes: result.failedIndexes,
+      });
+    }
+    return { accepted: result.accepted };
+  });
+
+  return app;
+}

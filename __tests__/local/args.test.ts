@@ -1,0 +1,41 @@
+import { DEFAULT_RUN_OPTIONS, parseArgs, UsageError } from '../../src/local/args';
+
+describe('runner options', () => {
+  it('defaults to the mission peak of 1,000 events/s until stopped', () => {
+    expect(parseArgs([])).toEqual(DEFAULT_RUN_OPTIONS);
+    expect(DEFAULT_RUN_OPTIONS.rate).toBe(1000);
+    expect(DEFAULT_RUN_OPTIONS.durationSec).toBeNull();
+  });
+
+  it('accepts --flag value and --flag=value', () => {
+    const o = parseArgs(['--rate', '200', '--duration=8', '--patients', '50', '--malformed-share', '0.02', '--duplicate-share=0.05', '--processors', '1', '--state-dir', '.tmp/x']);
+    expect(o).toMatchObject({ rate: 200, durationSec: 8, patients: 50, malformedShare: 0.02, duplicateShare: 0.05, processors: 1, stateDir: '.tmp/x' });
+  });
+
+  it('rejects a rate of zero, naming the option, rule and value', () => {
+    expect(() => parseArgs(['--rate', '0'])).toThrow(/--rate must be a number from 1 to 100000; received "0"/);
+  });
+
+  it('rejects a fractional number of processors', () => {
+    expect(() => parseArgs(['--processors', '1.5'])).toThrow(/--processors must be a whole number from 1 to 16; received "1.5"/);
+  });
+
+  it('rejects a missing value', () => {
+    expect(() => parseArgs(['--duration'])).toThrow(/--duration must be a number from 1 to 604800; received null/);
+  });
+
+  it('rejects an unknown option', () => {
+    expect(() => parseArgs(['--rat', '5'])).toThrow(/unknown option "--rat"/);
+  });
+
+  it('reports every problem at once', () => {
+    try {
+      parseArgs(['--rate', 'x', '--malformed-share', '0.9']);
+      throw new Error('expected a UsageError');
+    } catch (err) {
+      expect(err).toBeInstanceOf(UsageError);
+      expect((err as Error).message).toMatch(/--rate must be/);
+      expect((err as Error).message).toMatch(/--malformed-share must be a number from 0 to 0.5; received "0.9"/);
+    }
+  });
+});

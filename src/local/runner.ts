@@ -1,0 +1,592 @@
+/**
+ * The local pipeline, end to end, on loopback only: kinesalite, PostgreSQL with TLS, the migrations,
+ * the processor processes (the compiled code the container runs, configured by environment), the
+ * ingest API in-process, and the device simulator posting to it over HTTP with an API key.
+ *
+ * State lives under the project-local state directory (default `.local/`, git-ignored):
+ *   kinesis/  kinesalite's LevelDB      pg/    the PostgreSQL cluster and its generated TLS material
+ *   keys/     phi.key (32 random bytes) and the processor role's password, created once, mode 600
+ *   logs/     processor-N.log, migrate.log, ingest.log, postgres.log (JSON logs, no PHI)
+ *
+ * Counting is scoped to this run (its event-id range and start time), so a persistent database
+ * from earlier runs does not change the figures.
+ */
+import { randomBytes } from 'node:crypto';
+import { chmodSync, createWriteStream, existsSync, mkdirSync, readFileSync, writeFileSync, type WriteStream } from 'node:fs';
+import { connect } from 'node:net';
+import { dirname, join, resolve } from 'node:path';
+import {
+  CreateStreamCommand,
+  DeleteStreamCommand,
+  DescribeStreamSummaryCommand,
+  type KinesisClient,
+  PutRecordsCommand,
+  ResourceNotFoundException,
+} from '@aws-sdk/client-kinesis';
+import type { FastifyInstance } from 'fastify';
+import pino from 'pino';
+import { Client, Pool } from 'pg';
+import { buildIngestServer } from '../ingest/server';
+import { REDACT_PATHS } from '../processor/logger';
+import { kinesisClientFor } from '../processor/kinesis-client';
+import type { RunOptions } from './args';
+import { isAlive, startChild, stopChild, type RunningChild } from './children';
+import { MillisBehindTracker } from './emf-tail';
+import { countAlerts, countDeadLetters, countStored, readStoredSet, type RunScope, storedTimes } from './pipeline-stats';
+import { freePort, startKinesalite, startPostgres, type KinesaliteServer, type PostgresServer } from './servers';
+import { Simulator } from './simulator';
+import { type FinalSummary, formatStatusLine, LatencySampler } from './status';
+import { newRunTag } from './traffic';
+import { seededRandom } from './random';
+
+export const STREAM_NAME = 'vitals-local';
+export const DB_NAME = 'vitals';
+export const PROCESSOR_ROLE = 'vitals_processor';
+export const REGION = 'eu-central-2';
+/** Processors get this long to finish their batch, commit and release leases before SIGKILL. */
+const PROCESSOR_STOP_DEADLINE_MS = 40_000;
+const PROCESSOR_READY_TIMEOUT_MS = 30_000;
+/** In-flight API requests (and their retries) get this long after the simulator stops. */
+const SIMULATOR_DRAIN_MS = 20_000;
+const STATUS_INTERVAL_MS = 1_000;
+const LATENCY_LOOKUP_BATCH = 2_000;
+
+export interface RunResult {
+  readonly summary: FinalSummary;
+  /** Why the run failed; empty when every valid event sent was stored and nothing was left running. */
+  readonly failures: readonly string[];
+}
+
+export interface RunnerIo {
+  /** Progress and the live status (never PHI). */
+  readonly stderr: NodeJS.WritableStream & { isTTY?: boolean };
+}
+
+/** Finds the project root (the directory holding package.json) above this file. */
+export function projectRoot(from = __dirname): string {
+  let dir = from;
+  while (!existsSync(join(dir, 'package.json'))) {
+    const parent = dirname(dir);
+    if (parent === dir) throw new Error(`no package.json above ${from}`);
+    dir = parent;
+  }
+  return dir;
+}
+
+/** Creates a secret file once (mode 600) and returns its content afterwards. */
+function secretFile(path: string, make: () => Buffer): Buffer {
+  if (!existsSync(path)) writeFileSync(path, make(), { mode: 0o600, flag: 'wx' });
+  chmodSync(path, 0o600);
+  return readFileSync(path);
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+async function portClosed(port: number): Promise<boolean> {
+  return new Promise((resolvePort) => {
+    const socket = connect({ host: '127.0.0.1', port });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolvePort(false);
+    });
+    socket.once('error', () => resolvePort(true));
+  });
+}
+
+/**
+ * One local run. `requestStop()` ends sending (Ctrl-C); a second call also skips waiting for the
+ * processors to catch up.
+ */
+export class LocalRun {
+  private stopRequests = 0;
+  private wakeStop: () => void = () => undefined;
+  private readonly stopSignal = new Promise<void>((r) => (this.wakeStop = r));
+  private wakeSkipDrain: () => void = () => undefined;
+  private readonly skipDrainSignal = new Promise<void>((r) => (this.wakeSkipDrain = r));
+
+  // Everything started, so cleanup can stop exactly what exists.
+  private kinesalite?: KinesaliteServer;
+  private postgres?: PostgresServer;
+  private pool?: Pool;
+  private kinesis?: KinesisClient;
+  private ingest?: FastifyInstance;
+  private ingestLog?: WriteStream;
+  private processors: RunningChild[] = [];
+  private readonly ports: Array<{ name: string; port: number }> = [];
+
+  constructor(
+    private readonly options: RunOptions,
+    private readonly io: RunnerIo,
+  ) {}
+
+  requestStop(): void {
+    this.stopRequests++;
+    this.wakeStop();
+    if (this.stopRequests >= 2) this.wakeSkipDrain();
+  }
+
+  private say(message: string): void {
+    if (this.io.stderr.isTTY) this.io.stderr.write('\r\x1b[2K');
+    this.io.stderr.write(`[local] ${message}\n`);
+  }
+
+  async run(): Promise<RunResult> {
+    try {
+      return await this.runPipeline();
+    } finally {
+      await this.shutdown();
+    }
+  }
+
+  private async runPipeline(): Promise<RunResult> {
+    const o = this.options;
+    const root = projectRoot();
+    const state = resolve(process.cwd(), o.stateDir);
+    const dirs = { kinesis: join(state, 'kinesis'), pg: join(state, 'pg'), keys: join(state, 'keys'), logs: join(state, 'logs') };
+    for (const d of Object.values(dirs)) mkdirSync(d, { recursive: true });
+    chmodSync(dirs.keys, 0o700);
+    const processorScript = join(root, 'dist', 'src', 'processor', 'main.js');
+    const migrateScript = join(root, 'dist', 'src', 'db', 'migrate.js');
+    for (const script of [processorScript, migrateScript]) {
+      if (!existsSync(script)) throw new Error(`${script} is missing: build first (npx tsc -p tsconfig.build.json), or use npm start`);
+    }
+
+    const phiKeyFile = join(dirs.keys, 'phi.key');
+    const phiKey = secretFile(phiKeyFile, () => randomBytes(32));
+    if (phiKey.length !== 32) throw new Error(`${phiKeyFile} must hold exactly 32 bytes; it holds ${phiKey.length}`);
+    const processorPassword = secretFile(join(dirs.keys, 'db-processor.password'), () => Buffer.from(randomBytes(24).toString('base64url'))).toString('utf8');
+
+    this.say(`state in ${state}`);
+    this.kinesalite = await startKinesalite({ dataDir: dirs.kinesis });
+    this.ports.push({ name: 'kinesalite', port: this.kinesalite.port });
+    const pgLog = createWriteStream(join(dirs.logs, 'postgres.log'), { flags: 'a', mode: 0o600 });
+    this.postgres = await startPostgres({ dataDir: dirs.pg, tls: true, onLog: (line) => pgLog.write(line) });
+    this.ports.push({ name: 'postgres', port: this.postgres.port });
+    this.say(`kinesalite ${this.kinesalite.endpoint}; PostgreSQL 127.0.0.1:${this.postgres.port} (TLS required)`);
+
+    const freshDatabase = await this.ensureDatabase(this.postgres);
+    await this.migrate(migrateScript, this.postgres, processorPassword, join(dirs.logs, 'migrate.log'));
+
+    this.pool = new Pool({
+      host: this.postgres.host,
+      port: this.postgres.port,
+      database: DB_NAME,
+      user: this.postgres.adminUser,
+      password: this.postgres.adminPassword,
+      ssl: { ca: readFileSync(this.postgres.caFile, 'utf8'), rejectUnauthorized: true },
+      max: 4,
+      application_name: 'vitals-local-runner',
+    });
+    this.kinesis = kinesisClientFor({ region: REGION, endpoint: this.kinesalite.endpoint });
+    await this.ensureStream(this.kinesis, this.pool, freshDatabase);
+
+    const logFiles = await this.startProcessors(processorScript, phiKeyFile, processorPassword, dirs.logs);
+
+    const apiKey = randomBytes(24).toString('base64url');
+    this.ingestLog = createWriteStream(join(dirs.logs, 'ingest.log'), { flags: 'a', mode: 0o600 });
+    const ingestLogger = pino(
+      {
+        level: 'info',
+        base: { service: 'vitals-ingest' },
+        redact: { paths: REDACT_PATHS, censor: '[redacted]' },
+        timestamp: pino.stdTimeFunctions.isoTime,
+        formatters: { level: (label) => ({ level: label }) },
+      },
+      this.ingestLog,
+    );
+    this.ingest = buildIngestServer({ kinesis: this.kinesis, streamName: STREAM_NAME, apiKeys: [apiKey], logger: ingestLogger });
+    await this.ingest.listen({ host: '127.0.0.1', port: 0 });
+    const ingestPort = (this.ingest.server.address() as { port: number }).port;
+    this.ports.push({ name: 'ingest', port: ingestPort });
+    const ingestUrl = `http://127.0.0.1:${ingestPort}`;
+    this.say(`ingest API ${ingestUrl}/v1/events (API key generated for this run)`);
+    this.say(
+      `listening ${this.ports.map((p) => `${p.name}=127.0.0.1:${p.port}`).join(' ')}; processor pids ${this.processors.map((p) => p.pid).join(',')}`,
+    );
+
+    const seed = o.seed ?? randomBytes(4).readUInt32LE(0);
+    const runTag = newRunTag(seededRandom(randomBytes(4).readUInt32LE(0)));
+    const latency = new LatencySampler();
+    const kinesis = this.kinesis;
+    const simulator = new Simulator({
+      ingestUrl,
+      apiKey,
+      ratePerSec: o.rate,
+      patients: o.patients,
+      malformedShare: o.malformedShare,
+      duplicateShare: o.duplicateShare,
+      deterioratingShare: o.deterioratingShare,
+      runTag,
+      seed,
+      latency,
+      putRaw: async (records) => {
+        let pending = records;
+        for (let attempt = 0; pending.length > 0; attempt++) {
+          const out = await kinesis.send(
+            new PutRecordsCommand({ StreamName: STREAM_NAME, Records: pending.map((r) => ({ Data: r.data, PartitionKey: r.partitionKey })) }),
+          );
+          if (!out.FailedRecordCount) return;
+          if (attempt >= 5) throw new Error(`PutRecords left ${out.FailedRecordCount} records unwritten`);
+          pending = pending.filter((_, i) => out.Records?.[i]?.ErrorCode !== undefined);
+          await sleep(100 * 2 ** attempt);
+        }
+      },
+    });
+    const scope: RunScope = { runTag, streamName: STREAM_NAME, startedAt: new Date() };
+    this.say(
+      `simulating ${o.patients} patients at ${o.rate} events/s` +
+        `${o.durationSec === null ? ' until Ctrl-C' : ` for ${o.durationSec} s`} (seed ${seed}, ${o.processors} processor(s), ${o.shards} shards)`,
+    );
+    simulator.start();
+
+    const millisBehind = new MillisBehindTracker(logFiles);
+    const status = new StatusLoop(this.pool, scope, simulator, latency, millisBehind, this.io.stderr);
+    status.start();
+
+    const durationTimer =
+      o.durationSec === null ? undefined : setTimeout(() => this.requestStop(), o.durationSec * 1000);
+    await this.stopSignal;
+    if (durationTimer) clearTimeout(durationTimer);
+
+    this.say('stopping the simulator');
+    await simulator.stop(SIMULATOR_DRAIN_MS);
+    const sendingEndedAt = Date.now();
+    const sim = simulator.counters;
+    const expectedDeadLetters = sim.impossibleAccepted + sim.undecodablePut;
+    this.say(`waiting for the processors to store everything (up to ${o.drainTimeoutSec} s; Ctrl-C again to skip)`);
+    const drainDeadline = sendingEndedAt + o.drainTimeoutSec * 1000;
+    let skipped = false;
+    void this.skipDrainSignal.then(() => (skipped = true));
+    while (!skipped && Date.now() < drainDeadline) {
+      const snapshot = status.latest;
+      if (snapshot && snapshot.stored >= sim.validAccepted && snapshot.deadLetters >= expectedDeadLetters && snapshot.at > sendingEndedAt) break;
+      await Promise.race([sleep(250), this.skipDrainSignal]);
+    }
+    await status.stop();
+
+    // Final figures, read once more after the drain.
+    const { stored, lastStoredAtMs } = await readStoredSet(this.pool, scope);
+    const missing = simulator.accepted.missingFrom(stored, 5);
+    const missingCount = simulator.accepted.size - simulator.accepted.intersectionSize(stored);
+    await resolveLatencies(this.pool, latency, Number.POSITIVE_INFINITY);
+    const [deadLetters, alerts] = await Promise.all([countDeadLetters(this.pool, scope), countAlerts(this.pool, scope)]);
+    const { p50, p99 } = latency.percentiles();
+    const storedWindowS = lastStoredAtMs === null ? 0 : Math.max(0.001, (lastStoredAtMs - scope.startedAt.getTime()) / 1000);
+    const summary: FinalSummary = {
+      events_sent: simulator.accepted.size,
+      events_stored: stored.size,
+      dead_letters: deadLetters,
+      alerts,
+      throughput_eps: storedWindowS === 0 ? 0 : stored.size / storedWindowS,
+      p50_latency_ms: p50,
+      p99_latency_ms: p99,
+    };
+
+    this.say(
+      `simulator: ${sim.slots} events generated, ${sim.requests} requests, ${sim.duplicatesAccepted} duplicates re-sent, ` +
+        `${sim.schemaInvalidRejected} schema-invalid rejected (400), ${sim.impossibleAccepted} impossible accepted, ` +
+        `${sim.undecodablePut} undecodable written to the stream, ${sim.throttled} throttled (429), ${sim.retried} retried (5xx/network), ` +
+        `${sim.skippedSlots} slots skipped (sender behind); latency samples ${latency.resolvedCount} (${latency.pendingCount} unresolved)`,
+    );
+    const failures: string[] = [];
+    if (missingCount > 0) {
+      failures.push(`${missingCount} valid events accepted by the API were not stored (first sequence numbers ${missing.join(', ')})`);
+    }
+    if (sim.validUndelivered > 0) failures.push(`${sim.validUndelivered} valid events could not be delivered to the API`);
+    if (sim.unexpected > 0) failures.push(`${sim.unexpected} responses broke the API contract: ${simulator.problems.join('; ')}`);
+    if (deadLetters < expectedDeadLetters) {
+      failures.push(`${deadLetters} dead letters, expected at least ${expectedDeadLetters} (${sim.impossibleAccepted} impossible + ${sim.undecodablePut} undecodable)`);
+    }
+    if (stored.size > simulator.accepted.size) {
+      this.say(`note: ${stored.size - simulator.accepted.size} stored events were never acknowledged to the simulator (a retried request that had landed)`);
+    }
+    return { summary, failures };
+  }
+
+  /** Creates the database when missing; returns true when it was created now (a fresh cluster). */
+  private async ensureDatabase(pg: PostgresServer): Promise<boolean> {
+    const admin = new Client({
+      host: pg.host,
+      port: pg.port,
+      database: 'postgres',
+      user: pg.adminUser,
+      password: pg.adminPassword,
+      ssl: { ca: readFileSync(pg.caFile, 'utf8'), rejectUnauthorized: true },
+    });
+    await admin.connect();
+    try {
+      const { rowCount } = await admin.query('SELECT 1 FROM pg_database WHERE datname = $1', [DB_NAME]);
+      if (rowCount) return false;
+      await admin.query(`CREATE DATABASE ${DB_NAME}`);
+      return true;
+    } finally {
+      await admin.end();
+    }
+  }
+
+  private async migrate(script: string, pg: PostgresServer, processorPassword: string, logFile: string): Promise<void> {
+    this.say('running migrations');
+    const child = startChild({
+      name: 'migrate',
+      script,
+      logFile,
+      env: {
+        ...baseEnv(),
+        DB_HOST: pg.host,
+        DB_PORT: String(pg.port),
+        DB_NAME,
+        DB_SSL_CA_FILE: pg.caFile,
+        DB_ADMIN_USER: pg.adminUser,
+        DB_ADMIN_PASSWORD: pg.adminPassword,
+        DB_PROCESSOR_PASSWORD: processorPassword,
+      },
+    });
+    const code = await child.exited;
+    if (code !== 0) throw new Error(`migrations failed (exit ${code}); see ${logFile}`);
+  }
+
+  /**
+   * Creates the stream when missing. The stream and the database must agree: a fresh database next
+   * to an old stream would replay old records, and old checkpoints next to a new stream point at
+   * sequence numbers that no longer exist, so either case starts both afresh.
+   */
+  private async ensureStream(kinesis: KinesisClient, pool: Pool, freshDatabase: boolean): Promise<void> {
+    let exists = true;
+    try {
+      await kinesis.send(new DescribeStreamSummaryCommand({ StreamName: STREAM_NAME }));
+    } catch (err) {
+      if (!(err instanceof ResourceNotFoundException)) throw err;
+      exists = false;
+    }
+    if (exists && freshDatabase) {
+      this.say(`new database: recreating stream ${STREAM_NAME}`);
+      await kinesis.send(new DeleteStreamCommand({ StreamName: STREAM_NAME }));
+      await waitFor(async () => {
+        try {
+          await kinesis.send(new DescribeStreamSummaryCommand({ StreamName: STREAM_NAME }));
+          return false;
+        } catch (err) {
+          return err instanceof ResourceNotFoundException;
+        }
+      }, 30_000, 'stream deletion');
+      exists = false;
+    }
+    if (!exists) {
+      this.say(`creating stream ${STREAM_NAME} with ${this.options.shards} shards`);
+      await kinesis.send(new CreateStreamCommand({ StreamName: STREAM_NAME, ShardCount: this.options.shards }));
+      await pool.query('DELETE FROM shard_leases WHERE stream_name = $1', [STREAM_NAME]);
+    }
+    await waitFor(async () => {
+      const s = await kinesis.send(new DescribeStreamSummaryCommand({ StreamName: STREAM_NAME }));
+      return s.StreamDescriptionSummary?.StreamStatus === 'ACTIVE';
+    }, 30_000, 'stream to become ACTIVE');
+  }
+
+  private async startProcessors(script: string, phiKeyFile: string, password: string, logDir: string): Promise<string[]> {
+    const pg = this.postgres as PostgresServer;
+    const kinesalite = this.kinesalite as KinesaliteServer;
+    const logFiles: string[] = [];
+    const ready: Array<Promise<void>> = [];
+    for (let n = 1; n <= this.options.processors; n++) {
+      const healthPort = await freePort();
+      const logFile = join(logDir, `processor-${n}.log`);
+      logFiles.push(logFile);
+      const child = startChild({
+        name: `processor-${n}`,
+        script,
+        logFile,
+        env: {
+          ...baseEnv(),
+          NODE_ENV: 'development',
+          AWS_REGION: REGION,
+          STREAM_NAME,
+          KINESIS_ENDPOINT: kinesalite.endpoint,
+          DB_HOST: pg.host,
+          DB_PORT: String(pg.port),
+          DB_NAME,
+          DB_USER: PROCESSOR_ROLE,
+          DB_AUTH: 'password',
+          DB_PASSWORD: password,
+          DB_SSL_CA_FILE: pg.caFile,
+          PHI_LOCAL_KEY_FILE: phiKeyFile,
+          WORKER_ID: `local-processor-${n}`,
+          HEALTH_PORT: String(healthPort),
+          LOG_LEVEL: 'info',
+          ENVIRONMENT: 'local',
+          // Poll an idle shard every 200 ms (Kinesis allows 5 GetRecords/s/shard) for a snappy demo,
+          // and flush metrics every second so the status line can show MillisBehindLatest.
+          IDLE_POLL_MS: '200',
+          METRICS_FLUSH_MS: '1000',
+        },
+      });
+      this.processors.push(child);
+      this.ports.push({ name: `processor-${n}-health`, port: healthPort });
+      ready.push(waitForHealth(child, healthPort, logFile));
+    }
+    await Promise.all(ready);
+    this.say(`${this.options.processors} processor(s) healthy; logs in ${logDir}`);
+    return logFiles;
+  }
+
+  /** Stops everything that was started, in dependency order, and checks nothing is left running. */
+  private async shutdown(): Promise<void> {
+    const problems: string[] = [];
+    const step = async (name: string, fn: () => Promise<unknown>) => {
+      try {
+        await fn();
+      } catch (err) {
+        problems.push(`${name}: ${(err as Error).message}`);
+      }
+    };
+    await step('processors', async () => {
+      const codes = await Promise.all(this.processors.map((p) => stopChild(p, PROCESSOR_STOP_DEADLINE_MS)));
+      codes.forEach((code, i) => {
+        if (code !== 0) problems.push(`processor-${i + 1} exited with ${code}`);
+      });
+    });
+    await step('ingest', async () => this.ingest?.close());
+    await step('ingest log', async () => new Promise<void>((r) => (this.ingestLog ? this.ingestLog.end(r) : r())));
+    this.kinesis?.destroy();
+    await step('database pool', async () => this.pool?.end());
+    await step('kinesalite', async () => this.kinesalite?.stop());
+    await step('postgres', async () => this.postgres?.stop());
+    for (const p of this.processors) if (isAlive(p.pid)) problems.push(`processor pid ${p.pid} still running`);
+    for (const { name, port } of this.ports) {
+      if (!(await portClosed(port))) problems.push(`${name} still listening on 127.0.0.1:${port}`);
+    }
+    if (problems.length > 0) {
+      this.leftovers.push(...problems);
+      this.say(`shutdown problems: ${problems.join('; ')}`);
+    } else if (this.ports.length > 0) {
+      this.say('stopped: nothing left running');
+    }
+  }
+
+  /** Problems found while shutting down (a process or port left behind); the CLI fails the run on any. */
+  readonly leftovers: string[] = [];
+}
+
+/** The few variables children inherit; everything else is set explicitly (never the caller's AWS or DB settings). */
+function baseEnv(): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const name of ['PATH', 'HOME', 'LANG', 'TZ', 'TMPDIR']) if (process.env[name] !== undefined) env[name] = process.env[name];
+  return env;
+}
+
+async function waitFor(check: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await check()) return;
+    await sleep(100);
+  }
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+}
+
+async function waitForHealth(child: RunningChild, port: number, logFile: string): Promise<void> {
+  const deadline = Date.now() + PROCESSOR_READY_TIMEOUT_MS;
+  let exited: number | string | undefined;
+  void child.exited.then((code) => (exited = code));
+  while (Date.now() < deadline) {
+    if (exited !== undefined) throw new Error(`${child.name} exited with ${exited} during start-up; see ${logFile}`);
+    try {
+      const res = await fetch(`http://127.0.0.1:${port}/health`, { signal: AbortSignal.timeout(1_000) });
+      await res.text();
+      if (res.ok) return;
+    } catch {
+      // not listening yet
+    }
+    await sleep(200);
+  }
+  throw new Error(`${child.name} not healthy after ${PROCESSOR_READY_TIMEOUT_MS} ms; see ${logFile}`);
+}
+
+/** Looks up stored times of pending latency samples, oldest first, up to `maxIds`. */
+async function resolveLatencies(pool: Pool, latency: LatencySampler, maxIds: number): Promise<void> {
+  let budget = maxIds;
+  let previousPending = -1;
+  while (budget > 0 && latency.pendingCount > 0 && latency.pendingCount !== previousPending) {
+    previousPending = latency.pendingCount;
+    const ids = latency.pendingIds(Math.min(LATENCY_LOOKUP_BATCH, budget));
+    budget -= ids.length;
+    const times = await storedTimes(pool, ids);
+    for (const [id, ms] of times) latency.resolve(id, ms);
+    if (times.size < ids.length) break; // the rest are not stored yet
+  }
+}
+
+interface StatusReading {
+  readonly at: number;
+  readonly stored: number;
+  readonly deadLetters: number;
+  readonly alerts: number;
+}
+
+/** Reads the database once a second and prints the live status line. */
+class StatusLoop {
+  latest: StatusReading | null = null;
+  private timer?: NodeJS.Timeout;
+  private running: Promise<void> | null = null;
+  private previous: { at: number; sent: number; stored: number } | null = null;
+  private recentFrom = 0;
+
+  constructor(
+    private readonly pool: Pool,
+    private readonly scope: RunScope,
+    private readonly simulator: Simulator,
+    private readonly latency: LatencySampler,
+    private readonly millisBehind: MillisBehindTracker,
+    private readonly out: NodeJS.WritableStream & { isTTY?: boolean },
+  ) {}
+
+  start(): void {
+    this.timer = setInterval(() => {
+      if (this.running) return; // a slow query: skip this tick rather than pile up
+      this.running = this.tick()
+        .catch((err: Error) => {
+          this.out.write(`[local] status query failed: ${err.message}\n`);
+        })
+        .finally(() => (this.running = null));
+    }, STATUS_INTERVAL_MS);
+  }
+
+  async stop(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    await this.running;
+    if (this.out.isTTY) this.out.write('\n');
+  }
+
+  private async tick(): Promise<void> {
+    const at = Date.now();
+    const [stored, deadLetters, alerts] = await Promise.all([
+      countStored(this.pool, this.scope),
+      countDeadLetters(this.pool, this.scope),
+      countAlerts(this.pool, this.scope),
+    ]);
+    await resolveLatencies(this.pool, this.latency, 5 * LATENCY_LOOKUP_BATCH);
+    this.latest = { at, stored, deadLetters, alerts };
+    const sent = this.simulator.counters.validAccepted;
+    const prev = this.previous ?? { at: this.scope.startedAt.getTime(), sent: 0, stored: 0 };
+    const dt = Math.max(0.001, (at - prev.at) / 1000);
+    this.previous = { at, sent, stored };
+    // p50/p99 over the last ~10 s of samples, so the live line follows the current state.
+    const recent = this.latency.recentPercentiles(this.recentFrom);
+    if (this.latency.resolvedCount - this.recentFrom > 2_000) this.recentFrom = this.latency.resolvedCount - 1_000;
+    const c = this.simulator.counters;
+    const line = formatStatusLine({
+      elapsedSeconds: (at - this.scope.startedAt.getTime()) / 1000,
+      sentPerSec: (sent - prev.sent) / dt,
+      storedPerSec: (stored - prev.stored) / dt,
+      eventsSent: sent,
+      eventsStored: stored,
+      millisBehindLatest: this.millisBehind.poll(),
+      deadLetters,
+      alerts,
+      rejected: c.schemaInvalidRejected,
+      duplicates: c.duplicatesAccepted,
+      throttled: c.throttled,
+      p50Ms: recent.p50,
+      p99Ms: recent.p99,
+    });
+    this.out.write(this.out.isTTY ? `\r\x1b[2K${line}` : `${line}\n`);
+  }
+}

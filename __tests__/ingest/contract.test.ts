@@ -5,8 +5,8 @@
 import { Writable } from 'node:stream';
 import type { AddressInfo } from 'node:net';
 import {
-  CreateStreamCommand, GetRecordsCommand, GetShardIteratorCommand, ListShardsCommand,
-  waitUntilStreamExists, type KinesisClient,
+  CreateStreamCommand, GetRecordsCommand, GetShardIteratorCommand, ListShardsCommand, PutRecordsCommand,
+  waitUntilStreamExists, type KinesisClient, type PutRecordsResultEntry,
 } from '@aws-sdk/client-kinesis';
 import type { FastifyInstance } from 'fastify';
 import pino from 'pino';
@@ -133,7 +133,7 @@ describe('POST /v1/events with a valid batch', () => {
   it('answers 200 with the count and lands every event in the stream as one record, keyed by device id', async () => {
     const events = Array.from({ length: 40 }, (_, i) => event(i));
     const res = await post(app, batch(events));
-    expect([res.statusCode, res.json()]).toEqual([200, { accepted: 40 }]);
+    expect([res.statusCode, res.json()]).toEqual([200, { accepted: 40, FailedRecordCount: 0, failed: [], requestId: expect.any(String) }]);
 
     const stored = await readStream(streamName);
     expect(stored).toHaveLength(40);
@@ -155,12 +155,12 @@ describe('POST /v1/events with a valid batch', () => {
 
   it('accepts a charset parameter on the JSON content type', async () => {
     const res = await post(app, batch([event(100)]), { 'content-type': 'application/json; charset=utf-8' });
-    expect([res.statusCode, res.json()]).toEqual([200, { accepted: 1 }]);
+    expect([res.statusCode, res.json()]).toEqual([200, { accepted: 1, FailedRecordCount: 0, failed: [], requestId: expect.any(String) }]);
   });
 
   it('accepts a batch of exactly 500 events', async () => {
     const res = await post(app, batch(Array.from({ length: 500 }, (_, i) => event(1000 + i))));
-    expect([res.statusCode, res.json()]).toEqual([200, { accepted: 500 }]);
+    expect([res.statusCode, res.json()]).toEqual([200, { accepted: 500, FailedRecordCount: 0, failed: [], requestId: expect.any(String) }]);
   });
 });
 
@@ -376,13 +376,72 @@ describe('throttling at burst 500, rate 100 per second per key', () => {
   });
 });
 
+/**
+ * A client that forwards to kinesalite only the entries `accept(eventId, call)` lets through and
+ * answers the others as throttled, the way Kinesis reports a partial failure.
+ */
+function partiallyFailingKinesis(accept: (eventId: string, call: number) => boolean): KinesisClient {
+  let call = 0;
+  const send = async (cmd: PutRecordsCommand) => {
+    call++;
+    const records = cmd.input.Records ?? [];
+    const ids = records.map((r) => (JSON.parse(Buffer.from(r.Data as Uint8Array).toString('utf8')) as { eventId: string }).eventId);
+    const through = records.filter((_, k) => accept(ids[k], call));
+    const out = through.length
+      ? await kinesis.send(new PutRecordsCommand({ StreamName: cmd.input.StreamName, Records: through }))
+      : { Records: [] };
+    let next = 0;
+    const Records: PutRecordsResultEntry[] = ids.map((id) =>
+      accept(id, call) ? (out.Records ?? [])[next++] : { ErrorCode: 'ProvisionedThroughputExceededException', ErrorMessage: 'Rate exceeded' },
+    );
+    return { FailedRecordCount: Records.filter((r) => r.ErrorCode).length, Records };
+  };
+  return { send } as unknown as KinesisClient;
+}
+
+describe('PutRecords partial failures', () => {
+  const noWait = { sleep: async () => undefined };
+
+  it('retries the throttled entries and lands every event exactly once', async () => {
+    const streamName = await createStream(1);
+    const events = Array.from({ length: 10 }, (_, i) => event(200 + i));
+    const throttledFirst = new Set(events.filter((_, i) => i % 3 === 0).map((e) => e.eventId as string));
+    const app = await start({ streamName, kinesis: partiallyFailingKinesis((id, call) => call > 1 || !throttledFirst.has(id)), put: noWait });
+    const res = await post(app, batch(events));
+    expect([res.statusCode, res.json()]).toMatchObject([200, { accepted: 10, FailedRecordCount: 0 }]);
+    const stored = (await readStream(streamName)).map((r) => (r.data as { eventId: string }).eventId);
+    expect([...stored].sort()).toEqual(events.map((e) => e.eventId as string).sort());
+    await app.close();
+  });
+
+  it('answers 503 naming the events still throttled after the last attempt; the others are in the stream', async () => {
+    const streamName = await createStream(1);
+    const events = Array.from({ length: 6 }, (_, i) => event(300 + i));
+    const stuck = new Set([events[1].eventId, events[4].eventId] as string[]);
+    const app = await start({ streamName, kinesis: partiallyFailingKinesis((id) => !stuck.has(id)), put: { ...noWait, maxAttempts: 3 } });
+    const res = await post(app, batch(events));
+    expect(res.statusCode).toBe(503);
+    expect(res.headers.get('retry-after')).toBe('1');
+    expect(res.json()).toMatchObject({
+      accepted: 4, FailedRecordCount: 2,
+      failed: [{ index: 1, errorCode: 'ProvisionedThroughputExceededException' }, { index: 4, errorCode: 'ProvisionedThroughputExceededException' }],
+    });
+    const stored = (await readStream(streamName)).map((r) => (r.data as { eventId: string }).eventId);
+    expect(stored).toEqual(events.filter((e) => !stuck.has(e.eventId as string)).map((e) => e.eventId));
+    await app.close();
+  });
+});
+
 describe('PutRecords failures', () => {
-  it('answers 503 with the failed count and Retry-After when events cannot be written after retries', async () => {
+  it('answers 503 listing the unwritten events, with Retry-After, when events cannot be written after retries', async () => {
     const app = await start({ streamName: 'no-such-stream', put: { maxAttempts: 2, sleep: async () => undefined } });
     const res = await post(app, batch([event(0), event(1), event(2)]));
     expect(res.statusCode).toBe(503);
     expect(res.headers.get('retry-after')).toBe('1');
-    expect(res.json()).toEqual({ message: 'Service Unavailable', accepted: 0, failed: 3, failedIndexes: [0, 1, 2] });
+    expect(res.json()).toEqual({
+      message: 'Service Unavailable', accepted: 0, FailedRecordCount: 3, requestId: expect.any(String),
+      failed: [0, 1, 2].map((index) => ({ index, errorCode: 'ResourceNotFoundException' })),
+    });
     await app.close();
   });
 });

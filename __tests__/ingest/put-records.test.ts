@@ -47,7 +47,7 @@ describe('putEvents', () => {
   it('writes a batch in one call when every entry succeeds', async () => {
     const events = [0, 1, 2, 3].map(ev);
     const { client, calls } = fakeKinesis(() => null);
-    expect(await putEvents(client, 's', events, noSleep)).toEqual({ accepted: 4, failedIndexes: [], errorCodes: [], attempts: 1 });
+    expect(await putEvents(client, 's', events, noSleep)).toEqual({ accepted: 4, failed: [], attempts: 1 });
     expect(calls).toEqual([idsOf(events, [0, 1, 2, 3])]);
   });
 
@@ -56,7 +56,7 @@ describe('putEvents', () => {
     const failFirst = new Set(idsOf(events, [1, 3, 4]));
     const { client, calls } = fakeKinesis((id, call) => (call === 1 && failFirst.has(id) ? 'ProvisionedThroughputExceededException' : null));
     const r = await putEvents(client, 's', events, noSleep);
-    expect(r).toEqual({ accepted: 5, failedIndexes: [], errorCodes: [], attempts: 2 });
+    expect(r).toEqual({ accepted: 5, failed: [], attempts: 2 });
     expect(calls[1]).toEqual(idsOf(events, [1, 3, 4]));
   });
 
@@ -65,21 +65,23 @@ describe('putEvents', () => {
     const stuck = events[2].eventId;
     const { client, calls } = fakeKinesis((id) => (id === stuck ? 'InternalFailure' : null));
     const r = await putEvents(client, 's', events, { ...noSleep, maxAttempts: 3 });
-    expect(r).toEqual({ accepted: 2, failedIndexes: [2], errorCodes: ['InternalFailure'], attempts: 3 });
+    expect(r).toEqual({ accepted: 2, failed: [{ index: 2, errorCode: 'InternalFailure' }], attempts: 3 });
     expect(calls).toHaveLength(3);
   });
 
   it('treats a call that throws as a failure of every pending entry and retries it', async () => {
     const events = [0, 1].map(ev);
     const { client, calls } = fakeKinesis((_id, call) => (call === 1 ? 'throw' : null));
-    expect(await putEvents(client, 's', events, noSleep)).toMatchObject({ accepted: 2, failedIndexes: [], attempts: 2 });
+    expect(await putEvents(client, 's', events, noSleep)).toEqual({ accepted: 2, failed: [], attempts: 2 });
     expect(calls).toHaveLength(2);
   });
 
   it('reports every event failed when all attempts throw', async () => {
     const { client } = fakeKinesis(() => 'throw');
     const r = await putEvents(client, 's', [0, 1, 2].map(ev), { ...noSleep, maxAttempts: 2 });
-    expect(r).toEqual({ accepted: 0, failedIndexes: [0, 1, 2], errorCodes: ['InternalFailure'], attempts: 2 });
+    expect(r).toEqual({
+      accepted: 0, failed: [0, 1, 2].map((index) => ({ index, errorCode: 'InternalFailure' })), attempts: 2,
+    });
   });
 
   it('backs off between attempts within the policy cap', async () => {

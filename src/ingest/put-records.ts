@@ -21,11 +21,15 @@ export interface PutEventsOptions {
 export interface PutEventsResult {
   /** Events Kinesis acknowledged. */
   readonly accepted: number;
-  /** Events that still failed after the last attempt (indexes into the batch). */
-  readonly failedIndexes: readonly number[];
-  /** Error codes of the last failures (e.g. ProvisionedThroughputExceededException), for logs and metrics. */
-  readonly errorCodes: readonly string[];
+  /** Events still unwritten after the last attempt: index into the batch and the last error code. */
+  readonly failed: readonly FailedEvent[];
   readonly attempts: number;
+}
+
+export interface FailedEvent {
+  readonly index: number;
+  /** Kinesis' ErrorCode (e.g. ProvisionedThroughputExceededException), or the error name of a failed call. */
+  readonly errorCode: string;
 }
 
 export const DEFAULT_PUT_ATTEMPTS = 4;
@@ -49,32 +53,29 @@ export async function putEvents(
 
   // Indexes (into `events`) still to be written; order is kept within each retry.
   let pending = entries.map((_, i) => i);
-  let errorCodes: string[] = [];
+  let lastFailures: FailedEvent[] = [];
   let attempts = 0;
   while (pending.length > 0 && attempts < maxAttempts) {
     if (attempts > 0) await wait(backoffDelayMs(attempts - 1, backoff));
     attempts++;
-    let failed: number[];
+    let failed: FailedEvent[];
     try {
       const out = await kinesis.send(
         new PutRecordsCommand({ StreamName: streamName, Records: pending.map((i) => entries[i]) }),
       );
       const results = out.Records ?? [];
       failed = [];
-      errorCodes = [];
       pending.forEach((index, k) => {
         const r = results[k];
-        if (!r || r.ErrorCode || !r.SequenceNumber) {
-          failed.push(index);
-          errorCodes.push(r?.ErrorCode ?? 'MissingResult');
-        }
+        if (!r || r.ErrorCode || !r.SequenceNumber) failed.push({ index, errorCode: r?.ErrorCode ?? 'MissingResult' });
       });
     } catch (err) {
       // The SDK has already retried transient errors; the whole call failed, so all pending entries did.
-      failed = pending;
-      errorCodes = [err instanceof Error ? err.name : 'Error'];
+      const errorCode = err instanceof Error ? err.name : 'Error';
+      failed = pending.map((index) => ({ index, errorCode }));
     }
-    pending = failed;
+    lastFailures = failed;
+    pending = failed.map((f) => f.index);
   }
-  return { accepted: events.length - pending.length, failedIndexes: pending, errorCodes: [...new Set(errorCodes)], attempts };
+  return { accepted: events.length - lastFailures.length, failed: lastFailures, attempts };
 }

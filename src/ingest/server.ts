@@ -5,8 +5,8 @@
  *
  * Checks run in API Gateway's order: API key (401 missing / 403 unknown) and throttling (429 with
  * Retry-After) before the body is read, then media type (415), size (413) and the schema (400 with
- * `{ message, errors: [{ field, message }] }`), then PutRecords (200 `{ accepted }`, or 503 when some
- * events could not be written after retries). Default messages are API Gateway's gateway-response
+ * `{ message, errors: [{ field, message }] }`), then PutRecords (200 `{ accepted, ... }`, or 503 when
+ * some events could not be written after retries; both shaped like the API Gateway response template). Default messages are API Gateway's gateway-response
  * messages. No response or log line ever contains a request value: bodies and keys are never logged.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
@@ -56,10 +56,23 @@ export const MESSAGES = {
   internal: 'Internal server error',
 } as const;
 
-/** Error body of every 4xx/5xx answer; `errors` only for 400. */
+/** Error body of every 4xx answer; `errors` only for 400. */
 export interface ErrorBody {
   message: string;
   errors?: FieldError[];
+}
+
+/**
+ * Body of 200 and of 503 (some events unwritten), shaped like the API Gateway integration response
+ * template (src/infra/mapping-template.ts) so clients parse one format: `failed` lists each unwritten
+ * event's index and Kinesis error code, so a client can resend exactly those.
+ */
+export interface PutResultBody {
+  message?: string;
+  accepted: number;
+  FailedRecordCount: number;
+  failed: Array<{ index: number; errorCode: string }>;
+  requestId: string;
 }
 
 function defaultLogger(): FastifyBaseLogger {
@@ -189,20 +202,24 @@ export function buildIngestServer(opts: IngestServerOptions): FastifyInstance {
     const { events } = valid.batch;
     request.eventCount = events.length;
     const result = await putEvents(opts.kinesis, opts.streamName, events, opts.put);
-    if (result.failedIndexes.length > 0) {
-      request.log.warn(
-        { accepted: result.accepted, failed: result.failedIndexes.length, errorCodes: result.errorCodes, attempts: result.attempts },
-        'PutRecords left events unwritten after retries',
-      );
-      reply.header('retry-after', '1');
-      return reply.code(503).send({
-        message: MESSAGES.unavailable,
+    const body: PutResultBody = {
+      accepted: result.accepted,
+      FailedRecordCount: result.failed.length,
+      failed: result.failed.map((f) => ({ index: f.index, errorCode: f.errorCode })),
+      requestId: request.id,
+    };
+    if (result.failed.length === 0) return body;
+    request.log.warn(
+      {
         accepted: result.accepted,
-        failed: result.failedIndexes.length,
-        failedIndexes: result.failedIndexes,
-      });
-    }
-    return { accepted: result.accepted };
+        failed: result.failed.length,
+        errorCodes: [...new Set(result.failed.map((f) => f.errorCode))],
+        attempts: result.attempts,
+      },
+      'PutRecords left events unwritten after retries',
+    );
+    reply.header('retry-after', '1');
+    return reply.code(503).send({ message: MESSAGES.unavailable, ...body });
   });
 
   return app;

@@ -11,7 +11,6 @@ import { CloudwatchLogGroup } from '@cdktf/provider-aws/lib/cloudwatch-log-group
 import { CloudwatchMetricAlarm } from '@cdktf/provider-aws/lib/cloudwatch-metric-alarm';
 import { EcsCluster } from '@cdktf/provider-aws/lib/ecs-cluster';
 import { EcsService } from '@cdktf/provider-aws/lib/ecs-service';
-import { EcsTaskDefinition } from '@cdktf/provider-aws/lib/ecs-task-definition';
 import { IamRole } from '@cdktf/provider-aws/lib/iam-role';
 import { ProcessingService, ProcessingServiceProps, healthCheckScript } from '../../src/infra/processing-service';
 import { DUMMY, REGION, SynthesizedStack, harnessApp, processingProps, synthHarness, ComputeHarnessStack } from './helpers/compute-harness';

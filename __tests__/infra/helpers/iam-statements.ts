@@ -31,7 +31,7 @@ function documentName(reference: unknown): string {
 export function inlineStatementsOf(parsed: SynthesizedStack, role: IamRole): Statement[] {
   const id = role.friendlyUniqueId;
   const roleRefs = [`\${aws_iam_role.${id}.id}`, `\${aws_iam_role.${id}.name}`];
-  const policies = Object.values(parsed.resource.aws_iam_role_policy ?? {}).filter((p) => roleRefs.includes(p.role));
+  const policies = Object.values(parsed.resource.aws_iam_role_policy ?? {}).filter((p) => roleRefs.includes(String(p.role)));
   if (policies.length === 0) throw new Error('role has no inline policy');
   return policies.flatMap((p) => (parsed.data.aws_iam_policy_document[documentName(p.policy)].statement ?? []) as Statement[]);
 }

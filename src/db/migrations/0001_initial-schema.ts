@@ -85,7 +85,7 @@ CREATE TABLE news2_scores_default PARTITION OF news2_scores DEFAULT;
 -- Persisted input of the alert state machine (one alert per transition, not per event).
 CREATE TABLE alert_state (
   patient_pseudonym   bytea       PRIMARY KEY,
-  risk                text        NOT NULL CHECK (risk IN ('low', 'low-medium', 'medium', 'high')),
+  risk                text        CHECK (risk IN ('low', 'low-medium', 'medium', 'high')),
   any_parameter_three boolean     NOT NULL,
   updated_at          timestamptz NOT NULL DEFAULT now()
 );

@@ -1,0 +1,68 @@
+/** Runs a real Processor (real Kinesis client, pool, writer, PHI) inside the test process, capturing its log lines. */
+import { Writable } from 'node:stream';
+import { createPool } from '../../../src/processor/db';
+import { kinesisClientFor } from '../../../src/processor/kinesis-client';
+import { createLogger } from '../../../src/processor/logger';
+import { Metrics } from '../../../src/processor/metrics';
+import { createPhiProtector } from '../../../src/processor/phi';
+import { Processor } from '../../../src/processor/processor';
+import { BatchWriter } from '../../../src/processor/writer';
+import { pgDataKeyStore } from '../../../src/processor/main';
+import { processorDb, type TestStack } from './stack';
+
+export interface RunningProcessor {
+  readonly processor: Processor;
+  readonly metrics: Metrics;
+  stop(): Promise<void>;
+}
+
+export const FAST_LEASES = {
+  leaseTtlMs: 2_000,
+  leaseRenewMs: 400,
+  shardSyncMs: 1_000,
+  idlePollMs: 200,
+} as const;
+
+export function startProcessor(
+  stack: TestStack,
+  database: string,
+  streamName: string,
+  workerId: string,
+  logLines: string[],
+  overrides: Partial<{ leaseTtlMs: number; leaseRenewMs: number; shardSyncMs: number; idlePollMs: number; maxRecordsPerCall: number }> = {},
+): RunningProcessor {
+  const sink = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      logLines.push(...chunk.toString().split('\n').filter(Boolean));
+      cb();
+    },
+  });
+  const logger = createLogger({ level: 'debug', base: { workerId } }, sink);
+  const metrics = new Metrics({ environment: 'test', write: (line) => logLines.push(line.trim()) });
+  const pool = createPool({ ...processorDb(stack, database), maxConnections: 6 });
+  const kinesis = kinesisClientFor({ region: 'eu-central-2', endpoint: stack.kinesalite.endpoint });
+  const phi = createPhiProtector({ kind: 'local', keyFile: stack.keyFile }, pgDataKeyStore(pool));
+  const writer = new BatchWriter({ pool, phi, news2WindowMs: 60 * 60_000 });
+  const processor = new Processor(
+    {
+      streamName,
+      workerId,
+      ...FAST_LEASES,
+      maxRecordsPerCall: 10_000,
+      shutdownDeadlineMs: 20_000,
+      ...overrides,
+    },
+    { pool, kinesis, sink: writer, logger, metrics },
+  );
+  processor.start();
+  return {
+    processor,
+    metrics,
+    stop: async () => {
+      await processor.stop();
+      metrics.flush();
+      await pool.end();
+      kinesis.destroy();
+    },
+  };
+}

@@ -1,0 +1,156 @@
+/**
+ * The processor's settings, parsed once at start-up from the environment (docs/design.md, "Processor
+ * runtime contract"). Every problem is reported at once, naming the variable; in production every
+ * AWS-side variable is mandatory and nothing falls back to a local default.
+ */
+import { hostname } from 'node:os';
+import type { DbSettings } from './db';
+
+export type PhiSettings =
+  | { readonly kind: 'kms'; readonly region: string; readonly phiKeyArn: string; readonly hmacKeyArn: string }
+  | { readonly kind: 'local'; readonly keyFile: string };
+
+export interface ProcessorConfig {
+  readonly production: boolean;
+  /** Metric dimension, e.g. `dev`, `prod`. */
+  readonly environment: string;
+  readonly region: string;
+  readonly streamName: string;
+  readonly kinesisEndpoint?: string;
+  readonly db: DbSettings;
+  readonly phi: PhiSettings;
+  readonly workerId: string;
+  readonly healthPort: number;
+  readonly logLevel: string;
+  readonly news2WindowMs: number;
+  /** A lease not renewed for this long may be taken by another worker. */
+  readonly leaseTtlMs: number;
+  readonly leaseRenewMs: number;
+  /** How often ListShards is called to find new shards (reshards). */
+  readonly shardSyncMs: number;
+  /** Sleep after an empty GetRecords (Kinesis: at most 5 calls/s/shard; 1 s idle is the KCL default). */
+  readonly idlePollMs: number;
+  readonly maxRecordsPerCall: number;
+  readonly shutdownDeadlineMs: number;
+  readonly metricsFlushMs: number;
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: readonly string[]) {
+    super(`invalid processor configuration: ${problems.join('; ')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+const KMS_ARN = /^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:(key|alias)\/.+$/;
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): ProcessorConfig {
+  const problems: string[] = [];
+  const production = env.NODE_ENV === 'production';
+  const get = (name: string): string | undefined => {
+    const v = env[name];
+    return v === undefined || v.trim() === '' ? undefined : v.trim();
+  };
+  const need = (name: string, localDefault?: string): string => {
+    const v = get(name) ?? (production ? undefined : localDefault);
+    if (v === undefined) {
+      problems.push(`missing environment variable ${name}${production ? ' (required when NODE_ENV=production)' : ''}`);
+      return '';
+    }
+    return v;
+  };
+  const int = (name: string, raw: string | undefined, fallback: number, min: number, max: number): number => {
+    if (raw === undefined) return fallback;
+    const n = Number(raw);
+    if (!Number.isInteger(n) || n < min || n > max) {
+      problems.push(`${name} must be an integer ${min}..${max}; received ${JSON.stringify(raw)}`);
+      return fallback;
+    }
+    return n;
+  };
+  const forbidInProduction = (name: string): void => {
+    if (production && get(name) !== undefined) problems.push(`${name} must not be set when NODE_ENV=production`);
+  };
+
+  const region = need('AWS_REGION', 'eu-central-2');
+  const streamName = need('STREAM_NAME');
+  const kinesisEndpoint = get('KINESIS_ENDPOINT');
+  forbidInProduction('KINESIS_ENDPOINT');
+  if (kinesisEndpoint && !/^https?:\/\/.+/.test(kinesisEndpoint)) {
+    problems.push(`KINESIS_ENDPOINT must be an http(s) URL; received ${JSON.stringify(kinesisEndpoint)}`);
+  }
+
+  const dbHost = need('DB_HOST');
+  const dbPort = int('DB_PORT', need('DB_PORT', '5432'), 5432, 1, 65535);
+  const dbName = need('DB_NAME');
+  const dbUser = need('DB_USER', 'vitals_processor');
+  const sslCaFile = need('DB_SSL_CA_FILE');
+  const dbAuth = need('DB_AUTH', 'password');
+  let auth: DbSettings['auth'] = { kind: 'iam', region };
+  if (dbAuth === 'password') {
+    if (production) problems.push('DB_AUTH must be iam when NODE_ENV=production (no database password on AWS)');
+    const password = get('DB_PASSWORD');
+    if (password === undefined) problems.push('missing environment variable DB_PASSWORD (required with DB_AUTH=password)');
+    auth = { kind: 'password', password: password ?? '' };
+  } else if (dbAuth === 'iam') {
+    if (get('DB_PASSWORD') !== undefined) problems.push('DB_PASSWORD must not be set with DB_AUTH=iam');
+  } else if (dbAuth !== '') {
+    problems.push(`DB_AUTH must be iam or password; received ${JSON.stringify(dbAuth)}`);
+  }
+
+  let phi: PhiSettings;
+  const phiKeyArn = get('PHI_KMS_KEY_ARN');
+  const hmacKeyArn = get('PATIENT_HMAC_KMS_KEY_ARN');
+  forbidInProduction('PHI_LOCAL_KEY_FILE');
+  if (production || phiKeyArn || hmacKeyArn) {
+    const phiArn = need('PHI_KMS_KEY_ARN');
+    const hmacArn = need('PATIENT_HMAC_KMS_KEY_ARN');
+    for (const [name, v] of [['PHI_KMS_KEY_ARN', phiArn], ['PATIENT_HMAC_KMS_KEY_ARN', hmacArn]] as const) {
+      if (v && !KMS_ARN.test(v)) problems.push(`${name} must be a KMS key or alias ARN; received ${JSON.stringify(v)}`);
+    }
+    phi = { kind: 'kms', region, phiKeyArn: phiArn, hmacKeyArn: hmacArn };
+  } else {
+    phi = { kind: 'local', keyFile: need('PHI_LOCAL_KEY_FILE', '.local/keys/phi.key') };
+  }
+
+  const logLevel = need('LOG_LEVEL', 'info');
+  if (logLevel && !LOG_LEVELS.includes(logLevel)) problems.push(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}; received ${JSON.stringify(logLevel)}`);
+  const windowMinutes = int('NEWS2_WINDOW_MINUTES', need('NEWS2_WINDOW_MINUTES', '60'), 60, 1, 24 * 60);
+  const healthPort = int('HEALTH_PORT', need('HEALTH_PORT', '8080'), 8080, 1, 65535);
+  const workerId = need('WORKER_ID', `${hostname()}-${process.pid}`);
+
+  // Tuning knobs (optional everywhere; defaults follow the KCL's).
+  const leaseTtlMs = int('LEASE_TTL_MS', get('LEASE_TTL_MS'), 10_000, 1_000, 600_000);
+  const leaseRenewMs = int('LEASE_RENEW_MS', get('LEASE_RENEW_MS'), Math.floor(leaseTtlMs / 3), 100, 600_000);
+  if (leaseRenewMs * 2 > leaseTtlMs) problems.push(`LEASE_RENEW_MS must be at most half of LEASE_TTL_MS; received ${leaseRenewMs} and ${leaseTtlMs}`);
+  const shardSyncMs = int('SHARD_SYNC_MS', get('SHARD_SYNC_MS'), 30_000, 100, 3_600_000);
+  const idlePollMs = int('IDLE_POLL_MS', get('IDLE_POLL_MS'), 1_000, 200, 60_000);
+  const maxRecordsPerCall = int('MAX_RECORDS_PER_CALL', get('MAX_RECORDS_PER_CALL'), 10_000, 1, 10_000);
+  const shutdownDeadlineMs = int('SHUTDOWN_DEADLINE_MS', get('SHUTDOWN_DEADLINE_MS'), 30_000, 1_000, 55_000);
+  const metricsFlushMs = int('METRICS_FLUSH_MS', get('METRICS_FLUSH_MS'), 10_000, 100, 300_000);
+  // Only a metric dimension: the task definition should set it (dev, prod, ...).
+  const environment = get('ENVIRONMENT') ?? (production ? 'production' : 'local');
+
+  if (problems.length > 0) throw new ConfigError(problems);
+  return {
+    production,
+    environment,
+    region,
+    streamName,
+    kinesisEndpoint,
+    db: { host: dbHost, port: dbPort, database: dbName, user: dbUser, sslCaFile, auth },
+    phi,
+    workerId,
+    healthPort,
+    logLevel,
+    news2WindowMs: windowMinutes * 60_000,
+    leaseTtlMs,
+    leaseRenewMs,
+    shardSyncMs,
+    idlePollMs,
+    maxRecordsPerCall,
+    shutdownDeadlineMs,
+    metricsFlushMs,
+  };
+}

@@ -1,0 +1,40 @@
+/**
+ * The Kinesis client. On AWS the SDK's default HTTP/2-capable handler is fine; a custom endpoint
+ * (kinesalite) gets an HTTP/1.1 NodeHttpHandler because local emulators reject HTTP/2.
+ * Either way connections are kept alive and calls retried (adaptive mode backs off on throttling).
+ */
+import { Agent as HttpAgent } from 'node:http';
+import { Agent as HttpsAgent } from 'node:https';
+import { KinesisClient } from '@aws-sdk/client-kinesis';
+import { NodeHttpHandler } from '@smithy/node-http-handler';
+
+export interface KinesisClientOptions {
+  readonly region: string;
+  readonly endpoint?: string;
+  /** @default 4 */
+  readonly maxAttempts?: number;
+}
+
+export const KINESIS_MAX_SOCKETS = 50;
+
+export function kinesisClientFor(options: KinesisClientOptions): KinesisClient {
+  const requestHandler = new NodeHttpHandler({
+    httpAgent: new HttpAgent({ keepAlive: true, maxSockets: KINESIS_MAX_SOCKETS }),
+    httpsAgent: new HttpsAgent({ keepAlive: true, maxSockets: KINESIS_MAX_SOCKETS }),
+    connectionTimeout: 5_000,
+    requestTimeout: 30_000,
+  });
+  return new KinesisClient({
+    region: options.region,
+    maxAttempts: options.maxAttempts ?? 4,
+    retryMode: 'adaptive',
+    requestHandler,
+    ...(options.endpoint
+      ? {
+          endpoint: options.endpoint,
+          // kinesalite accepts any credentials; never reach for a credential chain in local runs.
+          credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+        }
+      : {}),
+  });
+}

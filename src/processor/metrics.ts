@@ -1,0 +1,105 @@
+/**
+ * Metrics as CloudWatch Embedded Metric Format log lines: the awslogs driver ships stdout to
+ * CloudWatch Logs, which extracts the metrics (no PutMetricData call, no extra VPC endpoint).
+ * Service-level dimensions only (no shard or patient dimension: bounded cardinality, no PHI).
+ */
+
+export const METRICS_NAMESPACE = 'VitalsPipeline';
+
+type Unit = 'Count' | 'Milliseconds' | 'Count/Second';
+export type CounterName = 'EventsProcessed' | 'DeadLetters' | 'AlertsRaised' | 'DuplicatesSkipped' | 'ScoresWritten' | 'LeaseLosses';
+export type SampleName = 'BatchLatencyMs' | 'MillisBehindLatest';
+
+const UNITS: Readonly<Record<CounterName | SampleName | 'EventsPerSecond', Unit>> = {
+  EventsProcessed: 'Count',
+  DeadLetters: 'Count',
+  AlertsRaised: 'Count',
+  DuplicatesSkipped: 'Count',
+  ScoresWritten: 'Count',
+  LeaseLosses: 'Count',
+  BatchLatencyMs: 'Milliseconds',
+  MillisBehindLatest: 'Milliseconds',
+  EventsPerSecond: 'Count/Second',
+};
+
+/** EMF accepts at most 100 values per metric per line. */
+export const MAX_SAMPLES = 100;
+
+export interface MetricsOptions {
+  readonly environment: string;
+  readonly service?: string;
+  readonly write: (line: string) => void;
+  readonly now?: () => number;
+  readonly random?: () => number;
+}
+
+export class Metrics {
+  private counters = new Map<CounterName, number>();
+  private samples = new Map<SampleName, { values: number[]; seen: number }>();
+  private since: number;
+  private timer?: NodeJS.Timeout;
+  private readonly now: () => number;
+  private readonly random: () => number;
+
+  constructor(private readonly options: MetricsOptions) {
+    this.now = options.now ?? Date.now;
+    this.random = options.random ?? Math.random;
+    this.since = this.now();
+  }
+
+  count(name: CounterName, n = 1): void {
+    this.counters.set(name, (this.counters.get(name) ?? 0) + n);
+  }
+
+  /** Keeps a uniform sample of at most MAX_SAMPLES values per interval (reservoir sampling). */
+  observe(name: SampleName, value: number): void {
+    const s = this.samples.get(name) ?? { values: [], seen: 0 };
+    s.seen++;
+    if (s.values.length < MAX_SAMPLES) s.values.push(value);
+    else {
+      const j = Math.floor(this.random() * s.seen);
+      if (j < MAX_SAMPLES) s.values[j] = value;
+    }
+    this.samples.set(name, s);
+  }
+
+  /** Writes one EMF line with everything recorded since the last flush (nothing when idle). */
+  flush(): void {
+    const now = this.now();
+    const elapsedS = Math.max(0.001, (now - this.since) / 1000);
+    this.since = now;
+    const fields: Record<string, number | number[]> = {};
+    for (const [name, n] of this.counters) fields[name] = n;
+    fields.EventsPerSecond = Math.round(((this.counters.get('EventsProcessed') ?? 0) / elapsedS) * 100) / 100;
+    for (const [name, s] of this.samples) if (s.values.length > 0) fields[name] = s.values.length === 1 ? (s.values[0] as number) : s.values;
+    this.counters = new Map();
+    this.samples = new Map();
+    const line = {
+      _aws: {
+        Timestamp: now,
+        CloudWatchMetrics: [
+          {
+            Namespace: METRICS_NAMESPACE,
+            Dimensions: [['Service', 'Environment']],
+            Metrics: Object.keys(fields).map((Name) => ({ Name, Unit: UNITS[Name as keyof typeof UNITS] })),
+          },
+        ],
+      },
+      Service: this.options.service ?? 'vitals-processor',
+      Environment: this.options.environment,
+      ...fields,
+    };
+    this.options.write(`${JSON.stringify(line)}\n`);
+  }
+
+  start(intervalMs: number): void {
+    this.timer = setInterval(() => this.flush(), intervalMs);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+    this.flush();
+  }
+}

@@ -1,0 +1,250 @@
+/**
+ * Patient identifiers: a keyed pseudonym (HMAC-SHA256) for joins, and envelope encryption
+ * (AES-256-GCM under a data key that is itself wrapped) for the identifier and dead-letter payloads.
+ * Two implementations behind one interface: AWS KMS (GenerateMac; GenerateDataKey/Decrypt) and a local
+ * 32-byte key file (HKDF-derived HMAC and wrapping keys) for local runs.
+ */
+import { createCipheriv, createDecipheriv, createHmac, hkdfSync, randomBytes, randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { DecryptCommand, GenerateDataKeyCommand, GenerateMacCommand, KMSClient } from '@aws-sdk/client-kms';
+
+export const PSEUDONYM_BYTES = 32;
+/** Data keys are rotated at least this often (and after MAX_DATA_KEY_USES encryptions). */
+export const DATA_KEY_ROTATION_MS = 60 * 60_000;
+/** Far below the 2^32 random-IV limit for one AES-GCM key (NIST SP 800-38D). */
+export const MAX_DATA_KEY_USES = 10_000_000;
+export const PSEUDONYM_CACHE_SIZE = 50_000;
+
+const IV_BYTES = 12;
+const TAG_BYTES = 16;
+
+export interface Ciphertext {
+  /** iv || ciphertext || tag */
+  readonly ciphertext: Buffer;
+  readonly dataKeyId: string;
+}
+
+/** A newly generated data key; its wrapped form must be stored before ciphertexts reference it. */
+export interface DataKeyRecord {
+  readonly dataKeyId: string;
+  readonly wrappedKey: Buffer;
+  readonly wrappingKey: string;
+}
+
+export interface DataKeyStore {
+  save(key: DataKeyRecord): Promise<void>;
+  load(dataKeyId: string): Promise<DataKeyRecord | undefined>;
+}
+
+export interface PatientIdentityProtector {
+  /** HMAC-SHA256 of the identifier: stable, not reversible without the key. */
+  pseudonym(patientId: string): Promise<Buffer>;
+  /** AES-256-GCM under the current data key; `aad` binds the ciphertext to its row. */
+  encrypt(plaintext: Buffer, aad: Buffer): Promise<Ciphertext>;
+  decrypt(value: Ciphertext, aad: Buffer): Promise<Buffer>;
+}
+
+/** Wraps and unwraps data keys (KMS or the local key). */
+export interface KeyWrapper {
+  readonly name: string;
+  generate(): Promise<{ plaintext: Buffer; wrapped: Buffer }>;
+  unwrap(wrapped: Buffer): Promise<Buffer>;
+}
+
+export interface MacSource {
+  mac(message: Buffer): Promise<Buffer>;
+}
+
+/** A small LRU map (Map keeps insertion order: re-insert on hit, evict the oldest). */
+export class LruCache<K, V> {
+  private readonly map = new Map<K, V>();
+  constructor(private readonly capacity: number) {}
+  get(key: K): V | undefined {
+    const v = this.map.get(key);
+    if (v !== undefined) {
+      this.map.delete(key);
+      this.map.set(key, v);
+    }
+    return v;
+  }
+  set(key: K, value: V): void {
+    this.map.delete(key);
+    this.map.set(key, value);
+    if (this.map.size > this.capacity) this.map.delete(this.map.keys().next().value as K);
+  }
+  get size(): number {
+    return this.map.size;
+  }
+}
+
+export function aesGcmEncrypt(key: Buffer, plaintext: Buffer, aad: Buffer): Buffer {
+  const iv = randomBytes(IV_BYTES);
+  const cipher = createCipheriv('aes-256-gcm', key, iv);
+  cipher.setAAD(aad);
+  const body = Buffer.concat([cipher.update(plaintext), cipher.final()]);
+  return Buffer.concat([iv, body, cipher.getAuthTag()]);
+}
+
+export function aesGcmDecrypt(key: Buffer, blob: Buffer, aad: Buffer): Buffer {
+  if (blob.length < IV_BYTES + TAG_BYTES) throw new Error('ciphertext too short');
+  const decipher = createDecipheriv('aes-256-gcm', key, blob.subarray(0, IV_BYTES));
+  decipher.setAAD(aad);
+  decipher.setAuthTag(blob.subarray(blob.length - TAG_BYTES));
+  return Buffer.concat([decipher.update(blob.subarray(IV_BYTES, blob.length - TAG_BYTES)), decipher.final()]);
+}
+
+export interface ProtectorOptions {
+  readonly mac: MacSource;
+  readonly wrapper: KeyWrapper;
+  readonly store: DataKeyStore;
+  readonly rotationMs?: number;
+  readonly maxUses?: number;
+  readonly cacheSize?: number;
+  readonly now?: () => number;
+}
+
+/** The shared logic: pseudonym cache, current data key with rotation, unwrapped-key cache. */
+export class EnvelopeProtector implements PatientIdentityProtector {
+  private readonly pseudonyms: LruCache<string, Buffer>;
+  private readonly unwrapped = new LruCache<string, Buffer>(64);
+  private current?: { id: string; key: Buffer; createdAt: number; uses: number };
+  private rotating?: Promise<{ id: string; key: Buffer }>;
+  private readonly now: () => number;
+
+  constructor(private readonly options: ProtectorOptions) {
+    this.pseudonyms = new LruCache(options.cacheSize ?? PSEUDONYM_CACHE_SIZE);
+    this.now = options.now ?? Date.now;
+  }
+
+  async pseudonym(patientId: string): Promise<Buffer> {
+    const hit = this.pseudonyms.get(patientId);
+    if (hit) return hit;
+    const mac = await this.options.mac.mac(Buffer.from(patientId, 'utf8'));
+    if (mac.length !== PSEUDONYM_BYTES) throw new Error(`pseudonym must be ${PSEUDONYM_BYTES} bytes; received ${mac.length}`);
+    this.pseudonyms.set(patientId, mac);
+    return mac;
+  }
+
+  async encrypt(plaintext: Buffer, aad: Buffer): Promise<Ciphertext> {
+    const { id, key } = await this.dataKey();
+    return { ciphertext: aesGcmEncrypt(key, plaintext, aad), dataKeyId: id };
+  }
+
+  async decrypt(value: Ciphertext, aad: Buffer): Promise<Buffer> {
+    let key = this.current?.id === value.dataKeyId ? this.current.key : this.unwrapped.get(value.dataKeyId);
+    if (!key) {
+      const record = await this.options.store.load(value.dataKeyId);
+      if (!record) throw new Error(`data key ${value.dataKeyId} not found`);
+      key = await this.options.wrapper.unwrap(record.wrappedKey);
+      this.unwrapped.set(value.dataKeyId, key);
+    }
+    return aesGcmDecrypt(key, value.ciphertext, aad);
+  }
+
+  private async dataKey(): Promise<{ id: string; key: Buffer }> {
+    const c = this.current;
+    const rotationMs = this.options.rotationMs ?? DATA_KEY_ROTATION_MS;
+    const maxUses = this.options.maxUses ?? MAX_DATA_KEY_USES;
+    if (c && this.now() - c.createdAt < rotationMs && c.uses < maxUses) {
+      c.uses++;
+      return c;
+    }
+    this.rotating ??= (async () => {
+      const { plaintext, wrapped } = await this.options.wrapper.generate();
+      const id = randomUUID();
+      // Stored (committed) before any ciphertext can reference it.
+      await this.options.store.save({ dataKeyId: id, wrappedKey: wrapped, wrappingKey: this.options.wrapper.name });
+      this.current = { id, key: plaintext, createdAt: this.now(), uses: 0 };
+      return this.current;
+    })().finally(() => {
+      this.rotating = undefined;
+    });
+    const k = await this.rotating;
+    if (this.current) this.current.uses++;
+    return k;
+  }
+}
+
+/** Reads the local 32-byte key: raw bytes, or 64 hex characters, or base64 of 32 bytes. */
+export function readLocalKey(file: string): Buffer {
+  const raw = readFileSync(file);
+  if (raw.length === 32) return raw;
+  const text = raw.toString('utf8').trim();
+  if (/^[0-9a-fA-F]{64}$/.test(text)) return Buffer.from(text, 'hex');
+  const b64 = Buffer.from(text, 'base64');
+  if (b64.length === 32) return b64;
+  throw new Error(`PHI_LOCAL_KEY_FILE must hold 32 bytes (raw, hex or base64); ${file} does not`);
+}
+
+function derive(master: Buffer, info: string): Buffer {
+  return Buffer.from(hkdfSync('sha256', master, Buffer.alloc(0), info, 32));
+}
+
+export function localMac(master: Buffer): MacSource {
+  const key = derive(master, 'vitals-pipeline patient pseudonym v1');
+  return { mac: async (message) => createHmac('sha256', key).update(message).digest() };
+}
+
+export function localWrapper(master: Buffer): KeyWrapper {
+  const wrapKey = derive(master, 'vitals-pipeline data key wrapping v1');
+  const aad = Buffer.from('data-key');
+  return {
+    name: 'local',
+    generate: async () => {
+      const plaintext = randomBytes(32);
+      return { plaintext, wrapped: aesGcmEncrypt(wrapKey, plaintext, aad) };
+    },
+    unwrap: async (wrapped) => aesGcmDecrypt(wrapKey, wrapped, aad),
+  };
+}
+
+/** The slice of the KMS client we use (tests pass a fake). */
+export interface KmsLike {
+  send(command: GenerateMacCommand | GenerateDataKeyCommand | DecryptCommand): Promise<unknown>;
+}
+
+/** Binds data keys to their purpose: KMS refuses to decrypt without the same context (and CloudTrail logs it). */
+const ENCRYPTION_CONTEXT = { purpose: 'vitals-pipeline-phi' };
+
+export function kmsMac(kms: KmsLike, keyArn: string): MacSource {
+  return {
+    mac: async (message) => {
+      const out = (await kms.send(new GenerateMacCommand({ KeyId: keyArn, MacAlgorithm: 'HMAC_SHA_256', Message: message }))) as { Mac?: Uint8Array };
+      if (!out.Mac) throw new Error('KMS GenerateMac returned no MAC');
+      return Buffer.from(out.Mac);
+    },
+  };
+}
+
+export function kmsWrapper(kms: KmsLike, keyArn: string): KeyWrapper {
+  return {
+    name: keyArn,
+    generate: async () => {
+      const out = (await kms.send(new GenerateDataKeyCommand({ KeyId: keyArn, KeySpec: 'AES_256', EncryptionContext: ENCRYPTION_CONTEXT }))) as {
+        Plaintext?: Uint8Array;
+        CiphertextBlob?: Uint8Array;
+      };
+      if (!out.Plaintext || !out.CiphertextBlob) throw new Error('KMS GenerateDataKey returned no key');
+      return { plaintext: Buffer.from(out.Plaintext), wrapped: Buffer.from(out.CiphertextBlob) };
+    },
+    unwrap: async (wrapped) => {
+      const out = (await kms.send(new DecryptCommand({ KeyId: keyArn, CiphertextBlob: wrapped, EncryptionContext: ENCRYPTION_CONTEXT }))) as { Plaintext?: Uint8Array };
+      if (!out.Plaintext) throw new Error('KMS Decrypt returned no key');
+      return Buffer.from(out.Plaintext);
+    },
+  };
+}
+
+export type PhiProtectorSettings =
+  | { readonly kind: 'kms'; readonly region: string; readonly phiKeyArn: string; readonly hmacKeyArn: string }
+  | { readonly kind: 'local'; readonly keyFile: string };
+
+/** Chooses the implementation from the configuration. */
+export function createPhiProtector(settings: PhiProtectorSettings, store: DataKeyStore, kms?: KmsLike): PatientIdentityProtector {
+  if (settings.kind === 'local') {
+    const master = readLocalKey(settings.keyFile);
+    return new EnvelopeProtector({ mac: localMac(master), wrapper: localWrapper(master), store });
+  }
+  const client = kms ?? new KMSClient({ region: settings.region, maxAttempts: 4, retryMode: 'adaptive' });
+  return new EnvelopeProtector({ mac: kmsMac(client, settings.hmacKeyArn), wrapper: kmsWrapper(client, settings.phiKeyArn), store });
+}

@@ -1,0 +1,215 @@
+/**
+ * The processor's control loop: keeps the lease table in sync with the stream's shards, renews this
+ * worker's leases, takes/steals leases per the plan, runs one ShardReader per held lease, and shuts
+ * down gracefully (stop polling, commit the batch in flight, release leases) within a deadline.
+ */
+import type { KinesisClient } from '@aws-sdk/client-kinesis';
+import type { Pool } from 'pg';
+import { sleep } from './backoff';
+import { LeaseManager, planLeases, type HeldLease } from './leases';
+import { errorSummary, type Logger } from './logger';
+import type { Metrics } from './metrics';
+import { ShardReader, type BatchSink, type ReaderExit } from './shard-reader';
+
+export interface ProcessorSettings {
+  readonly streamName: string;
+  readonly workerId: string;
+  readonly leaseTtlMs: number;
+  readonly leaseRenewMs: number;
+  readonly shardSyncMs: number;
+  readonly idlePollMs: number;
+  readonly maxRecordsPerCall: number;
+  readonly shutdownDeadlineMs: number;
+}
+
+export interface ProcessorDeps {
+  readonly pool: Pool;
+  readonly kinesis: KinesisClient;
+  readonly sink: BatchSink;
+  readonly logger: Logger;
+  readonly metrics?: Metrics;
+}
+
+/** Partitions are kept this many days ahead (the function is idempotent and cheap when nothing is missing). */
+export const PARTITION_MAINTENANCE_MS = 60 * 60_000;
+
+interface RunningReader {
+  readonly epoch: number;
+  readonly controller: AbortController;
+  readonly done: Promise<ReaderExit | 'failed'>;
+}
+
+export class Processor {
+  private readonly leases: LeaseManager;
+  private readonly readers = new Map<string, RunningReader>();
+  private readonly stopController = new AbortController();
+  private readonly hardStop = new AbortController();
+  private loop?: Promise<void>;
+  private lastRenewOkAt = 0;
+  private lastSyncAt = 0;
+  private lastPartitionsAt = 0;
+  private wake?: () => void;
+  private readonly log: Logger;
+
+  constructor(
+    private readonly settings: ProcessorSettings,
+    private readonly deps: ProcessorDeps,
+  ) {
+    this.leases = new LeaseManager({ pool: deps.pool, streamName: settings.streamName, workerId: settings.workerId, ttlMs: settings.leaseTtlMs });
+    this.log = deps.logger.child({ workerId: settings.workerId });
+  }
+
+  start(): void {
+    if (this.loop) return;
+    this.log.info({ streamName: this.settings.streamName }, 'processor starting');
+    this.loop = this.run();
+  }
+
+  /** Healthy while leases are being renewed (the DB answered within one lease TTL) and not stopping. */
+  healthy(): boolean {
+    return !this.stopController.signal.aborted && Date.now() - this.lastRenewOkAt < this.settings.leaseTtlMs;
+  }
+
+  heldShards(): string[] {
+    return [...this.readers.keys()].sort();
+  }
+
+  private async run(): Promise<void> {
+    const signal = this.stopController.signal;
+    while (!signal.aborted) {
+      await this.tick();
+      await new Promise<void>((resolve) => {
+        this.wake = resolve;
+        void sleep(this.settings.leaseRenewMs, signal).then(resolve);
+      });
+      this.wake = undefined;
+    }
+  }
+
+  private async tick(): Promise<void> {
+    try {
+      const now = Date.now();
+      if (now - this.lastSyncAt >= this.settings.shardSyncMs) {
+        const { added, pruned } = await this.leases.syncShards(this.deps.kinesis);
+        this.lastSyncAt = now;
+        if (added || pruned) this.log.info({ added, pruned }, 'shard leases synced');
+      }
+      if (now - this.lastPartitionsAt >= PARTITION_MAINTENANCE_MS) await this.maintainPartitions(now);
+
+      const held = await this.leases.renew();
+      this.lastRenewOkAt = Date.now();
+      const heldById = new Map(held.map((l) => [l.shardId, l]));
+      for (const [shardId, reader] of this.readers) {
+        const lease = heldById.get(shardId);
+        if (!lease || lease.epoch !== reader.epoch) {
+          this.log.warn({ shardId }, 'lease no longer held; stopping its reader');
+          reader.controller.abort();
+        }
+      }
+      if (this.stopController.signal.aborted) return;
+      // Held leases without a reader (a reader that failed): restart them.
+      for (const lease of held) if (!this.readers.has(lease.shardId)) this.startReader(lease);
+
+      const plan = planLeases(await this.leases.list(), this.settings.workerId);
+      for (const lease of plan.take) {
+        const got = await this.leases.acquire(lease, 'take');
+        if (got) {
+          this.log.info({ shardId: got.shardId, epoch: got.epoch, checkpoint: got.checkpoint, fairShare: plan.fairShare }, 'lease taken');
+          this.startReader(got);
+        }
+      }
+      if (plan.steal) {
+        const got = await this.leases.acquire(plan.steal, 'steal');
+        if (got) {
+          this.log.info({ shardId: got.shardId, epoch: got.epoch, from: plan.steal.owner, fairShare: plan.fairShare }, 'lease stolen to balance');
+          this.startReader(got);
+        }
+      }
+    } catch (err) {
+      this.log.error({ err: errorSummary(err) }, 'lease cycle failed');
+    }
+  }
+
+  private async maintainPartitions(now: number): Promise<void> {
+    try {
+      await this.deps.pool.query('SELECT ensure_time_partitions(7, 0)');
+      this.lastPartitionsAt = now;
+    } catch (err) {
+      this.lastPartitionsAt = now; // retried next period; rows go to the default partition meanwhile
+      this.log.warn({ err: errorSummary(err) }, 'partition maintenance failed');
+    }
+  }
+
+  private startReader(lease: HeldLease): void {
+    const existing = this.readers.get(lease.shardId);
+    if (existing && existing.epoch === lease.epoch) return;
+    existing?.controller.abort();
+    const controller = new AbortController();
+    const onStop = (): void => controller.abort();
+    this.stopController.signal.addEventListener('abort', onStop, { once: true });
+    const done = (async (): Promise<ReaderExit | 'failed'> => {
+      if (existing) await existing.done; // never two readers of one shard in this process
+      const reader = new ShardReader({
+        kinesis: this.deps.kinesis,
+        sink: this.deps.sink,
+        streamName: this.settings.streamName,
+        shardId: lease.shardId,
+        owner: this.settings.workerId,
+        epoch: lease.epoch,
+        checkpoint: lease.checkpoint,
+        logger: this.log,
+        metrics: this.deps.metrics,
+        idlePollMs: this.settings.idlePollMs,
+        maxRecordsPerCall: this.settings.maxRecordsPerCall,
+        signal: controller.signal,
+        hardSignal: this.hardStop.signal,
+      });
+      try {
+        return await reader.run();
+      } catch (err) {
+        this.log.error({ shardId: lease.shardId, err: errorSummary(err) }, 'shard reader failed; restarting on the next lease cycle');
+        return 'failed';
+      }
+    })();
+    const entry: RunningReader = { epoch: lease.epoch, controller, done };
+    this.readers.set(lease.shardId, entry);
+    void done.then((exit) => {
+      this.stopController.signal.removeEventListener('abort', onStop);
+      if (this.readers.get(lease.shardId) === entry) this.readers.delete(lease.shardId);
+      if (exit === 'finished') {
+        // Children may now be eligible: look for them right away.
+        this.lastSyncAt = 0;
+        this.wake?.();
+      }
+    });
+  }
+
+  /**
+   * Graceful stop: no new GetRecords, in-flight batches commit, leases released so another worker
+   * takes them at once. Gives up on in-flight batches at the deadline (they roll back; nothing is lost).
+   */
+  async stop(): Promise<void> {
+    if (this.stopController.signal.aborted) return;
+    const deadline = Date.now() + this.settings.shutdownDeadlineMs - 2_000;
+    this.log.info({ shards: this.heldShards() }, 'processor stopping');
+    this.stopController.abort();
+    this.wake?.();
+    await this.loop;
+    const readers = [...this.readers.entries()];
+    const cancelTimeout = new AbortController();
+    const timeout = sleep(Math.max(0, deadline - Date.now()), cancelTimeout.signal);
+    const all = Promise.all(readers.map(([, r]) => r.done));
+    await Promise.race([all, timeout]);
+    cancelTimeout.abort();
+    if (this.readers.size > 0) {
+      this.log.warn({ shards: this.heldShards() }, 'shutdown deadline reached; abandoning batches in flight (they roll back)');
+      this.hardStop.abort();
+    }
+    try {
+      const released = await this.leases.release(readers.map(([shardId, r]) => ({ shardId, epoch: r.epoch })));
+      this.log.info({ released }, 'leases released');
+    } catch (err) {
+      this.log.warn({ err: errorSummary(err) }, 'lease release failed; leases expire on their own');
+    }
+  }
+}

@@ -1,0 +1,365 @@
+/**
+ * One PostgreSQL transaction per GetRecords batch: dead letters, observations (each event id once),
+ * latest vitals, NEWS2 scores, alerts, and the shard checkpoint, fenced on the lease. Either all of it
+ * commits or none, so a processor killed at any instant and restarted from the checkpoint neither
+ * loses nor duplicates anything.
+ */
+import type { Pool, PoolClient } from 'pg';
+import { alertTransition, type AlertState } from '../pipeline/alerts';
+import { decodeRecord, type DeadLetterReason } from '../pipeline/decode';
+import { mergeLatest, news2InputFrom, type LatestVitals } from '../pipeline/latest-vitals';
+import { scoreNews2, type News2Result } from '../pipeline/news2';
+import type { NormalisedEvent } from '../pipeline/normalise';
+import type { FieldError } from '../schema';
+import { LeaseLostError } from './leases';
+import { LruCache, type PatientIdentityProtector } from './phi';
+
+export interface StreamRecord {
+  readonly data: Uint8Array;
+  readonly sequenceNumber: string;
+  readonly arrivedAt?: Date;
+}
+
+export interface BatchTarget {
+  readonly streamName: string;
+  readonly shardId: string;
+  readonly owner: string;
+  readonly epoch: number;
+  /** The shard ended with this batch (closed shard drained): mark the lease finished. */
+  readonly shardEnd: boolean;
+}
+
+export interface BatchOutcome {
+  readonly records: number;
+  readonly inserted: number;
+  readonly duplicates: number;
+  readonly deadLetters: number;
+  readonly scores: number;
+  readonly alerts: number;
+  readonly checkpoint: string | null;
+}
+
+export interface WriterOptions {
+  readonly pool: Pool;
+  readonly phi: PatientIdentityProtector;
+  readonly news2WindowMs: number;
+  readonly now?: () => Date;
+  /** Max tolerated lead of observedAt over the processor clock. @default the core's default */
+  readonly maxClockSkewMs?: number;
+}
+
+interface DeadLetter {
+  readonly sequenceNumber: string;
+  readonly reason: DeadLetterReason;
+  readonly errors: FieldError[];
+  readonly size: number;
+  readonly arrivedAt: Date | null;
+  readonly data: Uint8Array;
+}
+
+interface Accepted {
+  readonly event: NormalisedEvent;
+  readonly eventId: string;
+  readonly sequenceNumber: string;
+  readonly arrivedAt: Date | null;
+  readonly index: number;
+  pseudonym?: Buffer;
+}
+
+const KNOWN_PATIENTS_CACHE = 50_000;
+
+export class BatchWriter {
+  private readonly now: () => Date;
+  /** Pseudonyms whose encrypted identifier is committed already (skip re-encrypting them). */
+  private readonly knownPatients = new LruCache<string, true>(KNOWN_PATIENTS_CACHE);
+
+  constructor(private readonly options: WriterOptions) {
+    this.now = options.now ?? (() => new Date());
+  }
+
+  async writeBatch(target: BatchTarget, records: readonly StreamRecord[]): Promise<BatchOutcome> {
+    const now = this.now();
+    const accepted: Accepted[] = [];
+    const deadLetters: DeadLetter[] = [];
+    const seen = new Set<string>();
+    let inBatchDuplicates = 0;
+    records.forEach((r, index) => {
+      const decoded = decodeRecord(r.data, now, { maxClockSkewMs: this.options.maxClockSkewMs });
+      const arrivedAt = r.arrivedAt ?? null;
+      if (!decoded.ok) {
+        deadLetters.push({ sequenceNumber: r.sequenceNumber, reason: decoded.reason, errors: decoded.errors, size: r.data.length, arrivedAt, data: r.data });
+        return;
+      }
+      const eventId = decoded.event.eventId.toLowerCase();
+      if (seen.has(eventId)) {
+        inBatchDuplicates++;
+        return;
+      }
+      seen.add(eventId);
+      accepted.push({ event: decoded.event, eventId, sequenceNumber: r.sequenceNumber, arrivedAt, index });
+    });
+
+    // Crypto before the transaction: KMS calls must not hold a connection and row locks.
+    const newPatients = new Map<string, { pseudonym: Buffer; ciphertext: Buffer; dataKeyId: string }>();
+    for (const a of accepted) {
+      a.pseudonym = await this.options.phi.pseudonym(a.event.patientId);
+      const hex = a.pseudonym.toString('hex');
+      if (this.knownPatients.get(hex) || newPatients.has(hex)) continue;
+      const enc = await this.options.phi.encrypt(Buffer.from(a.event.patientId, 'utf8'), a.pseudonym);
+      newPatients.set(hex, { pseudonym: a.pseudonym, ciphertext: enc.ciphertext, dataKeyId: enc.dataKeyId });
+    }
+    const encryptedDeadLetters = [];
+    for (const d of deadLetters) {
+      const aad = Buffer.from(`${target.streamName}/${target.shardId}/${d.sequenceNumber}`);
+      encryptedDeadLetters.push({ ...d, payload: await this.options.phi.encrypt(Buffer.from(d.data), aad) });
+    }
+
+    const client = await this.options.pool.connect();
+    let outcome: BatchOutcome;
+    try {
+      await client.query('BEGIN');
+      if (newPatients.size > 0) {
+        const rows = [...newPatients.values()];
+        await client.query(
+          `INSERT INTO patients (patient_pseudonym, patient_id_ciphertext, data_key_id)
+           SELECT * FROM unnest($1::bytea[], $2::bytea[], $3::uuid[]) ON CONFLICT (patient_pseudonym) DO NOTHING`,
+          [rows.map((r) => r.pseudonym), rows.map((r) => r.ciphertext), rows.map((r) => r.dataKeyId)],
+        );
+      }
+      if (encryptedDeadLetters.length > 0) {
+        const d = encryptedDeadLetters;
+        await client.query(
+          `INSERT INTO dead_letters (stream_name, shard_id, sequence_number, reason, errors, payload_bytes, payload_ciphertext, data_key_id, arrived_at)
+           SELECT $1::text, $2::text, * FROM unnest($3::text[], $4::text[], $5::jsonb[], $6::int[], $7::bytea[], $8::uuid[], $9::timestamptz[])
+           ON CONFLICT (stream_name, shard_id, sequence_number) DO NOTHING`,
+          [
+            target.streamName,
+            target.shardId,
+            d.map((x) => x.sequenceNumber),
+            d.map((x) => x.reason),
+            d.map((x) => JSON.stringify(x.errors)),
+            d.map((x) => x.size),
+            d.map((x) => x.payload.ciphertext),
+            d.map((x) => x.payload.dataKeyId),
+            d.map((x) => x.arrivedAt),
+          ],
+        );
+      }
+      const fresh = accepted.length > 0 ? await this.insertObservations(client, target, accepted) : [];
+      const { scores, alerts } = fresh.length > 0 ? await this.updatePatients(client, fresh) : { scores: 0, alerts: 0 };
+      const checkpoint = records.length > 0 ? (records[records.length - 1] as StreamRecord).sequenceNumber : null;
+      await this.checkpoint(client, target, checkpoint);
+      await client.query('COMMIT');
+      outcome = {
+        records: records.length,
+        inserted: fresh.length,
+        duplicates: accepted.length - fresh.length + inBatchDuplicates,
+        deadLetters: deadLetters.length,
+        scores,
+        alerts,
+        checkpoint,
+      };
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      client.release(isConnectionError(err) ? (err as Error) : undefined);
+      throw err;
+    }
+    client.release();
+    for (const hex of newPatients.keys()) this.knownPatients.set(hex, true);
+    return outcome;
+  }
+
+  /** event_ids first (ON CONFLICT DO NOTHING), observations only for the ids actually inserted. */
+  private async insertObservations(client: PoolClient, target: BatchTarget, accepted: Accepted[]): Promise<Accepted[]> {
+    const v = (pick: (a: Accepted) => unknown): unknown[] => accepted.map(pick);
+    const { rows } = await client.query<{ event_id: string }>(
+      `WITH input AS (
+         SELECT * FROM unnest($1::uuid[], $2::timestamptz[], $3::bytea[], $4::text[], $5::text[], $6::float8[], $7::float8[],
+                              $8::float8[], $9::int2[], $10::bool[], $11::float8[], $12::float8[], $13::float8[], $14::text[],
+                              $15::text[], $16::timestamptz[])
+           AS t(event_id, observed_at, patient_pseudonym, device_id, facility_id, pulse, respiration_rate, spo2, spo2_scale,
+                on_supplemental_oxygen, systolic_bp, diastolic_bp, temperature_c, consciousness, sequence_number, arrived_at)
+       ), fresh AS (
+         INSERT INTO event_ids (event_id, observed_at) SELECT event_id, observed_at FROM input
+         ON CONFLICT (event_id) DO NOTHING RETURNING event_id
+       )
+       INSERT INTO observations (event_id, observed_at, patient_pseudonym, device_id, facility_id, pulse, respiration_rate, spo2,
+                                 spo2_scale, on_supplemental_oxygen, systolic_bp, diastolic_bp, temperature_c, consciousness,
+                                 shard_id, sequence_number, arrived_at)
+       SELECT i.event_id, i.observed_at, i.patient_pseudonym, i.device_id, i.facility_id, i.pulse, i.respiration_rate, i.spo2,
+              i.spo2_scale, i.on_supplemental_oxygen, i.systolic_bp, i.diastolic_bp, i.temperature_c, i.consciousness,
+              $17, i.sequence_number, i.arrived_at
+       FROM input i JOIN fresh USING (event_id)
+       RETURNING event_id`,
+      [
+        v((a) => a.eventId),
+        v((a) => a.event.observedAt),
+        v((a) => a.pseudonym),
+        v((a) => a.event.deviceId),
+        v((a) => a.event.facilityId),
+        v((a) => a.event.vitals.pulse ?? null),
+        v((a) => a.event.vitals.respirationRate ?? null),
+        v((a) => a.event.vitals.spo2 ?? null),
+        v((a) => a.event.vitals.spo2Scale ?? null),
+        v((a) => a.event.vitals.onSupplementalOxygen ?? null),
+        v((a) => a.event.vitals.systolicBp ?? null),
+        v((a) => a.event.vitals.diastolicBp ?? null),
+        v((a) => a.event.vitals.temperatureC ?? null),
+        v((a) => a.event.vitals.consciousness ?? null),
+        v((a) => a.sequenceNumber),
+        v((a) => a.arrivedAt),
+        target.shardId,
+      ],
+    );
+    const inserted = new Set(rows.map((r) => r.event_id));
+    return accepted.filter((a) => inserted.has(a.eventId));
+  }
+
+  /**
+   * Latest vitals, scores and alerts for the patients of the newly stored events. Patient rows are
+   * locked in pseudonym order (one statement), so concurrent batches touching the same patients
+   * from other shards serialise instead of deadlocking.
+   */
+  private async updatePatients(client: PoolClient, fresh: Accepted[]): Promise<{ scores: number; alerts: number }> {
+    const byPatient = new Map<string, Accepted[]>();
+    for (const a of fresh) {
+      const hex = (a.pseudonym as Buffer).toString('hex');
+      const list = byPatient.get(hex);
+      if (list) list.push(a);
+      else byPatient.set(hex, [a]);
+    }
+    const patients = [...byPatient.keys()].sort();
+    const facilityOf = (hex: string): string => {
+      const list = byPatient.get(hex) as Accepted[];
+      return (list[list.length - 1] as Accepted).event.facilityId;
+    };
+    const locked = await client.query<{ patient_pseudonym: Buffer; vitals: SerialisedLatest }>(
+      `INSERT INTO latest_vitals (patient_pseudonym, facility_id, vitals)
+       SELECT p, f, '{}'::jsonb FROM unnest($1::bytea[], $2::text[]) AS t(p, f) ORDER BY p
+       ON CONFLICT (patient_pseudonym) DO UPDATE SET updated_at = latest_vitals.updated_at
+       RETURNING patient_pseudonym, vitals`,
+      [patients.map((h) => Buffer.from(h, 'hex')), patients.map(facilityOf)],
+    );
+    const latestByPatient = new Map(locked.rows.map((r) => [r.patient_pseudonym.toString('hex'), parseLatest(r.vitals)]));
+    const states = await client.query<{ patient_pseudonym: Buffer; risk: AlertState['risk']; any_parameter_three: boolean }>(
+      'SELECT patient_pseudonym, risk, any_parameter_three FROM alert_state WHERE patient_pseudonym = ANY($1::bytea[])',
+      [patients.map((h) => Buffer.from(h, 'hex'))],
+    );
+    const stateByPatient = new Map<string, AlertState>(
+      states.rows.map((r) => [r.patient_pseudonym.toString('hex'), { risk: r.risk, anyParameterThree: r.any_parameter_three }]),
+    );
+
+    const latestRows: { p: Buffer; v: string; f: string }[] = [];
+    const scoreRows: { a: Accepted; r: News2Result }[] = [];
+    const alertRows: { a: Accepted; r: News2Result; kind: string }[] = [];
+    const stateRows: { p: Buffer; s: AlertState }[] = [];
+    for (const hex of patients) {
+      const events = [...(byPatient.get(hex) as Accepted[])].sort(
+        (x, y) => x.event.observedAt.getTime() - y.event.observedAt.getTime() || x.index - y.index,
+      );
+      let latest = latestByPatient.get(hex) ?? {};
+      let state: AlertState | null = stateByPatient.get(hex) ?? null;
+      const initialState = state;
+      for (const a of events) {
+        const merged = mergeLatest(latest, a.event);
+        const changed = (Object.keys(merged) as (keyof LatestVitals)[]).some((k) => merged[k] !== latest[k]);
+        latest = merged;
+        // A late event that changed nothing leaves the score as it was: no new row, no transition.
+        if (!changed) continue;
+        const input = news2InputFrom(latest, asOf(latest), this.options.news2WindowMs);
+        if (!input) continue;
+        const result = scoreNews2(input);
+        scoreRows.push({ a, r: result });
+        const decision = alertTransition(state, result);
+        state = decision.next;
+        if (decision.raise && decision.kind) alertRows.push({ a, r: result, kind: decision.kind });
+      }
+      const p = Buffer.from(hex, 'hex');
+      latestRows.push({ p, v: JSON.stringify(latest), f: facilityOf(hex) });
+      if (state && state !== initialState) stateRows.push({ p, s: state });
+    }
+
+    await client.query(
+      `UPDATE latest_vitals AS l SET vitals = t.v, facility_id = t.f, updated_at = now()
+       FROM unnest($1::bytea[], $2::jsonb[], $3::text[]) AS t(p, v, f) WHERE l.patient_pseudonym = t.p`,
+      [latestRows.map((r) => r.p), latestRows.map((r) => r.v), latestRows.map((r) => r.f)],
+    );
+    if (scoreRows.length > 0) {
+      await client.query(
+        `INSERT INTO news2_scores (event_id, observed_at, patient_pseudonym, facility_id, total, risk, parameters)
+         SELECT * FROM unnest($1::uuid[], $2::timestamptz[], $3::bytea[], $4::text[], $5::int2[], $6::text[], $7::jsonb[])`,
+        [
+          scoreRows.map((s) => s.a.eventId),
+          scoreRows.map((s) => s.a.event.observedAt),
+          scoreRows.map((s) => s.a.pseudonym),
+          scoreRows.map((s) => s.a.event.facilityId),
+          scoreRows.map((s) => s.r.total),
+          scoreRows.map((s) => s.r.risk),
+          scoreRows.map((s) => JSON.stringify(s.r.parameters)),
+        ],
+      );
+    }
+    if (stateRows.length > 0) {
+      await client.query(
+        `INSERT INTO alert_state (patient_pseudonym, risk, any_parameter_three, updated_at)
+         SELECT p, r, t, now() FROM unnest($1::bytea[], $2::text[], $3::bool[]) AS u(p, r, t)
+         ON CONFLICT (patient_pseudonym) DO UPDATE
+         SET risk = EXCLUDED.risk, any_parameter_three = EXCLUDED.any_parameter_three, updated_at = now()`,
+        [stateRows.map((s) => s.p), stateRows.map((s) => s.s.risk), stateRows.map((s) => s.s.anyParameterThree)],
+      );
+    }
+    if (alertRows.length > 0) {
+      await client.query(
+        `INSERT INTO alerts (event_id, observed_at, patient_pseudonym, facility_id, kind, risk, total, parameters)
+         SELECT * FROM unnest($1::uuid[], $2::timestamptz[], $3::bytea[], $4::text[], $5::text[], $6::text[], $7::int2[], $8::jsonb[])
+         ON CONFLICT (event_id) DO NOTHING`,
+        [
+          alertRows.map((x) => x.a.eventId),
+          alertRows.map((x) => x.a.event.observedAt),
+          alertRows.map((x) => x.a.pseudonym),
+          alertRows.map((x) => x.a.event.facilityId),
+          alertRows.map((x) => x.kind),
+          alertRows.map((x) => x.r.risk),
+          alertRows.map((x) => x.r.total),
+          alertRows.map((x) => JSON.stringify(x.r.parameters)),
+        ],
+      );
+    }
+    return { scores: scoreRows.length, alerts: alertRows.length };
+  }
+
+  /** The fence: the checkpoint moves only if this worker still holds the lease at the same epoch. */
+  private async checkpoint(client: PoolClient, target: BatchTarget, checkpoint: string | null): Promise<void> {
+    const { rowCount } = await client.query(
+      `UPDATE shard_leases
+       SET checkpoint = COALESCE($5, checkpoint), finished = $6,
+           owner = CASE WHEN $6 THEN NULL ELSE owner END,
+           expires_at = CASE WHEN $6 THEN NULL ELSE expires_at END,
+           updated_at = now()
+       WHERE stream_name = $1 AND shard_id = $2 AND owner = $3 AND epoch = $4 AND NOT finished`,
+      [target.streamName, target.shardId, target.owner, target.epoch, checkpoint, target.shardEnd],
+    );
+    if (rowCount !== 1) throw new LeaseLostError(target.shardId);
+  }
+}
+
+type SerialisedLatest = Record<string, { value: unknown; observedAt: string }>;
+
+/** jsonb -> LatestVitals (observedAt back to Date). */
+export function parseLatest(json: SerialisedLatest | null): LatestVitals {
+  const out: Record<string, { value: unknown; observedAt: Date }> = {};
+  for (const [k, tv] of Object.entries(json ?? {})) out[k] = { value: tv.value, observedAt: new Date(tv.observedAt) };
+  return out as LatestVitals;
+}
+
+/** The newest observation time among the latest values: the instant the score describes. */
+function asOf(latest: LatestVitals): Date {
+  let max = 0;
+  for (const tv of Object.values(latest) as { observedAt: Date }[]) max = Math.max(max, tv.observedAt.getTime());
+  return new Date(max);
+}
+
+function isConnectionError(err: unknown): boolean {
+  const code = (err as { code?: unknown })?.code;
+  return typeof code === 'string' && (code.startsWith('08') || code.startsWith('57P') || code.startsWith('E'));
+}

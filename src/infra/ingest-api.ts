@@ -392,10 +392,10 @@ export class IngestApi extends Construct {
           restApiId,
           resourceId: this.eventsResource.id,
           httpMethod: this.postEventsMethod.httpMethod,
-          statusCode: methodResponse.statusCode,
+          statusCode: r.status,
           selectionPattern: r.selectionPattern,
           responseTemplates: { 'application/json': r.template },
-          dependsOn: [this.postEventsIntegration],
+          dependsOn: [this.postEventsIntegration, methodResponse],
         }),
       );
     }
@@ -432,9 +432,9 @@ export class IngestApi extends Construct {
         restApiId,
         resourceId: this.healthResource.id,
         httpMethod: this.getHealthMethod.httpMethod,
-        statusCode: healthResponse.statusCode,
+        statusCode: '200',
         responseTemplates: { 'application/json': HEALTH_RESPONSE_TEMPLATE },
-        dependsOn: [this.getHealthIntegration],
+        dependsOn: [this.getHealthIntegration, healthResponse],
       }),
     );
 

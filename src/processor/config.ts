@@ -118,7 +118,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ProcessorConfi
   if (logLevel && !LOG_LEVELS.includes(logLevel)) problems.push(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}; received ${JSON.stringify(logLevel)}`);
   const windowMinutes = int('NEWS2_WINDOW_MINUTES', need('NEWS2_WINDOW_MINUTES', '60'), 60, 1, 24 * 60);
   const healthPort = int('HEALTH_PORT', need('HEALTH_PORT', '8080'), 8080, 1, 65535);
-  const workerId = need('WORKER_ID', `${hostname()}-${process.pid}`);
+  // Not an AWS-side setting: any id unique among live workers will do (on Fargate the hostname is
+  // unique per task; the task definition cannot inject the task id itself).
+  const workerId = get('WORKER_ID') ?? `${hostname()}-${process.pid}`;
 
   // Tuning knobs (optional everywhere; defaults follow the KCL's).
   const leaseTtlMs = int('LEASE_TTL_MS', get('LEASE_TTL_MS'), 10_000, 1_000, 600_000);

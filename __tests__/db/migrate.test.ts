@@ -1,0 +1,127 @@
+/**
+ * Migrations against a real PostgreSQL (TLS), through the real migration command.
+ */
+import { Client } from 'pg';
+import { tlsOptions } from '../../src/processor/db';
+import { PROCESSOR_TABLE_GRANTS } from '../../src/db/migrate';
+import { PROCESSOR_PASSWORD, adminClient, runMigrations, startStack, type TestStack } from '../processor/support/stack';
+
+let stack: TestStack;
+let admin: Client;
+let processor: Client;
+let firstRun: string;
+
+beforeAll(async () => {
+  stack = await startStack(); // migrates the template database
+  const c = await adminClient(stack.pg);
+  await c.query('CREATE DATABASE vitals');
+  await c.end();
+  firstRun = await runMigrations(stack.pg, 'vitals');
+  admin = await adminClient(stack.pg, 'vitals');
+  processor = new Client({ host: stack.pg.host, port: stack.pg.port, database: 'vitals', user: 'vitals_processor', password: PROCESSOR_PASSWORD, ssl: tlsOptions(stack.pg.caFile) });
+  await processor.connect();
+}, 90_000);
+
+afterAll(async () => {
+  await processor?.end();
+  await admin?.end();
+  await stack?.stop();
+});
+
+test('the first run applies the initial migration and creates partitions', () => {
+  expect(firstRun).toMatch(/0001_initial-schema/);
+  expect(firstRun).toMatch(/migrations applied: 1; partitions created: [1-9]\d*/);
+});
+
+test('a second run changes nothing', async () => {
+  const out = await runMigrations(stack.pg, 'vitals');
+  expect(out).toMatch(/migrations applied: 0; partitions created: 0/);
+});
+
+test('observations and scores are range-partitioned by observation time with a default partition', async () => {
+  const { rows } = await admin.query(
+    `SELECT c.relname, pg_get_partkeydef(c.oid) AS key FROM pg_partitioned_table p JOIN pg_class c ON c.oid = p.partrelid ORDER BY 1`,
+  );
+  expect(rows).toEqual([
+    { relname: 'news2_scores', key: 'RANGE (observed_at)' },
+    { relname: 'observations', key: 'RANGE (observed_at)' },
+  ]);
+  const parts = await admin.query(`SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = 'observations'::regclass`);
+  const names = parts.rows.map((r) => r.relname as string);
+  expect(names).toContain('observations_default');
+  const today = new Date().toISOString().slice(0, 10).replace(/-/g, '');
+  expect(names).toContain(`observations_${today}`);
+  expect(names.length).toBeGreaterThanOrEqual(15); // 7 days back, today, 7 ahead, default
+});
+
+test('an event id is stored once in event_ids however often it is inserted', async () => {
+  const id = '6f1c1e2a-1111-4222-8333-944445555666';
+  await processor.query(`INSERT INTO event_ids (event_id, observed_at) VALUES ($1, now()) ON CONFLICT DO NOTHING`, [id]);
+  const again = await processor.query(`INSERT INTO event_ids (event_id, observed_at) VALUES ($1, now() - interval '1 day') ON CONFLICT DO NOTHING`, [id]);
+  expect(again.rowCount).toBe(0);
+  await expect(processor.query(`INSERT INTO event_ids (event_id, observed_at) VALUES ($1, now())`, [id])).rejects.toThrow(/duplicate key/);
+});
+
+test('the processor role may not create or alter tables', async () => {
+  await expect(processor.query('CREATE TABLE x (a int)')).rejects.toThrow(/permission denied/);
+  await expect(processor.query('ALTER TABLE observations ADD COLUMN y int')).rejects.toThrow(/must be owner/);
+  await expect(processor.query('DROP TABLE alerts')).rejects.toThrow(/must be owner/);
+});
+
+test('the processor role may delete only leases', async () => {
+  await expect(processor.query('DELETE FROM observations')).rejects.toThrow(/permission denied/);
+  await expect(processor.query('DELETE FROM dead_letters')).rejects.toThrow(/permission denied/);
+  await expect(processor.query('DELETE FROM shard_leases')).resolves.toBeDefined();
+});
+
+test('the processor role has exactly the declared table privileges', async () => {
+  const { rows } = await admin.query(
+    `SELECT table_name, string_agg(privilege_type, ',' ORDER BY privilege_type) AS privs
+     FROM information_schema.role_table_grants WHERE grantee = 'vitals_processor' GROUP BY table_name ORDER BY table_name`,
+  );
+  const expected = Object.entries(PROCESSOR_TABLE_GRANTS)
+    .map(([table, privs]) => ({ table_name: table, privs: [...privs].sort().join(',') }))
+    .sort((a, b) => a.table_name.localeCompare(b.table_name));
+  expect(rows).toEqual(expected);
+});
+
+test('the processor role cannot read the migrations table', async () => {
+  await expect(processor.query('SELECT * FROM pgmigrations')).rejects.toThrow(/permission denied/);
+});
+
+test('the processor keeps partitions ahead through the one definer function', async () => {
+  const { rows } = await processor.query('SELECT ensure_time_partitions(9, 0) AS created');
+  expect(rows[0].created).toBe(4); // days 8 and 9 ahead, for observations and news2_scores
+});
+
+test('a day whose rows already sit in the default partition is left there', async () => {
+  const day = new Date(Date.now() + 20 * 86_400_000);
+  await admin.query(
+    `INSERT INTO observations (event_id, observed_at, patient_pseudonym, device_id, facility_id, shard_id, sequence_number)
+     VALUES (gen_random_uuid(), $1, '\\x00', 'd', 'f', 's', '1')`,
+    [day],
+  );
+  await admin.query('SELECT ensure_time_partitions(25, 0)');
+  const name = `observations_${day.toISOString().slice(0, 10).replace(/-/g, '')}`;
+  const { rows } = await admin.query('SELECT to_regclass($1) AS r', [name]);
+  expect(rows[0].r).toBeNull();
+  const next = `observations_${new Date(day.getTime() + 86_400_000).toISOString().slice(0, 10).replace(/-/g, '')}`;
+  expect((await admin.query('SELECT to_regclass($1) AS r', [next])).rows[0].r).not.toBeNull();
+});
+
+test('the local PostgreSQL refuses plaintext connections', async () => {
+  const plain = new Client({ host: stack.pg.host, port: stack.pg.port, database: 'vitals', user: stack.pg.adminUser, password: stack.pg.adminPassword, ssl: false });
+  await expect(plain.connect()).rejects.toThrow(/no encryption/);
+});
+
+test('a server certificate from another CA is rejected', async () => {
+  const other = new Client({
+    host: stack.pg.host,
+    port: stack.pg.port,
+    database: 'vitals',
+    user: stack.pg.adminUser,
+    password: stack.pg.adminPassword,
+    ssl: { rejectUnauthorized: true },
+  });
+  await expect(other.connect()).rejects.toThrow(/self.signed|unable to verify|certificate/i);
+});

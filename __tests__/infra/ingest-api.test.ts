@@ -345,10 +345,25 @@ describe('IngestApi: API key and usage plan', () => {
 describe('IngestApi: WAF', () => {
   const webAcl = () => resources('aws_wafv2_web_acl')[0] as { rule: Array<{ name: string; statement: Record<string, Record<string, unknown>> }> };
 
-  test('a regional web ACL runs the AWS common, known-bad-inputs and IP-reputation rule groups', () => {
+  test('a regional web ACL runs the AWS common, known-bad-inputs, IP-reputation and anonymous-IP rule groups', () => {
     expect(json).toHaveResourceWithProperties(Wafv2WebAcl, { name: 'vitals-ingest-test', scope: 'REGIONAL', default_action: { allow: {} } });
     const groups = webAcl().rule.map((r) => r.statement.managed_rule_group_statement?.name).filter(Boolean);
-    expect(groups).toEqual(['AWSManagedRulesCommonRuleSet', 'AWSManagedRulesKnownBadInputsRuleSet', 'AWSManagedRulesAmazonIpReputationList']);
+    expect(groups).toEqual([
+      'AWSManagedRulesCommonRuleSet',
+      'AWSManagedRulesKnownBadInputsRuleSet',
+      'AWSManagedRulesAmazonIpReputationList',
+      'AWSManagedRulesAnonymousIpList',
+    ]);
+  });
+
+  test('anonymising proxies are blocked but cloud-hosted integration engines are only counted', () => {
+    const anonymous = webAcl().rule.find((r) => r.name === 'AWSManagedRulesAnonymousIpList');
+    expect(anonymous?.statement.managed_rule_group_statement.rule_action_override).toEqual([{ name: 'HostingProviderIPList', action_to_use: { count: {} } }]);
+  });
+
+  test('rule priorities are unique', () => {
+    const priorities = (resources('aws_wafv2_web_acl')[0] as { rule: Array<{ priority: number }> }).rule.map((r) => r.priority);
+    expect(new Set(priorities).size).toBe(priorities.length);
   });
 
   test("the common rule set's 8 KB body-size rule only counts, so 500-event batches pass", () => {

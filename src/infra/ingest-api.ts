@@ -175,6 +175,9 @@ const MANAGED_RULE_GROUPS: ReadonlyArray<{ readonly name: string; readonly count
   { name: 'AWSManagedRulesCommonRuleSet', countOnly: ['SizeRestrictions_BODY'] },
   { name: 'AWSManagedRulesKnownBadInputsRuleSet' },
   { name: 'AWSManagedRulesAmazonIpReputationList' },
+  // Tor exits and anonymising proxies have no business sending bedside vitals; hospital
+  // integration engines may well run in a cloud, so the hosting-provider list only counts.
+  { name: 'AWSManagedRulesAnonymousIpList', countOnly: ['HostingProviderIPList'] },
 ];
 
 /** Header names WAF logs must not contain. */

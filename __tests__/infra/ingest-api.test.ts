@@ -21,7 +21,7 @@ import { Wafv2WebAclAssociation } from '@cdktf/provider-aws/lib/wafv2-web-acl-as
 import { Wafv2WebAclLoggingConfiguration } from '@cdktf/provider-aws/lib/wafv2-web-acl-logging-configuration';
 import { API_GATEWAY_SCHEMA_DIALECT, JsonObject, toApiGatewayModelSchema } from '../../src/infra/api-model';
 import { ExecutionLogLevel, IngestApi, IngestApiProps, QuotaPeriod } from '../../src/infra/ingest-api';
-import { PUT_RECORDS_RESPONSE_TEMPLATE, putRecordsRequestTemplate } from '../../src/infra/mapping-template';
+import { PUT_RECORDS_RESPONSE_TEMPLATE, integrationErrorTemplate, putRecordsRequestTemplate } from '../../src/infra/mapping-template';
 import { ComputeHarnessStack, DUMMY, REGION, SynthesizedStack, ingestProps, synthHarness } from './helpers/compute-harness';
 import { bySid, inlineStatementsOf, trustStatementsOf } from './helpers/iam-statements';
 
@@ -107,8 +107,16 @@ describe('IngestApi: Kinesis integration', () => {
       status_code: '200',
       response_templates: { 'application/json': PUT_RECORDS_RESPONSE_TEMPLATE },
     });
-    expect(json).toHaveResourceWithProperties(ApiGatewayIntegrationResponse, { status_code: '500', selection_pattern: '4\\d{2}' });
-    expect(json).toHaveResourceWithProperties(ApiGatewayIntegrationResponse, { status_code: '503', selection_pattern: '5\\d{2}' });
+    expect(json).toHaveResourceWithProperties(ApiGatewayIntegrationResponse, {
+      status_code: '500',
+      selection_pattern: '4\\d{2}',
+      response_templates: { 'application/json': integrationErrorTemplate('Internal server error') },
+    });
+    expect(json).toHaveResourceWithProperties(ApiGatewayIntegrationResponse, {
+      status_code: '503',
+      selection_pattern: '5\\d{2}',
+      response_templates: { 'application/json': integrationErrorTemplate('Service Unavailable') },
+    });
   });
 
   test('the integration role may only put records to this stream and generate data keys with its key', () => {

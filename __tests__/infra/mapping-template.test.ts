@@ -1,7 +1,9 @@
 import {
   BAD_REQUEST_BODY_TEMPLATE,
   HEALTH_RESPONSE_TEMPLATE,
-  INTEGRATION_ERROR_RESPONSE_TEMPLATE,
+  INTERNAL_ERROR_MESSAGE,
+  SERVICE_UNAVAILABLE_MESSAGE,
+  integrationErrorTemplate,
   PARTIAL_FAILURE_STATUS,
   PUT_RECORDS_RESPONSE_TEMPLATE,
   putRecordsRequestTemplate,
@@ -117,6 +119,7 @@ describe('PutRecords response template', () => {
     const errors = [null, 'ProvisionedThroughputExceededException', null, 'InternalFailure'];
     const { output, statusOverride } = renderMappingTemplate(PUT_RECORDS_RESPONSE_TEMPLATE, kinesisResponse(errors));
     expect(JSON.parse(output)).toEqual({
+      message: 'Service Unavailable',
       accepted: 2,
       FailedRecordCount: 2,
       failed: [
@@ -137,9 +140,10 @@ describe('PutRecords response template', () => {
 });
 
 describe('error and health templates', () => {
-  test('the integration error body is JSON with a retry message and the request id', () => {
-    const { output } = renderMappingTemplate(INTEGRATION_ERROR_RESPONSE_TEMPLATE, { __type: 'AccessDeniedException', message: 'User: arn:aws:sts::123456789012:assumed-role/x is not authorized' });
-    expect(JSON.parse(output)).toEqual({ message: 'The event stream did not accept the batch; retry it.', requestId: 'req-0001' });
+  test.each([INTERNAL_ERROR_MESSAGE, SERVICE_UNAVAILABLE_MESSAGE])('the integration error body (%s) is JSON with the message and request id, never the Kinesis error', (message) => {
+    const kinesisError = { __type: 'AccessDeniedException', message: 'User: arn:aws:sts::123456789012:assumed-role/x is not authorized' };
+    const { output } = renderMappingTemplate(integrationErrorTemplate(message), kinesisError);
+    expect(JSON.parse(output)).toEqual({ message, requestId: 'req-0001' });
     expect(output).not.toContain('123456789012');
   });
 

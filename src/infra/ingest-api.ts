@@ -37,11 +37,13 @@ import { DEVICE_EVENT_BATCH_MODEL, DEVICE_EVENT_BATCH_MODEL_NAME } from './api-m
 import {
   BAD_REQUEST_BODY_TEMPLATE,
   HEALTH_RESPONSE_TEMPLATE,
-  INTEGRATION_ERROR_RESPONSE_TEMPLATE,
+  INTERNAL_ERROR_MESSAGE,
   KINESIS_CONTENT_TYPE,
   MOCK_200_REQUEST_TEMPLATE,
   PARTIAL_FAILURE_STATUS,
   PUT_RECORDS_RESPONSE_TEMPLATE,
+  SERVICE_UNAVAILABLE_MESSAGE,
+  integrationErrorTemplate,
   putRecordsRequestTemplate,
 } from './mapping-template';
 import { ENVIRONMENT_MAX_LENGTH, ENVIRONMENT_PATTERN, LOG_RETENTION_DAYS_ALLOWED } from './config';
@@ -378,8 +380,8 @@ export class IngestApi extends Construct {
     // Kinesis HTTP status). Kinesis errors are never the client's fault (the body was validated).
     const eventsResponses: ReadonlyArray<{ status: string; selectionPattern?: string; template: string }> = [
       { status: '200', template: PUT_RECORDS_RESPONSE_TEMPLATE },
-      { status: '500', selectionPattern: '4\\d{2}', template: INTEGRATION_ERROR_RESPONSE_TEMPLATE },
-      { status: String(PARTIAL_FAILURE_STATUS), selectionPattern: '5\\d{2}', template: INTEGRATION_ERROR_RESPONSE_TEMPLATE },
+      { status: '500', selectionPattern: '4\\d{2}', template: integrationErrorTemplate(INTERNAL_ERROR_MESSAGE) },
+      { status: String(PARTIAL_FAILURE_STATUS), selectionPattern: '5\\d{2}', template: integrationErrorTemplate(SERVICE_UNAVAILABLE_MESSAGE) },
     ];
     const dependables: ITerraformDependable[] = [this.postEventsIntegration];
     for (const r of eventsResponses) {

@@ -41,6 +41,10 @@ export function putRecordsRequestTemplate(streamName: string): string {
 /** HTTP status returned when Kinesis accepted only part of a batch (see the response template). */
 export const PARTIAL_FAILURE_STATUS = 503;
 
+/** API Gateway's default messages, shared with the local ingest server (src/ingest/server.ts). */
+export const SERVICE_UNAVAILABLE_MESSAGE = 'Service Unavailable';
+export const INTERNAL_ERROR_MESSAGE = 'Internal server error';
+
 /**
  * Response template for a 200 from Kinesis. PutRecords is not atomic: it returns 200 even when
  * some records failed (throughput exceeded, KMS throttling). The client gets how many were
@@ -55,6 +59,7 @@ export const PUT_RECORDS_RESPONSE_TEMPLATE = [
   '#set($acceptedCount = $response.Records.size() - $failedCount)',
   `#if($failedCount > 0)#set($context.responseOverride.status = ${PARTIAL_FAILURE_STATUS})#end`,
   '{',
+  `#if($failedCount > 0)  "message": "${SERVICE_UNAVAILABLE_MESSAGE}",#end`,
   '  "accepted": $acceptedCount,',
   '  "FailedRecordCount": $failedCount,',
   '  "failed": [',
@@ -72,12 +77,13 @@ export const PUT_RECORDS_RESPONSE_TEMPLATE = [
 ].join('\n');
 
 /**
- * Body for Kinesis' own errors (4XX: access, KMS, stream state; 5XX: service). The request was
- * valid, so these are never the client's fault: a message to retry and the request id operators
- * can find in the access log, never Kinesis' message (which may name resources).
+ * Body for Kinesis' own errors (4XX: access, KMS, stream state -> 500; 5XX: service -> 503). The
+ * request was valid, so these are never the client's fault: API Gateway's default message and the
+ * request id operators can find in the access log, never Kinesis' message (it may name resources).
  */
-export const INTEGRATION_ERROR_RESPONSE_TEMPLATE =
-  '{"message": "The event stream did not accept the batch; retry it.", "requestId": "$context.requestId"}';
+export function integrationErrorTemplate(message: string): string {
+  return `{"message": "${message}", "requestId": "$context.requestId"}`;
+}
 
 /**
  * Gateway response for `BAD_REQUEST_BODY` (request validator failures). Gateway response templates

@@ -61,7 +61,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ProcessorConfi
     return v;
   };
   const int = (name: string, raw: string | undefined, fallback: number, min: number, max: number): number => {
-    if (raw === undefined) return fallback;
+    if (raw === undefined || raw === '') return fallback; // a missing required value is reported by need()
     const n = Number(raw);
     if (!Number.isInteger(n) || n < min || n > max) {
       problems.push(`${name} must be an integer ${min}..${max}; received ${JSON.stringify(raw)}`);
@@ -114,10 +114,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ProcessorConfi
     phi = { kind: 'local', keyFile: need('PHI_LOCAL_KEY_FILE', '.local/keys/phi.key') };
   }
 
-  const logLevel = need('LOG_LEVEL', 'info');
+  // Behaviour settings, not AWS-side ones: the same defaults everywhere.
+  const logLevel = get('LOG_LEVEL') ?? 'info';
   if (logLevel && !LOG_LEVELS.includes(logLevel)) problems.push(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}; received ${JSON.stringify(logLevel)}`);
-  const windowMinutes = int('NEWS2_WINDOW_MINUTES', need('NEWS2_WINDOW_MINUTES', '60'), 60, 1, 24 * 60);
-  const healthPort = int('HEALTH_PORT', need('HEALTH_PORT', '8080'), 8080, 1, 65535);
+  const windowMinutes = int('NEWS2_WINDOW_MINUTES', get('NEWS2_WINDOW_MINUTES'), 60, 1, 24 * 60);
+  const healthPort = int('HEALTH_PORT', get('HEALTH_PORT'), 8080, 1, 65535);
   // Not an AWS-side setting: any id unique among live workers will do (on Fargate the hostname is
   // unique per task; the task definition cannot inject the task id itself).
   const workerId = get('WORKER_ID') ?? `${hostname()}-${process.pid}`;

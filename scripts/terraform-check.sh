@@ -11,7 +11,6 @@ OUT=${CDKTF_OUT:-cdktf.out}
 MIRROR=${TF_PLUGIN_MIRROR:-/opt/tf-plugins}
 # Dummy values that satisfy the stacks' variable validations; nothing reaches AWS.
 PLAN_ACCOUNT_ID=123456789012
-PLAN_REGION=$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(d["provider"]["aws"][0]["region"])' "$OUT/stacks/$(ls "$OUT/stacks" | grep '^pipeline-' | head -1)/cdk.tf.json" 2>/dev/null || echo eu-central-2)
 
 skip() {
   echo "################################################################"
@@ -20,7 +19,9 @@ skip() {
   exit 0
 }
 
-[ -d "$OUT/stacks" ] || { echo "no $OUT/stacks: run npx cdktf synth first" >&2; exit 1; }
+[ -f "$OUT/manifest.json" ] || { echo "no $OUT/manifest.json: run npx cdktf synth first" >&2; exit 1; }
+# Plans from an earlier run (another environment, say) must not reach checkov.
+rm -f "$OUT"/plan-*.json
 command -v terraform >/dev/null 2>&1 || skip "terraform is not on PATH"
 [ -d "$MIRROR/registry.terraform.io/hashicorp/aws" ] || skip "no hashicorp/aws provider mirror at $MIRROR (set TF_PLUGIN_MIRROR)"
 
@@ -47,8 +48,9 @@ export AWS_ACCESS_KEY_ID=AKIAOFFLINEPLAN00000 AWS_SECRET_ACCESS_KEY=offline-plan
 export AWS_EC2_METADATA_DISABLED=true
 
 failures=0
-for dir in "$OUT"/stacks/*/; do
-  stack=$(basename "$dir")
+stacks=$(python3 -c 'import json,sys; print("\n".join(json.load(open(sys.argv[1]))["stacks"]))' "$OUT/manifest.json")
+for stack in $stacks; do
+  dir="$OUT/stacks/$stack"
   echo "==> $stack"
   tmp="$work/$stack"
   mkdir -p "$tmp"
@@ -77,8 +79,9 @@ JSON
   vars=()
   if grep -q '"account_id"' "$tmp/cdk.tf.json"; then vars+=(-var "account_id=$PLAN_ACCOUNT_ID"); fi
   if grep -q '"processor_image"' "$tmp/cdk.tf.json"; then
+    region=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["provider"]["aws"][0]["region"])' "$tmp/cdk.tf.json")
     repo=$(python3 -c 'import json,sys,re; d=json.load(open(sys.argv[1])); m=re.search(r"/(vitals-processor-[a-z0-9]+)@", json.dumps(d["variable"]["processor_image"])); print(m.group(1))' "$tmp/cdk.tf.json")
-    vars+=(-var "processor_image=$PLAN_ACCOUNT_ID.dkr.ecr.$PLAN_REGION.amazonaws.com/$repo@sha256:$(printf '0%.0s' {1..64})")
+    vars+=(-var "processor_image=$PLAN_ACCOUNT_ID.dkr.ecr.$region.amazonaws.com/$repo@sha256:$(printf '0%.0s' {1..64})")
   fi
   if ! (cd "$tmp" && rm -rf .terraform/terraform.tfstate && terraform init -reconfigure -no-color >init-plan.log 2>&1); then
     cat "$tmp/init-plan.log"; echo "FAIL: terraform init for plan ($stack)"; failures=$((failures + 1)); continue

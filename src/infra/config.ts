@@ -228,7 +228,3 @@ export function settingsFrom(env: SettingsSource, context: (key: string) => unkn
   return out;
 }
 
-/** Physical name of a component: `vitals-<component>-<env>`. */
-export function resourceName(config: Pick<AppConfig, 'project' | 'environment'>, component: string): string {
-  return `${config.project}-${component}-${config.environment}`;
-}

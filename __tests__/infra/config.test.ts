@@ -1,0 +1,126 @@
+import { ConfigError, DEFAULT_SHARD_COUNT, loadConfig, settingsFrom } from '../../src/infra/config';
+
+describe('loadConfig', () => {
+  it('applies secure defaults when nothing is set', () => {
+    const config = loadConfig({});
+    expect(config).toMatchObject({
+      environment: 'dev',
+      region: 'eu-central-2',
+      production: false,
+      availabilityZones: ['eu-central-2a', 'eu-central-2b', 'eu-central-2c'],
+      shardCount: DEFAULT_SHARD_COUNT,
+      streamRetentionHours: 168,
+      backupRetentionDays: 14,
+      logRetentionDays: 365,
+      dbEngineVersion: '16.6',
+      dbMinCapacityAcu: 0.5,
+    });
+  });
+
+  it('derives the state bucket, lock table and key alias from the state prefix and region', () => {
+    expect(loadConfig({ STATE_PREFIX: 'acme', AWS_REGION: 'eu-west-1' }).state).toEqual({
+      bucket: 'acme-tfstate-eu-west-1',
+      lockTable: 'acme-tfstate-lock',
+      keyAlias: 'alias/acme-tfstate',
+      region: 'eu-west-1',
+    });
+  });
+
+  it('uses an explicit state bucket name when one is given', () => {
+    expect(loadConfig({ STATE_BUCKET: 'my-org-terraform-state' }).state.bucket).toBe('my-org-terraform-state');
+  });
+
+  it('treats prod as production', () => {
+    expect(loadConfig({ ENVIRONMENT: 'prod' }).production).toBe(true);
+    expect(loadConfig({ ENVIRONMENT: 'staging' }).production).toBe(false);
+  });
+
+  it('derives availability zones from the region', () => {
+    expect(loadConfig({ AWS_REGION: 'us-east-1' }).availabilityZones).toEqual(['us-east-1a', 'us-east-1b', 'us-east-1c']);
+  });
+
+  it.each([
+    ['uppercase', 'Dev'],
+    ['a leading digit', '1dev'],
+    ['a hyphen', 'dev-1'],
+    ['more than 8 characters', 'development'],
+  ])('rejects an environment suffix with %s', (_why, value) => {
+    expect(() => loadConfig({ ENVIRONMENT: value })).toThrow(new RegExp(`ENVIRONMENT must be lowercase alphanumeric.*received "${value}"`));
+  });
+
+  it('rejects a region that is not an AWS region code', () => {
+    expect(() => loadConfig({ AWS_REGION: 'eu-central-9' })).toThrow(/AWS_REGION must be an AWS region code.*received "eu-central-9"/);
+  });
+
+  it('rejects a region with fewer than three availability zones', () => {
+    expect(() => loadConfig({ AWS_REGION: 'us-west-1' })).toThrow(/AWS_REGION .*at least 3 availability zones/);
+  });
+
+  it('rejects availability zones outside the region', () => {
+    expect(() => loadConfig({ AVAILABILITY_ZONES: 'eu-central-2a,eu-central-2b,eu-west-1c' })).toThrow(/AVAILABILITY_ZONES must be 3 distinct zones of eu-central-2/);
+  });
+
+  it('rejects a VPC CIDR that is not a /16', () => {
+    expect(() => loadConfig({ VPC_CIDR: '10.0.0.0/24' })).toThrow(/VPC_CIDR must be an IPv4 \/16.*received "10.0.0.0\/24"/);
+  });
+
+  it.each(['0', '501', '2.5', 'four'])('rejects shard count %s', (value) => {
+    expect(() => loadConfig({ SHARD_COUNT: value })).toThrow(new RegExp(`SHARD_COUNT must be an integer from 1 to 500; received "${value}"`));
+  });
+
+  it.each(['23', '8761'])('rejects stream retention of %s hours', (value) => {
+    expect(() => loadConfig({ STREAM_RETENTION_HOURS: value })).toThrow(/STREAM_RETENTION_HOURS must be an integer from 24 to 8760 hours/);
+  });
+
+  it.each(['6', '36'])('rejects backup retention of %s days', (value) => {
+    expect(() => loadConfig({ BACKUP_RETENTION_DAYS: value })).toThrow(/BACKUP_RETENTION_DAYS must be an integer from 7 to 35 days/);
+  });
+
+  it('rejects a log retention CloudWatch does not offer', () => {
+    expect(() => loadConfig({ LOG_RETENTION_DAYS: '100' })).toThrow(/LOG_RETENTION_DAYS must be one of CloudWatch Logs' retention values.*received "100"/);
+  });
+
+  it('rejects audit retention under a year', () => {
+    expect(() => loadConfig({ AUDIT_RETENTION_DAYS: '90' })).toThrow(/AUDIT_RETENTION_DAYS must be an integer of at least 365 days/);
+  });
+
+  it('rejects an engine version before PostgreSQL 16', () => {
+    expect(() => loadConfig({ DB_ENGINE_VERSION: '15.4' })).toThrow(/DB_ENGINE_VERSION must be an Aurora PostgreSQL version 16 or later/);
+  });
+
+  it('rejects a minimum capacity of 0 ACU (a paused cluster)', () => {
+    expect(() => loadConfig({ DB_MIN_ACU: '0' })).toThrow(/DB_MIN_ACU must be from 0.5 to 256 in steps of 0.5/);
+  });
+
+  it('rejects a maximum capacity below the minimum', () => {
+    expect(() => loadConfig({ DB_MIN_ACU: '4', DB_MAX_ACU: '2' })).toThrow(/DB_MAX_ACU must be at least DB_MIN_ACU \(4\)/);
+  });
+
+  it('rejects a state prefix that cannot start a bucket name', () => {
+    expect(() => loadConfig({ STATE_PREFIX: 'Acme_Corp' })).toThrow(/STATE_PREFIX must be lowercase/);
+  });
+
+  it('rejects an invalid state bucket name', () => {
+    expect(() => loadConfig({ STATE_BUCKET: 'Not_A_Bucket' })).toThrow(/STATE_BUCKET must be a valid S3 bucket name/);
+  });
+
+  it('reports every violation at once', () => {
+    let error: unknown;
+    try {
+      loadConfig({ ENVIRONMENT: 'PROD', AWS_REGION: 'mars-1', SHARD_COUNT: '0' });
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    expect((error as ConfigError).violations.map((v) => v.split(' ')[0])).toEqual(['ENVIRONMENT', 'AWS_REGION', 'SHARD_COUNT']);
+  });
+});
+
+describe('settingsFrom', () => {
+  it('prefers environment variables over cdktf context', () => {
+    const context: Record<string, string> = { ENVIRONMENT: 'test', SHARD_COUNT: '8' };
+    const settings = settingsFrom({ ENVIRONMENT: 'prod' }, (key) => context[key]);
+    expect(settings.ENVIRONMENT).toBe('prod');
+    expect(settings.SHARD_COUNT).toBe('8');
+  });
+});

@@ -112,12 +112,13 @@ test('a processor killed with SIGKILL at random moments neither loses nor duplic
   const producer = (async () => {
     for (let i = 0; i < records.length; i += chunkSize) {
       await putRecords(stack.kinesis, stream, records.slice(i, i + chunkSize));
-      await new Promise((r) => setTimeout(r, 500));
+      await new Promise((r) => setTimeout(r, 800)); // production spans all the kills
     }
   })();
 
   let kills = 0;
   const killedAfterMs: number[] = [];
+  const storedAtKill: number[] = [];
   for (let k = 0; k < KILLS; k++) {
     const child = startChild({ ...baseEnv, HEALTH_PORT: String(await freePort()) }, output);
     await child.ready;
@@ -128,6 +129,7 @@ test('a processor killed with SIGKILL at random moments neither loses nor duplic
     expect(exit.signal).toBe('SIGKILL');
     kills++;
     killedAfterMs.push(delay);
+    storedAtKill.push(await count(db, 'SELECT count(*) AS n FROM observations'));
   }
   await producer;
 
@@ -156,7 +158,8 @@ test('a processor killed with SIGKILL at random moments neither loses nor duplic
 
   console.log(
     `crash test: kills=${kills} (after ${killedAfterMs.join(', ')} ms of running), records produced=${records.length} ` +
-      `(valid unique=${UNIQUE_EVENTS}, duplicates=${DUPLICATES}, malformed=${MALFORMED}), stored before final run=${storedBeforeFinal}, ` +
+      `(valid unique=${UNIQUE_EVENTS}, duplicates=${DUPLICATES}, malformed=${MALFORMED}), stored at each kill=${storedAtKill.join('/')}, ` +
+      `stored before final run=${storedBeforeFinal}, ` +
       `stored=${total}, distinct=${distinct}, lost=${lost}, duplicated=${total - distinct}, dead letters=${deadLetters}, scores=${scores}`,
   );
 

@@ -105,6 +105,7 @@ describe('ProcessingService: processor task definition', () => {
     const [c] = containers('vitals-processor-test');
     expect(envOf(c)).toEqual({
       NODE_ENV: 'production',
+      ENVIRONMENT: 'test',
       AWS_REGION: REGION,
       STREAM_NAME: DUMMY.streamName,
       DB_HOST: DUMMY.dbEndpoint,

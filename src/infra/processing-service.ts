@@ -404,6 +404,7 @@ export class ProcessingService extends Construct {
       // The runtime contract (docs/design.md): never a password; DB_AUTH=iam signs tokens with the task role.
       environment: env_({
         NODE_ENV: 'production',
+        ENVIRONMENT: env, // the processor's EMF metric dimension
         AWS_REGION: region,
         STREAM_NAME: stream.name,
         DB_HOST: database.endpoint,

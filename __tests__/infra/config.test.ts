@@ -104,6 +104,10 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ STATE_BUCKET: 'Not_A_Bucket' })).toThrow(/STATE_BUCKET must be a valid S3 bucket name/);
   });
 
+  it('rejects an API Gateway account setting that is not a boolean', () => {
+    expect(() => loadConfig({ API_GATEWAY_ACCOUNT_SETTINGS: 'yes' })).toThrow(/API_GATEWAY_ACCOUNT_SETTINGS must be true or false; received "yes"/);
+  });
+
   it('reports every violation at once', () => {
     let error: unknown;
     try {

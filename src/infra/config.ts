@@ -85,6 +85,12 @@ export interface AppConfig {
   readonly dbEngineVersion: string;
   readonly dbMinCapacityAcu: number;
   readonly dbMaxCapacityAcu: number;
+  /**
+   * Whether this environment's stack manages the region's API Gateway account settings (the
+   * CloudWatch logging role, one per account and region): turn off for all but one environment
+   * sharing an account.
+   */
+  readonly manageApiGatewayAccount: boolean;
   readonly state: StateBackendSettings;
 }
 
@@ -107,6 +113,7 @@ export const SETTINGS = {
   DB_MAX_ACU: '16',
   STATE_PREFIX: PROJECT,
   STATE_BUCKET: '',
+  API_GATEWAY_ACCOUNT_SETTINGS: 'true',
 } as const;
 export type SettingName = keyof typeof SETTINGS;
 
@@ -188,6 +195,11 @@ export function loadConfig(source: SettingsSource): AppConfig {
     fail('STATE_BUCKET', 'must be a valid S3 bucket name (3-63 lowercase letters, digits, dots, hyphens)', bucket);
   }
 
+  const apiAccount = raw('API_GATEWAY_ACCOUNT_SETTINGS');
+  if (apiAccount !== 'true' && apiAccount !== 'false') {
+    fail('API_GATEWAY_ACCOUNT_SETTINGS', 'must be true or false', apiAccount);
+  }
+
   if (violations.length > 0) throw new ConfigError(violations);
 
   return {
@@ -206,6 +218,7 @@ export function loadConfig(source: SettingsSource): AppConfig {
     dbEngineVersion,
     dbMinCapacityAcu,
     dbMaxCapacityAcu,
+    manageApiGatewayAccount: apiAccount === 'true',
     state: {
       bucket,
       lockTable: `${statePrefix}-tfstate-lock`,

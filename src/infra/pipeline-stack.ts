@@ -4,6 +4,7 @@ import { AuditTrail } from './audit-trail';
 import { VitalsStack } from './base-stack';
 import { AppConfig } from './config';
 import { Database } from './database';
+import { IngestApi } from './ingest-api';
 import { Keys } from './keys';
 import { Network } from './network';
 import { ProcessingService } from './processing-service';
@@ -25,6 +26,7 @@ export class PipelineStack extends VitalsStack {
   readonly stream: Stream;
   readonly database: Database;
   readonly processing: ProcessingService;
+  readonly api: IngestApi;
   readonly audit: AuditTrail;
 
   constructor(scope: Construct, config: AppConfig) {
@@ -108,6 +110,17 @@ export class PipelineStack extends VitalsStack {
       hmacKeyArn: this.keys.patientHmac.arn,
     });
 
+    this.api = new IngestApi(this, 'Api', {
+      environment,
+      region,
+      partition,
+      accountId,
+      stream: { name: this.stream.name, arn: this.stream.arn, keyArn: this.keys.data.arn },
+      logsKeyArn: this.keys.logs.arn,
+      logRetentionDays,
+      manageAccountSettings: config.manageApiGatewayAccount,
+    });
+
     this.audit = new AuditTrail(this, 'Audit', {
       environment,
       region,
@@ -126,6 +139,13 @@ export class PipelineStack extends VitalsStack {
     const out = (name: string, value: string | number, description: string): void => {
       new TerraformOutput(this, name, { value, description });
     };
+    out('api_events_url', this.api.eventsUrl, 'POST event batches here (AWS_IAM + x-api-key)');
+    out('api_health_url', this.api.healthUrl, 'GET health check');
+    out('api_rest_api_id', this.api.restApiId, 'REST API id');
+    out('api_stage_name', this.api.stageName, 'stage');
+    out('api_key_id', this.api.apiKeyId, 'API key id (aws apigateway get-api-key --include-value)');
+    out('api_access_log_group_name', this.api.accessLogGroup.name, 'API access logs (JSON)');
+    out('api_web_acl_arn', this.api.webAcl.arn, 'WAF web ACL on the stage');
     out('stream_name', this.stream.name, 'Kinesis stream (STREAM_NAME of the processor)');
     out('stream_arn', this.stream.arn, 'Kinesis stream ARN');
     out('db_cluster_endpoint', this.database.clusterEndpoint, 'Aurora writer endpoint (DB_HOST)');

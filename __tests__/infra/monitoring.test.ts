@@ -9,7 +9,8 @@ import { CloudwatchLogMetricFilter } from '@cdktf/provider-aws/lib/cloudwatch-lo
 import { CloudwatchMetricAlarm } from '@cdktf/provider-aws/lib/cloudwatch-metric-alarm';
 import { SnsTopic } from '@cdktf/provider-aws/lib/sns-topic';
 import { SnsTopicSubscription } from '@cdktf/provider-aws/lib/sns-topic-subscription';
-import { ALARM_THRESHOLDS, AlarmId, Monitoring, MonitoringProps, PROCESSOR_METRICS } from '../../src/infra/monitoring';
+import { ALARM_THRESHOLDS, AlarmId, Monitoring, MonitoringProps, PROCESSOR_METRIC_NAMESPACE, PROCESSOR_METRICS } from '../../src/infra/monitoring';
+import { Metrics } from '../../src/processor/metrics';
 
 /** hashicorp/aws 5.100.0 in the machine's filesystem mirror (see ../shared/TOOLCHAIN.md). */
 const PROVIDER_MIRROR = process.env.TF_PROVIDER_MIRROR ?? '/opt/tf-plugins';
@@ -71,6 +72,7 @@ const baseProps: MonitoringProps = {
   ecsClusterName: 'vitals-cluster-dev',
   ecsServiceName: 'vitals-processor-dev',
   minTaskCount: 2,
+  processorLogGroupName: '/ecs/vitals-processor-dev',
   apiName: 'vitals-ingest-dev',
   stageName: 'v1',
   apiAccessLogGroupName: '/vitals/dev/api-access',
@@ -100,6 +102,10 @@ function synth(overrides: Partial<MonitoringProps> = {}): { json: Record<string,
   const monitoring = new Monitoring(stack, 'Monitoring', { ...baseProps, ...overrides });
   const json = JSON.parse(Testing.synth(stack)) as { resource: Record<string, Record<string, Record<string, unknown>>> };
   return { json: json.resource, monitoring, stack };
+}
+
+function flatDimensions(body: { widgets: Array<{ properties: { metrics?: unknown[][] } }> }): string[] {
+  return body.widgets.flatMap((w) => (w.properties.metrics ?? []).filter((m) => m[0] === 'VitalsPipeline').flatMap((m) => m.filter((x) => typeof x === 'string')));
 }
 
 function alarms(resources: Record<string, Record<string, Record<string, unknown>>>): AlarmJson[] {
@@ -150,8 +156,7 @@ describe('Monitoring', () => {
     ['vitals-kinesis-write-throttles-dev', 'AWS/Kinesis', 'WriteProvisionedThroughputExceeded', ALARM_THRESHOLDS.kinesisWriteThrottles.thresholdRecords, { StreamName: 'vitals-events-dev' }],
     ['vitals-kinesis-read-throttles-dev', 'AWS/Kinesis', 'ReadProvisionedThroughputExceeded', ALARM_THRESHOLDS.kinesisReadThrottles.thresholdCalls, { StreamName: 'vitals-events-dev' }],
     ['vitals-processor-running-tasks-dev', 'ECS/ContainerInsights', 'RunningTaskCount', 2, { ClusterName: 'vitals-cluster-dev', ServiceName: 'vitals-processor-dev' }],
-    ['vitals-processor-errors-dev', 'VitalsPipeline', PROCESSOR_METRICS.processorErrors, ALARM_THRESHOLDS.processorErrors.thresholdErrors, { Environment: 'dev' }],
-    ['vitals-processor-dead-letters-dev', 'VitalsPipeline', PROCESSOR_METRICS.deadLetters, ALARM_THRESHOLDS.deadLetters.thresholdEvents, { Environment: 'dev' }],
+    ['vitals-processor-dead-letters-dev', 'VitalsPipeline', PROCESSOR_METRICS.deadLetters, ALARM_THRESHOLDS.deadLetters.thresholdEvents, { Service: 'vitals-processor', Environment: 'dev' }],
     ['vitals-aurora-acu-utilization-dev', 'AWS/RDS', 'ACUUtilization', ALARM_THRESHOLDS.auroraAcuUtilization.thresholdPercent, { DBClusterIdentifier: 'vitals-db-dev' }],
     ['vitals-aurora-cpu-dev', 'AWS/RDS', 'CPUUtilization', ALARM_THRESHOLDS.auroraCpu.thresholdPercent, { DBClusterIdentifier: 'vitals-db-dev' }],
     ['vitals-aurora-free-local-storage-dev', 'AWS/RDS', 'FreeLocalStorage', ALARM_THRESHOLDS.auroraFreeLocalStorage.thresholdBytes, { DBClusterIdentifier: 'vitals-db-dev' }],
@@ -193,6 +198,17 @@ describe('Monitoring', () => {
       expect(queries.find((q) => q.id === 'errors')?.metric).toMatchObject({ namespace: 'AWS/ApiGateway', metric_name: errorMetric, dimensions: { ApiName: 'vitals-ingest-dev', Stage: 'v1' } });
       expect(queries.find((q) => q.id === 'requests')?.metric).toMatchObject({ namespace: 'AWS/ApiGateway', metric_name: 'Count' });
     }
+  });
+
+  test('processor errors are counted from the processor\'s error and fatal log lines', () => {
+    expect(Testing.synth(stack)).toHaveResourceWithProperties(CloudwatchLogMetricFilter, {
+      log_group_name: '/ecs/vitals-processor-dev',
+      pattern: '{ ($.level = "error") || ($.level = "fatal") }',
+      metric_transformation: expect.objectContaining({ name: 'ProcessorErrorLogs-dev', namespace: 'VitalsPipeline/LogMetrics', default_value: '0' }),
+    });
+    const alarm = alarmNamed(json, 'vitals-processor-errors-dev');
+    expect(alarm.metric_name).toBe('ProcessorErrorLogs-dev');
+    expect(alarm.threshold).toBe(ALARM_THRESHOLDS.processorErrors.thresholdErrors);
   });
 
   test('API throttles are counted from 429 entries of the access log', () => {
@@ -247,6 +263,7 @@ describe('Monitoring', () => {
     const dashboard = Object.values(json[CloudwatchDashboard.tfResourceType])[0] as { dashboard_body: string };
     const body = JSON.parse(dashboard.dashboard_body) as { widgets: Array<{ properties: { metrics?: unknown[][] } }> };
     const metricNames = new Set(body.widgets.flatMap((w) => (w.properties.metrics ?? []).map((m) => `${m[0]}:${m[1]}`)));
+    expect(flatDimensions(body)).toContain('Service');
     for (const expected of [
       'AWS/ApiGateway:Count',
       'AWS/Kinesis:IncomingRecords',
@@ -302,7 +319,33 @@ describe('Monitoring with real terraform (offline)', () => {
     if (result === 'SKIPPED') return;
     expect(result.planned[CloudwatchMetricAlarm.tfResourceType]).toBe(Object.keys(ALARM_THRESHOLDS).length);
     expect(result.planned[CloudwatchDashboard.tfResourceType]).toBe(1);
-    expect(result.planned[CloudwatchLogMetricFilter.tfResourceType]).toBe(3);
+    expect(result.planned[CloudwatchLogMetricFilter.tfResourceType]).toBe(4);
+  });
+});
+
+describe('Monitoring and the processor agree on metrics', () => {
+  // Whatever the processor emits is what the alarms and the dashboard must query: a metric is found
+  // only by namespace, name and its exact dimension set.
+  const lines: string[] = [];
+  const metrics = new Metrics({ environment: 'dev', write: (l) => lines.push(l) });
+  for (const name of ['EventsProcessed', 'DeadLetters', 'AlertsRaised', 'DuplicatesSkipped', 'LeaseLosses'] as const) metrics.count(name);
+  metrics.observe('BatchLatencyMs', 12);
+  metrics.observe('MillisBehindLatest', 300);
+  metrics.flush();
+  const emf = JSON.parse(lines[0]) as { _aws: { CloudWatchMetrics: Array<{ Namespace: string; Dimensions: string[][]; Metrics: Array<{ Name: string }> }> } } & Record<string, unknown>;
+  const directive = emf._aws.CloudWatchMetrics[0];
+
+  test('the processor emits every metric the monitoring uses, in the namespace it queries', () => {
+    expect(directive.Namespace).toBe(PROCESSOR_METRIC_NAMESPACE);
+    const emitted = directive.Metrics.map((m) => m.Name);
+    for (const name of Object.values(PROCESSOR_METRICS)) expect(emitted).toContain(name);
+  });
+
+  test('the alarms query the dimension set the processor emits, with its values', () => {
+    const { json } = synth();
+    const alarm = alarmNamed(json, 'vitals-processor-dead-letters-dev');
+    expect(directive.Dimensions.map((set) => [...set].sort())).toEqual([Object.keys(alarm.dimensions ?? {}).sort()]);
+    for (const [key, value] of Object.entries(alarm.dimensions ?? {})) expect(emf[key]).toBe(value);
   });
 });
 

@@ -18,7 +18,10 @@ import { SnsTopic } from '@cdktf/provider-aws/lib/sns-topic';
 import { SnsTopicPolicy } from '@cdktf/provider-aws/lib/sns-topic-policy';
 import { SnsTopicSubscription } from '@cdktf/provider-aws/lib/sns-topic-subscription';
 
-/** The processor's embedded-metric-format namespace and metric names (src/processor/metrics). */
+/**
+ * The processor's embedded-metric-format namespace and metric names (src/processor/metrics.ts; a
+ * test checks that the processor really emits these, with these dimensions).
+ */
 export const PROCESSOR_METRIC_NAMESPACE = 'VitalsPipeline';
 export const PROCESSOR_METRICS = {
   eventsProcessed: 'EventsProcessed',
@@ -27,10 +30,10 @@ export const PROCESSOR_METRICS = {
   deadLetters: 'DeadLetters',
   alertsRaised: 'AlertsRaised',
   duplicatesSkipped: 'DuplicatesSkipped',
-  processorErrors: 'ProcessorErrors',
+  leaseLosses: 'LeaseLosses',
 } as const;
-/** The one dimension the processor puts on its EMF metrics. */
-export const PROCESSOR_METRIC_DIMENSION = 'Environment';
+/** The processor's EMF dimension set: `Service` (its name) and `Environment`. */
+export const PROCESSOR_SERVICE_DIMENSION_VALUE = 'vitals-processor';
 
 /** CloudWatch's `treat_missing_data` values. */
 export enum TreatMissingData {
@@ -111,6 +114,8 @@ const ALARM_SLUGS: Readonly<Record<AlarmId, string>> = {
 
 /** Log-derived metrics (metric filters) live beside the processor's, in `<namespace>/LogMetrics`. */
 export const LOG_METRICS = {
+  /** pino `error`/`fatal` lines of the processor: every failure path logs one (the EMF metrics count only outcomes). */
+  processorErrors: 'ProcessorErrorLogs',
   apiThrottled: 'ApiThrottledRequests',
   cloudTrailEvents: 'CloudTrailEventsDelivered',
   cloudTrailLoggingChanged: 'CloudTrailLoggingChanged',
@@ -159,6 +164,8 @@ export interface MonitoringProps {
   readonly ecsServiceName: string;
   /** Minimum number of processor tasks (the autoscaling minimum); fewer running raises an alarm. */
   readonly minTaskCount: number;
+  /** Log group of the processor's JSON logs (pino: `level` is the label, e.g. "error"). */
+  readonly processorLogGroupName: string;
   /** API Gateway REST API name (the `ApiName` metric dimension). */
   readonly apiName: string;
   /** API Gateway stage name. */
@@ -188,6 +195,11 @@ export interface MonitoringProps {
    * @default 'VitalsPipeline'
    */
   readonly metricNamespace?: string;
+  /**
+   * Value of the `Service` dimension on the processor's EMF metrics.
+   * @default 'vitals-processor'
+   */
+  readonly processorServiceDimension?: string;
 }
 
 /** One metric of a CloudWatch alarm or widget. */
@@ -329,6 +341,13 @@ export class Monitoring extends Construct {
     const statusField = props.apiAccessLogStatusField ?? 'status';
     const logMetricFilters: ReadonlyArray<{ id: string; logGroupName: string; metric: string; pattern: string; defaultValue?: string }> = [
       {
+        id: 'ProcessorErrorsFilter',
+        logGroupName: props.processorLogGroupName,
+        metric: LOG_METRICS.processorErrors,
+        pattern: '{ ($.level = "error") || ($.level = "fatal") }',
+        defaultValue: '0',
+      },
+      {
         id: 'ApiThrottledFilter',
         logGroupName: props.apiAccessLogGroupName,
         metric: LOG_METRICS.apiThrottled,
@@ -371,7 +390,7 @@ export class Monitoring extends Construct {
     const ecsService = { ClusterName: props.ecsClusterName, ServiceName: props.ecsServiceName };
     const api = { ApiName: props.apiName, Stage: props.stageName };
     const db = { DBClusterIdentifier: props.dbClusterIdentifier };
-    const processor = { [PROCESSOR_METRIC_DIMENSION]: env };
+    const processor = processorDimensions(props);
     const metric = (ns: string, metricName: string, dimensions: Record<string, string>, stat: string): MetricRef => ({ namespace: ns, metricName, dimensions, stat });
     const logMetric = (metricName: string): MetricRef => metric(logMetricNamespace, `${metricName}-${env}`, {}, 'Sum');
     const errorRate = (errorMetric: string, minRequests: number): AlarmDefinition['metric'] => ({
@@ -429,15 +448,15 @@ export class Monitoring extends Construct {
         metric: metric('ECS/ContainerInsights', 'RunningTaskCount', ecsService, 'Minimum'),
       },
       processorErrors: {
-        description: `Processor errors (EMF ${PROCESSOR_METRICS.processorErrors}) in ${env}`,
+        description: `Processor error and fatal log lines in ${props.processorLogGroupName}`,
         comparison: 'GreaterThanOrEqualToThreshold',
         threshold: t.processorErrors.thresholdErrors,
         periodSeconds: t.processorErrors.periodSeconds,
         evaluationPeriods: t.processorErrors.evaluationPeriods,
         treatMissingData: TreatMissingData.NOT_BREACHING,
-        missingDataReason: 'the counter may be emitted only when errors occur; the task-count and iterator-age alarms cover a silent processor',
+        missingDataReason: 'the filter reports 0 while the processor logs; the task-count and iterator-age alarms cover a silent processor',
         runbook: 'Processor errors',
-        metric: metric(namespace, PROCESSOR_METRICS.processorErrors, processor, 'Sum'),
+        metric: logMetric(LOG_METRICS.processorErrors),
       },
       deadLetters: {
         description: `Events dead-lettered by the processor (EMF ${PROCESSOR_METRICS.deadLetters}) in ${env}: vital signs that were not scored`,
@@ -611,6 +630,11 @@ export class Monitoring extends Construct {
   }
 }
 
+/** The dimension set of the processor's EMF metrics (a metric is found only by its exact set). */
+function processorDimensions(props: MonitoringProps): Record<string, string> {
+  return { Service: props.processorServiceDimension ?? PROCESSOR_SERVICE_DIMENSION_VALUE, Environment: props.environment };
+}
+
 /** One CloudWatch dashboard-body metric line: namespace, name, dimension pairs, then options. */
 type MetricLine = Array<string | Record<string, unknown>>;
 const line = (ns: string, metricName: string, dimensions: Readonly<Record<string, string>>, options: Record<string, unknown>): MetricLine => [
@@ -631,7 +655,7 @@ function dashboardBody(
   const stream = { StreamName: props.streamName };
   const api = { ApiName: props.apiName, Stage: props.stageName };
   const db = { DBClusterIdentifier: props.dbClusterIdentifier };
-  const processor = { [PROCESSOR_METRIC_DIMENSION]: props.environment };
+  const processor = processorDimensions(props);
   const ecsService = { ClusterName: props.ecsClusterName, ServiceName: props.ecsServiceName };
   const WIDTH = 12;
   const HEIGHT = 6;
@@ -666,6 +690,7 @@ function dashboardBody(
     graph('Processing rate (events per minute)', [
       line(namespace, PROCESSOR_METRICS.eventsProcessed, processor, { stat: 'Sum', label: 'events processed' }),
       line(namespace, PROCESSOR_METRICS.duplicatesSkipped, processor, { stat: 'Sum', label: 'duplicates skipped' }),
+      line(namespace, PROCESSOR_METRICS.leaseLosses, processor, { stat: 'Sum', label: 'lease losses' }),
       line('ECS/ContainerInsights', 'RunningTaskCount', ecsService, { stat: 'Minimum', label: 'running tasks', yAxis: 'right' }),
     ]),
     graph('Latency (ms)', [
@@ -676,7 +701,7 @@ function dashboardBody(
     ]),
     graph('Dead letters and errors (per minute)', [
       line(namespace, PROCESSOR_METRICS.deadLetters, processor, { stat: 'Sum', label: 'dead letters' }),
-      line(namespace, PROCESSOR_METRICS.processorErrors, processor, { stat: 'Sum', label: 'processor errors' }),
+      line(logMetricNamespace, `${LOG_METRICS.processorErrors}-${props.environment}`, {}, { stat: 'Sum', label: 'processor error logs' }),
       line('AWS/ApiGateway', '5XXError', api, { stat: 'Sum', label: 'API 5XX' }),
       line('AWS/ApiGateway', '4XXError', api, { stat: 'Sum', label: 'API 4XX' }),
       line(logMetricNamespace, `${LOG_METRICS.apiThrottled}-${props.environment}`, {}, { stat: 'Sum', label: 'API 429' }),

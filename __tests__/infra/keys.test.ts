@@ -54,6 +54,12 @@ describe('Keys', () => {
     ]));
   });
 
+  it('lets CloudWatch alarms publish to topics encrypted with the logs key', () => {
+    const alarms = statements(keys()).find((s) => s.sid === 'CloudWatchAlarmsPublishToEncryptedTopics');
+    expect(alarms?.principals?.[0].identifiers).toEqual(['cloudwatch.amazonaws.com']);
+    expect(alarms?.actions).toEqual(['kms:Decrypt', 'kms:GenerateDataKey']);
+  });
+
   it('grants no wildcard action in any key policy', () => {
     const actions = allowedActions(keys());
     expect(actions.length).toBeGreaterThan(0);

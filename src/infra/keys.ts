@@ -123,7 +123,8 @@ export interface KeysProps {
 /**
  * The pipeline's customer-managed keys:
  * - `data`: Kinesis, Aurora storage and Performance Insights, the master secret, AWS Backup;
- * - `logs`: every CloudWatch log group and the CloudTrail trail (service access bound to encryption context);
+ * - `logs`: every CloudWatch log group, the CloudTrail trail (service access bound to encryption context)
+ *   and the alarm topic (CloudWatch publishes to it);
  * - `phi`: envelope encryption of patient identifiers by the processor;
  * - `patientHmac`: HMAC_256 key for patient pseudonyms. AWS cannot rotate HMAC keys automatically,
  *   and rotating would break joins on existing pseudonyms, so it is deliberately not rotated.
@@ -156,7 +157,7 @@ export class Keys extends Construct {
     this.logs = new ManagedKey(this, 'Logs', {
       ...common,
       aliasName: name('logs'),
-      description: `vitals ${environment}: CloudWatch Logs and CloudTrail`,
+      description: `vitals ${environment}: CloudWatch Logs, CloudTrail and the alarm topic`,
       serviceStatements: [
         {
           sid: 'CloudWatchLogsEncryptsThisAccountsLogGroups',
@@ -178,6 +179,14 @@ export class Keys extends Construct {
             { test: 'StringLike', variable: 'kms:EncryptionContext:aws:cloudtrail:arn', values: [`arn:${partition}:cloudtrail:*:${accountId}:trail/*`] },
             { test: 'StringEquals', variable: 'aws:SourceArn', values: [trailArn] },
           ],
+        },
+        {
+          // Alarm topics are encrypted with this key; CloudWatch must encrypt what it publishes.
+          // AWS's documented statement for alarms on SSE-KMS topics (no condition keys are documented for it).
+          sid: 'CloudWatchAlarmsPublishToEncryptedTopics',
+          principals: [{ type: 'Service', identifiers: ['cloudwatch.amazonaws.com'] }],
+          actions: ['kms:Decrypt', 'kms:GenerateDataKey'],
+          resources: ['*'],
         },
         {
           sid: 'CloudTrailDescribesKey',

@@ -11,6 +11,7 @@ import { SnsTopic } from '@cdktf/provider-aws/lib/sns-topic';
 import { SnsTopicSubscription } from '@cdktf/provider-aws/lib/sns-topic-subscription';
 import { ALARM_THRESHOLDS, AlarmId, Monitoring, MonitoringProps, PROCESSOR_METRIC_NAMESPACE, PROCESSOR_METRICS } from '../../src/infra/monitoring';
 import { Metrics } from '../../src/processor/metrics';
+import { ACCESS_LOG_FORMAT } from '../../src/infra/ingest-api';
 
 /** hashicorp/aws 5.100.0 in the machine's filesystem mirror (see ../shared/TOOLCHAIN.md). */
 const PROVIDER_MIRROR = process.env.TF_PROVIDER_MIRROR ?? '/opt/tf-plugins';
@@ -214,7 +215,7 @@ describe('Monitoring', () => {
   test('API throttles are counted from 429 entries of the access log', () => {
     expect(Testing.synth(stack)).toHaveResourceWithProperties(CloudwatchLogMetricFilter, {
       log_group_name: '/vitals/dev/api-access',
-      pattern: '{ $.status = 429 }',
+      pattern: '{ $.status = "429" }',
       metric_transformation: expect.objectContaining({ name: 'ApiThrottledRequests-dev', namespace: 'VitalsPipeline/LogMetrics' }),
     });
     const alarm = alarmNamed(json, 'vitals-api-throttles-dev');
@@ -224,7 +225,12 @@ describe('Monitoring', () => {
 
   test('the access-log status field of the throttle filter is configurable', () => {
     const { stack: other } = synth({ apiAccessLogStatusField: 'httpStatus' });
-    expect(Testing.synth(other)).toHaveResourceWithProperties(CloudwatchLogMetricFilter, { pattern: '{ $.httpStatus = 429 }' });
+    expect(Testing.synth(other)).toHaveResourceWithProperties(CloudwatchLogMetricFilter, { pattern: '{ $.httpStatus = "429" }' });
+  });
+
+  test('the throttle filter matches the status field of the API\'s access-log format, a quoted string', () => {
+    const format = JSON.parse(ACCESS_LOG_FORMAT) as Record<string, string>;
+    expect(format.status).toBe('$context.status');
   });
 
   test('CloudTrail delivery failure alarms when no trail event reaches the log group, treating silence as breaching', () => {

@@ -351,7 +351,8 @@ export class Monitoring extends Construct {
         id: 'ApiThrottledFilter',
         logGroupName: props.apiAccessLogGroupName,
         metric: LOG_METRICS.apiThrottled,
-        pattern: `{ $.${statusField} = 429 }`,
+        // The access-log format quotes every value ("status":"429"), so the match is on the string.
+        pattern: `{ $.${statusField} = "429" }`,
         defaultValue: '0',
       },
       {

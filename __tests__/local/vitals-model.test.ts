@@ -2,7 +2,7 @@ import { validateEvent, type DeviceEvent } from '../../src/schema';
 import { normaliseEvent } from '../../src/pipeline/normalise';
 import { scoreNews2, type News2Result } from '../../src/pipeline/news2';
 import { seededRandom } from '../../src/local/random';
-import { createWard, readingAt, severityAt, type SimulatedPatient } from '../../src/local/vitals-model';
+import { createWard, newMonitorState, readingAt, severityAt, type SimulatedPatient } from '../../src/local/vitals-model';
 
 function eventFor(patient: SimulatedPatient, elapsedMs: number, seed: number): DeviceEvent {
   return {
@@ -96,6 +96,23 @@ describe('vitals model', () => {
     }
     expect(risks).toContain('medium');
     expect(risks).toContain('high');
+  });
+
+  it('makes a monitor\'s consecutive readings correlated, as real monitors are', () => {
+    const patient = stable[0];
+    const meanStep = (withState: boolean): number => {
+      const random = seededRandom(9);
+      const state = newMonitorState(random);
+      let previous = readingAt(patient, 0, random, withState ? state : undefined).systolicBp.value;
+      let sum = 0;
+      for (let t = 1; t <= 600; t++) {
+        const value = readingAt(patient, t * 1000, random, withState ? state : undefined).systolicBp.value;
+        sum += Math.abs(value - previous);
+        previous = value;
+      }
+      return sum / 600;
+    };
+    expect(meanStep(true)).toBeLessThan(meanStep(false) / 2);
   });
 
   it('never lets severity leave 0..1 and keeps stable patients at 0', () => {

@@ -6,7 +6,7 @@
 export interface RunOptions {
   /** Events per second the simulator sends, every kind included. @default 1000 (the mission's peak) */
   readonly rate: number;
-  /** Simulated patients, one monitor each. @default 200 */
+  /** Simulated patients, one monitor each. @default 1000 (at the default rate, one reading per monitor per second) */
   readonly patients: number;
   /** Seconds to run; null runs until Ctrl-C/SIGTERM. @default null */
   readonly durationSec: number | null;
@@ -30,7 +30,7 @@ export interface RunOptions {
 
 export const DEFAULT_RUN_OPTIONS: RunOptions = {
   rate: 1000,
-  patients: 200,
+  patients: 1000,
   durationSec: null,
   malformedShare: 0.005,
   duplicateShare: 0.01,

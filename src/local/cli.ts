@@ -17,6 +17,7 @@ import { LocalRun } from './runner';
 import { formatFinalLine } from './status';
 
 const RUNNER_ENV = 'VITALS_LOCAL_RUNNER_CHILD';
+const SIGNAL_DEBOUNCE_MS = 1_000;
 
 function supervise(argv: readonly string[]): void {
   try {
@@ -25,14 +26,22 @@ function supervise(argv: readonly string[]): void {
     process.stderr.write(`${(err as Error).message}\n`);
     process.exit(err instanceof UsageError && /^usage:/.test((err as Error).message) ? 0 : 2);
   }
-  const child = spawn(process.execPath, [...process.execArgv, __filename, ...argv], {
+  // The AWS SDK's notice about Node versions after 2026 would otherwise interrupt the status lines.
+  const nodeArgs = [...process.execArgv, '--disable-warning=NodeVersionSupportWarning'];
+  const child = spawn(process.execPath, [...nodeArgs, __filename, ...argv], {
     env: { ...process.env, [RUNNER_ENV]: '1' },
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     detached: true,
   });
+  // One Ctrl-C can arrive twice: from the terminal and again from npm, which forwards signals to its
+  // script. Signals within SIGNAL_DEBOUNCE_MS count once, so a single Ctrl-C never skips the drain.
+  let lastForwardedAt = 0;
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
     process.on(signal, () => {
-      if (child.exitCode === null) child.kill(signal === 'SIGHUP' ? 'SIGTERM' : signal);
+      const now = Date.now();
+      if (child.exitCode !== null || now - lastForwardedAt < SIGNAL_DEBOUNCE_MS) return;
+      lastForwardedAt = now;
+      child.kill(signal === 'SIGHUP' ? 'SIGTERM' : signal);
     });
   }
   child.on('exit', (code, signal) => process.exit(code ?? (signal ? 1 : 0)));

@@ -112,6 +112,7 @@ export class LocalRun {
   private ingest?: FastifyInstance;
   private ingestLog?: WriteStream;
   private processors: RunningChild[] = [];
+  private stoppingDatabase = false;
   private readonly ports: Array<{ name: string; port: number }> = [];
 
   constructor(
@@ -176,6 +177,11 @@ export class LocalRun {
       ssl: { ca: readFileSync(this.postgres.caFile, 'utf8'), rejectUnauthorized: true },
       max: 4,
       application_name: 'vitals-local-runner',
+    });
+    // pool.end() resolves before its sockets have closed; when PostgreSQL stops right after, a
+    // closing connection reports "terminating connection due to administrator command" here.
+    this.pool.on('error', (err) => {
+      if (!this.stoppingDatabase) this.say(`database connection failed: ${err.message}`);
     });
     this.kinesis = kinesisClientFor({ region: REGION, endpoint: this.kinesalite.endpoint });
     await this.ensureStream(this.kinesis, this.pool, freshDatabase);
@@ -313,6 +319,7 @@ export class LocalRun {
       password: pg.adminPassword,
       ssl: { ca: readFileSync(pg.caFile, 'utf8'), rejectUnauthorized: true },
     });
+    admin.on('error', () => undefined); // a failed query rejects anyway; do not crash on a late socket error
     await admin.connect();
     try {
       const { rowCount } = await admin.query('SELECT 1 FROM pg_database WHERE datname = $1', [DB_NAME]);
@@ -447,6 +454,7 @@ export class LocalRun {
     await step('ingest', async () => this.ingest?.close());
     await step('ingest log', async () => new Promise<void>((r) => (this.ingestLog ? this.ingestLog.end(r) : r())));
     this.kinesis?.destroy();
+    this.stoppingDatabase = true;
     await step('database pool', async () => this.pool?.end());
     await step('kinesalite', async () => this.kinesalite?.stop());
     await step('postgres', async () => this.postgres?.stop());

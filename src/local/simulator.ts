@@ -27,7 +27,7 @@ import {
   type TrafficMix,
   validateTrafficMix,
 } from './traffic';
-import { createWard, readingAt, type SimulatedPatient } from './vitals-model';
+import { createWard, type MonitorState, newMonitorState, readingAt, type SimulatedPatient } from './vitals-model';
 
 export interface RawRecord {
   readonly data: Buffer;
@@ -129,6 +129,8 @@ export class Simulator {
 
   private readonly random: Random;
   private readonly ward: SimulatedPatient[];
+  /** Noise state of each patient's monitor (same index as the ward). */
+  private readonly monitors: MonitorState[];
   private readonly now: () => number;
   private readonly batchSize: number;
   private readonly maxInFlight: number;
@@ -155,6 +157,7 @@ export class Simulator {
       { patients: options.patients, deterioratingShare: options.deterioratingShare, runTag: options.runTag.slice(0, 6) },
       this.random,
     );
+    this.monitors = this.ward.map(() => newMonitorState(this.random));
     this.now = options.now ?? Date.now;
     this.batchSize = options.batchSize ?? batchSizeFor(options.ratePerSec);
     this.maxInFlight = options.maxInFlight ?? 32;
@@ -216,14 +219,10 @@ export class Simulator {
     }
   }
 
-  private nextPatient(): SimulatedPatient {
-    const p = this.ward[this.patientCursor];
-    this.patientCursor = (this.patientCursor + 1) % this.ward.length;
-    return p;
-  }
-
   private newEvent(atMs: number): DeviceEvent {
-    const patient = this.nextPatient();
+    const i = this.patientCursor;
+    this.patientCursor = (this.patientCursor + 1) % this.ward.length;
+    const patient = this.ward[i];
     const seq = this.nextSeq++;
     return {
       schemaVersion: 1,
@@ -232,7 +231,7 @@ export class Simulator {
       patientId: patient.patientId,
       facilityId: patient.facilityId,
       observedAt: new Date(atMs).toISOString(),
-      vitals: readingAt(patient, atMs - this.startedAt, this.random),
+      vitals: readingAt(patient, atMs - this.startedAt, this.random, this.monitors[i]),
     };
   }
 

@@ -9,7 +9,7 @@
  * No I/O and no clock: time is passed in, randomness comes from the caller's seeded generator.
  */
 import type { Consciousness, DeviceVitals } from '../schema';
-import { gaussian, integerBetween, pick, type Random, uniform } from './random';
+import { gaussian, integerBetween, type Random, uniform } from './random';
 
 export type Trajectory = 'stable' | 'deteriorating';
 
@@ -145,29 +145,80 @@ function clamp(x: number, min: number, max: number): number {
   return Math.min(max, Math.max(min, x));
 }
 
-function consciousnessAt(severity: number, random: Random): Consciousness {
-  if (severity >= 0.92) return pick(random, ['V', 'V', 'C', 'P'] as const);
-  if (severity >= 0.8) return random() < 0.7 ? 'C' : 'A';
+/**
+ * New confusion, then reduced responsiveness, late in the course. Deterministic in severity (which
+ * only rises), so the level does not flicker from one reading to the next.
+ */
+function consciousnessAt(severity: number): Consciousness {
+  if (severity >= 0.95) return 'V';
+  if (severity >= 0.85) return 'C';
   return 'A';
 }
 
+/** The six measured parameters, in the order of MonitorState.drift. */
+const MEASURED = ['pulse', 'respirationRate', 'spo2', 'systolicBp', 'diastolicBp', 'temperatureC'] as const;
+
+/** Noise SD per parameter: pulse 2.5 bpm, respiration 1 /min, SpO2 0.8 %, BP 4/3 mmHg, temperature 0.1 °C. */
+const NOISE_SD = { pulse: 2.5, respirationRate: 1, spo2: 0.8, systolicBp: 4, diastolicBp: 3, temperatureC: 0.1 } as const;
+
 /**
- * One monitor reading with all seven NEWS2 parameters, in the monitor's own units.
- * Noise (1 SD): pulse 2.5 bpm, respiration 1 /min, SpO2 0.8 %, BP 4/3 mmHg, temperature 0.1 °C.
+ * How fast a reading's deviation from the patient's trend wanders. Consecutive readings of a real
+ * monitor are strongly correlated; independent noise at every reading would make the score flap
+ * across band edges and raise an alert per flap.
  */
-export function readingAt(patient: SimulatedPatient, elapsedMs: number, random: Random): Required<DeviceVitals> {
+export const DRIFT_TIME_CONSTANT_MS = 60_000;
+/** Shares of the noise variance: slow drift (AR(1)) and independent per-reading jitter. */
+const DRIFT_WEIGHT = 0.98;
+const JITTER_WEIGHT = 0.2;
+
+/** Per-monitor noise state: slowly varying deviations (in standard deviations), one per parameter. */
+export interface MonitorState {
+  atMs: number | null;
+  readonly drift: number[];
+}
+
+export function newMonitorState(random: Random): MonitorState {
+  return { atMs: null, drift: MEASURED.map(() => gaussian(random)) };
+}
+
+/** Advances the drift to `elapsedMs` (AR(1) with DRIFT_TIME_CONSTANT_MS) and returns one noise sample per parameter. */
+function noiseAt(state: MonitorState, elapsedMs: number, random: Random): Record<(typeof MEASURED)[number], number> {
+  if (state.atMs !== null) {
+    const rho = Math.exp(-Math.max(0, elapsedMs - state.atMs) / DRIFT_TIME_CONSTANT_MS);
+    const innovation = Math.sqrt(1 - rho * rho);
+    for (let i = 0; i < state.drift.length; i++) state.drift[i] = rho * state.drift[i] + innovation * gaussian(random);
+  }
+  state.atMs = elapsedMs;
+  const out = {} as Record<(typeof MEASURED)[number], number>;
+  MEASURED.forEach((name, i) => {
+    out[name] = NOISE_SD[name] * (DRIFT_WEIGHT * state.drift[i] + JITTER_WEIGHT * gaussian(random));
+  });
+  return out;
+}
+
+/**
+ * One monitor reading with all seven NEWS2 parameters, in the monitor's own units. Pass the
+ * monitor's `state` to get correlated readings over time; without it every reading's noise is independent.
+ */
+export function readingAt(
+  patient: SimulatedPatient,
+  elapsedMs: number,
+  random: Random,
+  state: MonitorState = newMonitorState(random),
+): Required<DeviceVitals> {
   const s = severityAt(patient, elapsedMs);
   const b = patient.baseline;
   const onOxygen = s >= OXYGEN_FROM_SEVERITY;
   const desaturation = patient.spo2Scale === 2 ? 7 : 10;
+  const n = noiseAt(state, elapsedMs, random);
 
-  const pulse = clamp(round(b.pulse + 55 * s + 2.5 * gaussian(random), 0), 30, 220);
-  const respirationRate = clamp(round(b.respirationRate + 15 * s + gaussian(random), 0), 6, 50);
-  const spo2 = clamp(round(b.spo2 - desaturation * s + (onOxygen ? 2 : 0) + 0.8 * gaussian(random), 0), 70, 100);
-  const systolic = clamp(b.systolicBp - 45 * s + 4 * gaussian(random), 60, 240);
+  const pulse = clamp(round(b.pulse + 55 * s + n.pulse, 0), 30, 220);
+  const respirationRate = clamp(round(b.respirationRate + 15 * s + n.respirationRate, 0), 6, 50);
+  const spo2 = clamp(round(b.spo2 - desaturation * s + (onOxygen ? 2 : 0) + n.spo2, 0), 70, 100);
+  const systolic = clamp(b.systolicBp - 45 * s + n.systolicBp, 60, 240);
   // Diastolic stays clearly below systolic: a real monitor never reports them the other way round.
-  const diastolic = clamp(b.diastolicBp - 22 * s + 3 * gaussian(random), 30, systolic - 15);
-  const temperatureC = clamp(b.temperatureC + 2.4 * s + 0.1 * gaussian(random), 34, 42);
+  const diastolic = clamp(b.diastolicBp - 22 * s + n.diastolicBp, 30, systolic - 15);
+  const temperatureC = clamp(b.temperatureC + 2.4 * s + n.temperatureC, 34, 42);
 
   const bp = (mmHg: number) =>
     patient.bloodPressureUnit === 'kPa'
@@ -185,6 +236,6 @@ export function readingAt(patient: SimulatedPatient, elapsedMs: number, random: 
       patient.temperatureUnit === '[degF]'
         ? { value: round((temperatureC * 9) / 5 + 32, 1), unit: '[degF]' }
         : { value: round(temperatureC, 1), unit: 'Cel' },
-    consciousness: consciousnessAt(s, random),
+    consciousness: consciousnessAt(s),
   };
 }

@@ -1,0 +1,153 @@
+/**
+ * End to end: the real `npm start` script (build included) runs the whole local pipeline for a few
+ * seconds, prints the final JSON line, exits 0, and leaves nothing running; then the built CLI is
+ * stopped with SIGINT (Ctrl-C) instead of --duration. No patient identifier appears in any output
+ * or log of the run.
+ */
+import { spawn } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { connect } from 'node:net';
+import { join } from 'node:path';
+
+const root = join(__dirname, '..', '..');
+const stateDir = join(root, '.tmp', `local-e2e-${process.pid}`);
+
+interface Finished {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+function run(
+  command: string,
+  args: string[],
+  onStderr?: (text: string, child: ReturnType<typeof spawn>) => void,
+): Promise<Finished> {
+  return new Promise((resolve, reject) => {
+    // Own process group, like a terminal's foreground job: a signal to -pid reaches all of it.
+    const child = spawn(command, args, { cwd: root, env: { ...process.env, TMPDIR: join(root, '.tmp') }, detached: true });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => {
+      stderr += d.toString();
+      onStderr?.(stderr, child);
+    });
+    child.on('error', reject);
+    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
+  });
+}
+
+const FINAL_KEYS = ['events_sent', 'events_stored', 'dead_letters', 'alerts', 'throughput_eps', 'p50_latency_ms', 'p99_latency_ms'];
+
+function finalLine(stdout: string): Record<string, number> {
+  const lines = stdout.trim().split('\n');
+  expect(lines).toHaveLength(1); // stdout carries the final line only
+  return JSON.parse(lines[0]) as Record<string, number>;
+}
+
+/** Ports and pids the runner announced on stderr. */
+function announced(stderr: string): { ports: number[]; pids: number[] } {
+  const line = stderr.split('\n').find((l) => l.startsWith('[local] listening '));
+  if (!line) throw new Error(`no "listening" line in:\n${stderr}`);
+  const ports = [...line.matchAll(/=127\.0\.0\.1:(\d+)/g)].map((m) => Number(m[1]));
+  const pids = (/processor pids ([\d,]+)/.exec(line)?.[1] ?? '').split(',').map(Number);
+  return { ports, pids };
+}
+
+function portClosed(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect({ host: '127.0.0.1', port });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(false);
+    });
+    socket.once('error', () => resolve(true));
+  });
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function expectNothingLeft(stderr: string): Promise<void> {
+  const { ports, pids } = announced(stderr);
+  expect(ports.length).toBeGreaterThanOrEqual(4); // kinesalite, postgres, ingest, processor health
+  for (const port of ports) expect(await portClosed(port)).toBe(true);
+  for (const pid of pids) expect(alive(pid)).toBe(false);
+}
+
+/** Every file under the state directory's logs. */
+function allLogs(): string {
+  const dir = join(stateDir, 'logs');
+  return readdirSync(dir)
+    .map((f) => readFileSync(join(dir, f), 'utf8'))
+    .join('\n');
+}
+
+const PATIENT_ID = /MRN\d{8}/;
+
+afterAll(() => {
+  if (existsSync(stateDir)) rmSync(stateDir, { recursive: true, force: true });
+});
+
+describe('npm start (scripts/start-local.sh)', () => {
+  it('runs the pipeline for the given duration, stores every valid event, prints the final line and exits 0', async () => {
+    const result = await run('bash', [
+      'scripts/start-local.sh',
+      '--duration', '8',
+      '--rate', '200',
+      '--patients', '100',
+      '--malformed-share', '0.05',
+      '--duplicate-share', '0.05',
+      '--processors', '2',
+      '--state-dir', stateDir,
+    ]);
+    if (result.code !== 0) throw new Error(`exit ${result.code}\n${result.stderr}`);
+    const final = finalLine(result.stdout);
+    expect(Object.keys(final)).toEqual(FINAL_KEYS);
+    expect(final.events_sent).toBeGreaterThan(1_000);
+    expect(final.events_stored).toBe(final.events_sent);
+    expect(final.dead_letters).toBeGreaterThan(0);
+    expect(final.p50_latency_ms).toBeGreaterThan(0);
+    expect(final.p99_latency_ms).toBeGreaterThanOrEqual(final.p50_latency_ms);
+    expect(result.stderr).toMatch(/t=\d+s \| sent \d+\/s \| stored \d+\/s \| lag/);
+    expect(result.stderr).toContain('[local] OK: every valid event sent was stored');
+    await expectNothingLeft(result.stderr);
+    expect(result.stdout + result.stderr).not.toMatch(PATIENT_ID);
+    expect(allLogs()).not.toMatch(PATIENT_ID);
+  });
+
+  it('stops cleanly on Ctrl-C sent to the whole npm job, reusing the state of the previous run', async () => {
+    let signalled = false;
+    const result = await run(
+      'npm',
+      ['start', '--silent', '--', '--rate', '200', '--patients', '50', '--processors', '1', '--state-dir', stateDir],
+      (stderr, child) => {
+        // After a few status lines, Ctrl-C as a terminal sends it: to every process of the job
+        // (npm forwards it to the script once more; that must still count as one Ctrl-C).
+        if (!signalled && (stderr.match(/^t=\d+s/gm) ?? []).length >= 3) {
+          signalled = true;
+          process.kill(-(child.pid as number), 'SIGINT');
+        }
+      },
+    );
+    expect(signalled).toBe(true);
+    // npm's /bin/sh (dash) received the SIGINT too and re-raises it once the runner has exited, so
+    // npm ends by SIGINT whatever the runner's exit code; the runner's verdict is its last stderr line.
+    expect(result.code === 0 || result.signal === 'SIGINT').toBe(true);
+    expect(result.stderr).toContain('[local] OK: every valid event sent was stored');
+    const final = finalLine(result.stdout);
+    expect(final.events_sent).toBeGreaterThan(0);
+    expect(final.events_stored).toBe(final.events_sent);
+    expect(result.stderr).toContain('[local] waiting for the processors to store everything');
+    await expectNothingLeft(result.stderr);
+    expect(result.stdout + result.stderr).not.toMatch(PATIENT_ID);
+  });
+});

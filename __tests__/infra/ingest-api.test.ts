@@ -136,12 +136,14 @@ describe('IngestApi: Kinesis integration', () => {
     );
   });
 
-  test('a validation failure answers 400 with the validator message naming the offending field', () => {
+  test('a validation failure answers 400 without the validator message, which quotes rejected values (PHI)', () => {
     expect(json).toHaveResourceWithProperties(ApiGatewayGatewayResponse, {
       response_type: 'BAD_REQUEST_BODY',
       status_code: '400',
-      response_templates: { 'application/json': expect.stringContaining('$context.error.validationErrorString') },
+      response_templates: { 'application/json': expect.stringContaining('Invalid request body') },
     });
+    const responses = Object.values(resources('aws_api_gateway_gateway_response')) as Array<{ response_templates: Record<string, string> }>;
+    for (const r of responses) expect(JSON.stringify(r.response_templates)).not.toContain('validationErrorString');
   });
 });
 

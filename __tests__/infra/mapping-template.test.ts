@@ -147,16 +147,17 @@ describe('error and health templates', () => {
     expect(output).not.toContain('123456789012');
   });
 
-  test('the BAD_REQUEST_BODY gateway response carries the validation error naming the offending field', () => {
+  test('the BAD_REQUEST_BODY gateway response never quotes the validator message, which carries the rejected value', () => {
     const body = substituteGatewayResponse(BAD_REQUEST_BODY_TEMPLATE, {
-      '$context.error.validationErrorString': '[object has missing required properties ([deviceId])]',
+      '$context.error.validationErrorString': '[ECMA 262 regex "^[A-Za-z0-9][A-Za-z0-9-]*$" does not match input string "MRN 0042"]',
       '$context.requestId': 'req-7',
     });
     expect(JSON.parse(body)).toEqual({
-      message: 'Invalid request body',
-      validationErrors: '[object has missing required properties ([deviceId])]',
+      message: 'Invalid request body: it does not match the DeviceEventBatch v1 schema',
+      schema: 'device-event.v1.schema.json',
       requestId: 'req-7',
     });
+    expect(body).not.toContain('MRN 0042');
   });
 
   test('the health mock answers {"status":"ok"}', () => {

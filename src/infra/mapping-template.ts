@@ -86,12 +86,15 @@ export function integrationErrorTemplate(message: string): string {
 }
 
 /**
- * Gateway response for `BAD_REQUEST_BODY` (request validator failures). Gateway response templates
- * are not Velocity: only variable substitution. `validationErrorString` names the offending field
- * and rule so the client can fix the event.
+ * Gateway response for `BAD_REQUEST_BODY` (request validator failures). Deliberately a fixed message:
+ * API Gateway's `$context.error.validationErrorString` quotes the rejected value (e.g. `input string
+ * "<patient id>"`), and patient identifiers never appear in error messages. Gateway response
+ * templates only substitute variables, so the value cannot be stripped. Clients find the offending
+ * field by validating against the published schema (the same file the model is built from); the
+ * local ingest server, which controls its messages, names the field without the value.
  */
 export const BAD_REQUEST_BODY_TEMPLATE =
-  '{"message": "Invalid request body", "validationErrors": "$context.error.validationErrorString", "requestId": "$context.requestId"}';
+  '{"message": "Invalid request body: it does not match the DeviceEventBatch v1 schema", "schema": "device-event.v1.schema.json", "requestId": "$context.requestId"}';
 
 /** Body of the `GET /v1/health` mock integration. */
 export const HEALTH_RESPONSE_TEMPLATE = '{"status": "ok"}';

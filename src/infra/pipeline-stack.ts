@@ -6,6 +6,7 @@ import { AppConfig } from './config';
 import { Database } from './database';
 import { IngestApi } from './ingest-api';
 import { Keys } from './keys';
+import { Monitoring } from './monitoring';
 import { Network } from './network';
 import { ProcessingService } from './processing-service';
 import { Registry } from './registry';
@@ -28,6 +29,7 @@ export class PipelineStack extends VitalsStack {
   readonly processing: ProcessingService;
   readonly api: IngestApi;
   readonly audit: AuditTrail;
+  readonly monitoring: Monitoring;
 
   constructor(scope: Construct, config: AppConfig) {
     super(scope, pipelineStackId(config.environment), config);
@@ -132,6 +134,28 @@ export class PipelineStack extends VitalsStack {
       forceDestroy: !production,
     });
 
+    this.monitoring = new Monitoring(this, 'Monitoring', {
+      environment,
+      region,
+      accountId,
+      partition,
+      keyArn: this.keys.logs.arn,
+      streamName: this.stream.name,
+      shardCount: this.stream.shardCount,
+      ecsClusterName: this.processing.clusterName,
+      ecsServiceName: this.processing.serviceName,
+      minTaskCount: this.processing.minCapacity,
+      processorLogGroupName: this.processing.logGroupName,
+      apiName: this.api.restApi.name,
+      stageName: this.api.stageName,
+      apiAccessLogGroupName: this.api.accessLogGroup.name,
+      dbClusterIdentifier: this.database.clusterIdentifier,
+      dbMaxCapacityAcu: config.dbMaxCapacityAcu,
+      trailName: this.audit.trailName,
+      trailLogGroupName: this.audit.logGroup.name,
+      webAclName: this.api.webAcl.name,
+    });
+
     this.outputs();
   }
 
@@ -171,6 +195,8 @@ export class PipelineStack extends VitalsStack {
     out('audit_trail_name', this.audit.trailName, 'CloudTrail trail');
     out('audit_bucket_name', this.audit.bucket.name, 'CloudTrail log files');
     out('audit_log_group_name', this.audit.logGroup.name, 'CloudTrail events in CloudWatch Logs');
+    out('alarm_topic_arn', this.monitoring.topicArn, 'SNS topic every alarm notifies (subscribe e-mail, pager or chat here)');
+    out('dashboard_name', this.monitoring.dashboardName, 'CloudWatch dashboard of the pipeline');
     out('subnet_csv', Fn.join(',', this.network.subnetIds), 'private subnets, comma-separated (aws ecs run-task --network-configuration)');
   }
 }

@@ -294,6 +294,10 @@ describe('IngestApi: stage', () => {
     });
   });
 
+  test('the REST API is replaced create-before-destroy so producers always have an endpoint', () => {
+    expect(json).toHaveResourceWithProperties(ApiGatewayRestApi, { lifecycle: { create_before_destroy: true } });
+  });
+
   test('the deployment is redeployed on any configuration change and replaced before it is destroyed', () => {
     const [deployment] = resources('aws_api_gateway_deployment') as Array<{ triggers: Record<string, string>; depends_on: string[] }>;
     expect(deployment.triggers.configuration).toMatch(/^[0-9a-f]{64}$/);

@@ -302,6 +302,9 @@ export class IngestApi extends Construct {
       description: 'Bedside-monitor events into the vitals stream (PHI: no body logging).',
       endpointConfiguration: { types: ['REGIONAL'] },
       apiKeySource: 'HEADER',
+      // A replacement (e.g. endpoint type change) stands up the new API before the old one goes,
+      // so producers are never without an endpoint mid-apply (checkov CKV_AWS_237).
+      lifecycle: { createBeforeDestroy: true },
     });
     const restApiId = this.restApi.id;
     this.v1Resource = new ApiGatewayResource(this, 'V1Resource', { restApiId, parentId: this.restApi.rootResourceId, pathPart: 'v1' });

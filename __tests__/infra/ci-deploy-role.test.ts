@@ -5,6 +5,8 @@ import { TerraformStack, Testing } from 'cdktf';
 import 'cdktf/lib/testing/adapters/jest'; // type declarations of the cdktf matchers
 import { AwsProvider } from '@cdktf/provider-aws/lib/provider';
 import { IamOpenidConnectProvider } from '@cdktf/provider-aws/lib/iam-openid-connect-provider';
+import { BootstrapStack } from '../../src/infra/bootstrap-stack';
+import { loadConfig } from '../../src/infra/config';
 import {
   CiDeployRole,
   CiDeployRoleProps,
@@ -269,6 +271,53 @@ describe('CiDeployRole validation', () => {
 
   test('an existing provider ARN for another issuer is rejected', () => {
     expect(build({ existingOidcProviderArn: 'arn:aws:iam::123456789012:oidc-provider/example.com' })).toThrow(/existingOidcProviderArn must be the ARN of the token.actions.githubusercontent.com provider/);
+  });
+});
+
+describe('CI settings and the bootstrap stack', () => {
+  const bootstrap = (settings: Record<string, string>): Synthesized & { output: Record<string, unknown> } => {
+    const app = Testing.app();
+    return JSON.parse(Testing.synth(new BootstrapStack(app, loadConfig(settings)))) as Synthesized & { output: Record<string, unknown> };
+  };
+
+  test('without CI_GITHUB_REPOSITORY the bootstrap stack creates no OIDC provider and no CI role', () => {
+    const json = bootstrap({});
+    expect(json.resource.aws_iam_openid_connect_provider).toBeUndefined();
+    expect(Object.values(json.resource.aws_iam_role ?? {}).filter((r) => r.name.startsWith('vitals-ci-'))).toEqual([]);
+  });
+
+  test('with CI_GITHUB_REPOSITORY it creates the diff role and one deploy role per CI environment, with their ARNs as outputs', () => {
+    const json = bootstrap({ CI_GITHUB_REPOSITORY: 'example-org/vitals-pipeline', CI_ENVIRONMENTS: 'dev,staging,prod' });
+    const names = Object.values(json.resource.aws_iam_role).map((r) => r.name).sort();
+    expect(names).toEqual(['vitals-ci-deploy-dev', 'vitals-ci-deploy-prod', 'vitals-ci-deploy-staging', 'vitals-ci-diff']);
+    expect(Object.keys(json.output)).toEqual(expect.arrayContaining(['ci_diff_role_arn', 'ci_deploy_role_arn_dev', 'ci_deploy_role_arn_staging', 'ci_deploy_role_arn_prod']));
+    expect(trustOf(json, 'vitals-ci-diff').Condition?.StringEquals['token.actions.githubusercontent.com:sub']).toBe('repo:example-org/vitals-pipeline:pull_request');
+  });
+
+  test('an existing OIDC provider from CI_OIDC_PROVIDER_ARN is reused', () => {
+    const arn = 'arn:aws:iam::123456789012:oidc-provider/token.actions.githubusercontent.com';
+    const json = bootstrap({ CI_GITHUB_REPOSITORY: 'o/n', CI_OIDC_PROVIDER_ARN: arn });
+    expect(json.resource.aws_iam_openid_connect_provider).toBeUndefined();
+    expect(trustOf(json, 'vitals-ci-diff').Principal.Federated).toBe(arn);
+  });
+
+  test('a repository setting that is not owner/name fails synth naming the setting', () => {
+    expect(() => loadConfig({ CI_GITHUB_REPOSITORY: 'https://github.com/o/n' })).toThrow(/CI_GITHUB_REPOSITORY must be a GitHub repository as owner\/name.*received "https:\/\/github.com\/o\/n"/);
+  });
+
+  test('CI environments must be distinct environment names', () => {
+    expect(() => loadConfig({ CI_ENVIRONMENTS: 'dev,dev' })).toThrow(/CI_ENVIRONMENTS must be distinct environment names.*received "dev,dev"/);
+    expect(() => loadConfig({ CI_ENVIRONMENTS: 'Prod' })).toThrow(/CI_ENVIRONMENTS must be distinct environment names/);
+  });
+
+  test('an OIDC provider ARN for another issuer fails synth', () => {
+    expect(() => loadConfig({ CI_OIDC_PROVIDER_ARN: 'arn:aws:iam::123456789012:oidc-provider/example.com' })).toThrow(/CI_OIDC_PROVIDER_ARN must be the ARN/);
+  });
+
+  test('alarm e-mails are parsed from a comma-separated setting and validated', () => {
+    expect(loadConfig({ ALARM_EMAILS: 'a@example.org, b@example.org' }).alarmEmails).toEqual(['a@example.org', 'b@example.org']);
+    expect(loadConfig({}).alarmEmails).toEqual([]);
+    expect(() => loadConfig({ ALARM_EMAILS: 'oncall' })).toThrow(/ALARM_EMAILS must be comma-separated e-mail addresses; received "oncall"/);
   });
 });
 

@@ -2,6 +2,7 @@ import { Construct } from 'constructs';
 import { LocalBackend, TerraformOutput } from 'cdktf';
 import { AppConfig } from './config';
 import { VitalsStack } from './base-stack';
+import { CiDeployRole } from './ci-deploy-role';
 import { StateBackend } from './state-backend';
 
 export const BOOTSTRAP_STACK_ID = 'state-bootstrap';
@@ -24,5 +25,24 @@ export class BootstrapStack extends VitalsStack {
     new TerraformOutput(this, 'state_lock_table_name', { value: this.stateBackend.lockTable.name, description: 'DynamoDB lock table' });
     new TerraformOutput(this, 'state_key_arn', { value: this.stateBackend.key.arn, description: 'KMS key encrypting state' });
     new TerraformOutput(this, 'state_key_alias', { value: this.stateBackend.key.alias.name, description: 'alias the S3 backends use' });
+
+    // GitHub Actions access (docs/runbook.md, "CI access"). Only with CI_GITHUB_REPOSITORY set: without
+    // a repository there is nobody to trust, so no OIDC provider and no role is created (and a
+    // bootstrap applied before CI was wanted stays as it was).
+    if (config.ci.repository !== undefined) {
+      const ci = new CiDeployRole(this, 'Ci', {
+        repository: config.ci.repository,
+        environments: config.ci.environments,
+        accountId: this.accountId,
+        region: config.region,
+        partition: config.partition,
+        state: { bucketName: config.state.bucket, lockTableArn: this.stateBackend.lockTable.arn, keyArn: this.stateBackend.key.arn },
+        ...(config.ci.oidcProviderArn !== undefined ? { existingOidcProviderArn: config.ci.oidcProviderArn } : {}),
+      });
+      new TerraformOutput(this, 'ci_diff_role_arn', { value: ci.diffRole.arn, description: 'GitHub repository variable AWS_DIFF_ROLE_ARN' });
+      for (const [env, role] of Object.entries(ci.deployRoles)) {
+        new TerraformOutput(this, `ci_deploy_role_arn_${env}`, { value: role.arn, description: `GitHub environment "${env}" variable AWS_DEPLOY_ROLE_ARN` });
+      }
+    }
   }
 }

@@ -92,6 +92,23 @@ export interface AppConfig {
    */
   readonly manageApiGatewayAccount: boolean;
   readonly state: StateBackendSettings;
+  /** E-mail addresses subscribed to the alarm topic (ALARM_EMAILS, comma-separated; none by default). */
+  readonly alarmEmails: readonly string[];
+  /** GitHub Actions access, created by the bootstrap stack (src/infra/ci-deploy-role.ts). */
+  readonly ci: CiSettings;
+}
+
+export interface CiSettings {
+  /**
+   * `owner/name` of the repository whose workflows may assume the CI roles; undefined = no OIDC
+   * provider and no CI roles. Deliberately not GITHUB_REPOSITORY, which Actions sets on every runner:
+   * a synth in CI and one on a laptop must produce the same bootstrap stack.
+   */
+  readonly repository?: string;
+  /** Environments that get a deploy role (each a GitHub environment with reviewers). */
+  readonly environments: readonly string[];
+  /** An existing GitHub OIDC provider of the account to reuse (one per account). */
+  readonly oidcProviderArn?: string;
 }
 
 /** Raw settings: environment variables or cdktf context values, all strings (or absent). */
@@ -114,6 +131,10 @@ export const SETTINGS = {
   STATE_PREFIX: PROJECT,
   STATE_BUCKET: '',
   API_GATEWAY_ACCOUNT_SETTINGS: 'true',
+  ALARM_EMAILS: '',
+  CI_GITHUB_REPOSITORY: '',
+  CI_ENVIRONMENTS: 'dev,prod',
+  CI_OIDC_PROVIDER_ARN: '',
 } as const;
 export type SettingName = keyof typeof SETTINGS;
 
@@ -200,6 +221,24 @@ export function loadConfig(source: SettingsSource): AppConfig {
     fail('API_GATEWAY_ACCOUNT_SETTINGS', 'must be true or false', apiAccount);
   }
 
+  const list = (name: SettingName): string[] => raw(name).split(',').map((v) => v.trim()).filter((v) => v !== '');
+  const alarmEmails = list('ALARM_EMAILS');
+  for (const email of alarmEmails) {
+    if (!/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(email)) fail('ALARM_EMAILS', 'must be comma-separated e-mail addresses', email);
+  }
+  const ciRepository = raw('CI_GITHUB_REPOSITORY');
+  if (ciRepository !== '' && !/^[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+$/.test(ciRepository)) {
+    fail('CI_GITHUB_REPOSITORY', 'must be a GitHub repository as owner/name (or empty for no CI roles)', ciRepository);
+  }
+  const ciEnvironments = list('CI_ENVIRONMENTS');
+  if (ciEnvironments.length === 0 || new Set(ciEnvironments).size !== ciEnvironments.length || !ciEnvironments.every((e) => ENVIRONMENT_PATTERN.test(e))) {
+    fail('CI_ENVIRONMENTS', 'must be distinct environment names, comma-separated (e.g. dev,prod)', raw('CI_ENVIRONMENTS'));
+  }
+  const ciOidcProviderArn = raw('CI_OIDC_PROVIDER_ARN');
+  if (ciOidcProviderArn !== '' && !/^arn:aws[a-z-]*:iam::\d{12}:oidc-provider\/token\.actions\.githubusercontent\.com$/.test(ciOidcProviderArn)) {
+    fail('CI_OIDC_PROVIDER_ARN', 'must be the ARN of the account\'s token.actions.githubusercontent.com OIDC provider (or empty)', ciOidcProviderArn);
+  }
+
   if (violations.length > 0) throw new ConfigError(violations);
 
   return {
@@ -219,6 +258,12 @@ export function loadConfig(source: SettingsSource): AppConfig {
     dbMinCapacityAcu,
     dbMaxCapacityAcu,
     manageApiGatewayAccount: apiAccount === 'true',
+    alarmEmails,
+    ci: {
+      ...(ciRepository !== '' ? { repository: ciRepository } : {}),
+      environments: ciEnvironments,
+      ...(ciOidcProviderArn !== '' ? { oidcProviderArn: ciOidcProviderArn } : {}),
+    },
     state: {
       bucket,
       lockTable: `${statePrefix}-tfstate-lock`,

@@ -140,6 +140,7 @@ export class PipelineStack extends VitalsStack {
       accountId,
       partition,
       keyArn: this.keys.logs.arn,
+      alarmEmails: config.alarmEmails,
       streamName: this.stream.name,
       shardCount: this.stream.shardCount,
       ecsClusterName: this.processing.clusterName,

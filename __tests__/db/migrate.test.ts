@@ -28,9 +28,10 @@ afterAll(async () => {
   await stack?.stop();
 });
 
-test('the first run applies the initial migration and creates partitions', () => {
+test('the first run applies every migration and creates partitions', () => {
   expect(firstRun).toMatch(/0001_initial-schema/);
-  expect(firstRun).toMatch(/migrations applied: 1; partitions created: [1-9]\d*/);
+  expect(firstRun).toMatch(/0002_unprocessable-dead-letters/);
+  expect(firstRun).toMatch(/migrations applied: 2; partitions created: [1-9]\d*/);
 });
 
 test('a second run changes nothing', async () => {
@@ -60,6 +61,18 @@ test('an event id is stored once in event_ids however often it is inserted', asy
   const again = await processor.query(`INSERT INTO event_ids (event_id, observed_at) VALUES ($1, now() - interval '1 day') ON CONFLICT DO NOTHING`, [id]);
   expect(again.rowCount).toBe(0);
   await expect(processor.query(`INSERT INTO event_ids (event_id, observed_at) VALUES ($1, now())`, [id])).rejects.toThrow(/duplicate key/);
+});
+
+test('dead letters accept the reason unprocessable and no reason outside the documented set', async () => {
+  const insert = (reason: string): Promise<unknown> =>
+    admin.query(
+      `WITH k AS (INSERT INTO data_keys (data_key_id, wrapped_key, wrapping_key) VALUES (gen_random_uuid(), '\\x00', 'test') RETURNING data_key_id)
+       INSERT INTO dead_letters (stream_name, shard_id, sequence_number, reason, errors, payload_bytes, payload_ciphertext, data_key_id)
+       SELECT 's', 'shard', gen_random_uuid()::text, $1, '[]', 1, '\\x00', data_key_id FROM k`,
+      [reason],
+    );
+  await expect(insert('unprocessable')).resolves.toBeDefined();
+  await expect(insert('whatever')).rejects.toThrow(/dead_letters_reason_check/);
 });
 
 test('the processor role may not create or alter tables', async () => {

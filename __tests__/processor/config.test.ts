@@ -116,3 +116,12 @@ test('lease renewal must leave room before expiry', () => {
 test('the shutdown deadline stays inside the ECS stop timeout', () => {
   expect(() => loadConfig({ ...LOCAL, SHUTDOWN_DEADLINE_MS: '60000' })).toThrow(/SHUTDOWN_DEADLINE_MS must be an integer 1000..55000/);
 });
+
+test('a stalled shard makes health fail after 5 minutes unless SHARD_STALL_UNHEALTHY_MS says otherwise', () => {
+  expect(loadConfig(LOCAL).shardStallUnhealthyMs).toBe(300_000);
+  expect(loadConfig({ ...LOCAL, SHARD_STALL_UNHEALTHY_MS: '60000' }).shardStallUnhealthyMs).toBe(60_000);
+});
+
+test('SHARD_STALL_UNHEALTHY_MS must be 10 s to 1 h', () => {
+  expect(problems({ ...LOCAL, SHARD_STALL_UNHEALTHY_MS: '5000' })).toEqual(['SHARD_STALL_UNHEALTHY_MS must be an integer 10000..3600000; received "5000"']);
+});

@@ -1,8 +1,9 @@
 import { GetRecordsCommand, GetShardIteratorCommand, type KinesisClient } from '@aws-sdk/client-kinesis';
 import { LeaseLostError } from '../../src/processor/leases';
 import { createLogger } from '../../src/processor/logger';
-import { ShardReader, type BatchSink } from '../../src/processor/shard-reader';
+import { ShardReader, UNPROCESSABLE_ATTEMPTS, type BatchSink } from '../../src/processor/shard-reader';
 import type { BatchTarget, StreamRecord } from '../../src/processor/writer';
+import type { FieldError } from '../../src/schema';
 
 const logger = createLogger({ level: 'silent' });
 
@@ -40,19 +41,33 @@ function fakeKinesis(steps: Step[]): { client: KinesisClient; calls: { op: strin
   return { client, calls };
 }
 
-function recordingSink(fail?: (n: number) => Error | undefined): BatchSink & { batches: { target: BatchTarget; records: readonly StreamRecord[] }[] } {
-  const batches: { target: BatchTarget; records: readonly StreamRecord[] }[] = [];
-  let n = 0;
-  return {
+interface Commit {
+  readonly target: BatchTarget;
+  readonly records: readonly StreamRecord[];
+  readonly unprocessable?: readonly FieldError[];
+}
+
+/** Records what each committed transaction held; `fail` may reject a call (by call number or by its records). */
+function recordingSink(
+  fail?: (n: number, records: readonly StreamRecord[]) => Error | undefined,
+): BatchSink & { batches: Commit[]; calls: number } {
+  const batches: Commit[] = [];
+  const sink = {
     batches,
-    writeBatch: async (target, records) => {
-      const err = fail?.(n++);
+    calls: 0,
+    writeBatch: async (target: BatchTarget, records: readonly StreamRecord[]) => {
+      const err = fail?.(sink.calls++, records);
       if (err) throw err;
       batches.push({ target, records });
       const checkpoint = records.length ? (records[records.length - 1] as StreamRecord).sequenceNumber : null;
       return { records: records.length, inserted: records.length, duplicates: 0, deadLetters: 0, scores: 0, alerts: 0, checkpoint };
     },
+    writeUnprocessable: async (target: BatchTarget, record: StreamRecord, errors: readonly FieldError[]) => {
+      batches.push({ target, records: [record], unprocessable: errors });
+      return { records: 1, inserted: 0, duplicates: 0, deadLetters: 1, scores: 0, alerts: 0, checkpoint: record.sequenceNumber };
+    },
   };
+  return sink;
 }
 
 function reader(client: KinesisClient, sink: BatchSink, checkpoint: string | null = null): ShardReader {
@@ -134,4 +149,89 @@ test('a lost lease stops the reader without retrying the batch', async () => {
 test('a non-retryable Kinesis error is raised to the caller', async () => {
   const { client } = fakeKinesis([{ error: 'ResourceNotFoundException' }]);
   await expect(reader(client, recordingSink()).run()).rejects.toThrow('ResourceNotFoundException');
+});
+
+/** An error shaped like pg's DatabaseError. */
+function pgError(code: string, message = `database error ${code}`): Error {
+  return Object.assign(new Error(message), { code, severity: 'ERROR' });
+}
+
+const text = (r: StreamRecord): string => Buffer.from(r.data).toString();
+const stored = (sink: { batches: Commit[] }): string[] => sink.batches.filter((b) => !b.unprocessable).flatMap((b) => b.records.map(text));
+
+test('a record the database rejects is isolated by splitting the batch, and only it is dead-lettered', async () => {
+  const { client } = fakeKinesis([{ records: ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h'], next: null }]);
+  const sink = recordingSink((_, records) => (records.some((r) => text(r) === 'f') ? pgError('23514') : undefined));
+  expect(await reader(client, sink).run()).toBe('finished');
+  expect(stored(sink)).toEqual(['a', 'b', 'c', 'd', 'e', 'g', 'h']);
+  const dead = sink.batches.filter((b) => b.unprocessable);
+  expect(dead.map((b) => b.records.map(text))).toEqual([['f']]);
+  expect(dead[0]?.unprocessable).toEqual([{ field: '', message: 'rejected by the database: SQLSTATE 23514' }]);
+});
+
+test('the commits of a split batch follow one another, so the checkpoint never skips a record', async () => {
+  const { client } = fakeKinesis([{ records: ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i', 'j'], next: null }]);
+  const sink = recordingSink((_, records) => (records.some((r) => ['c', 'h'].includes(text(r))) ? pgError('22P02') : undefined));
+  await reader(client, sink).run();
+  // In commit order, every transaction starts right after the previous one's last record.
+  const sequence = sink.batches.flatMap((b) => b.records.map((r) => Number(r.sequenceNumber)));
+  expect(sequence).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+  expect(sink.batches.filter((b) => b.unprocessable).flatMap((b) => b.records.map(text))).toEqual(['c', 'h']);
+});
+
+test('only the last piece of a split batch at the end of a closed shard marks the shard finished', async () => {
+  const { client } = fakeKinesis([{ records: ['a', 'b', 'c', 'd', 'e'], next: null }]);
+  const sink = recordingSink((_, records) => (records.some((r) => text(r) === 'b') ? pgError('23502') : undefined));
+  expect(await reader(client, sink).run()).toBe('finished');
+  const flags = sink.batches.map((b) => b.target.shardEnd);
+  expect(flags[flags.length - 1]).toBe(true);
+  expect(flags.slice(0, -1).every((f) => !f)).toBe(true);
+});
+
+test('a single rejected record is tried again before it is dead-lettered', async () => {
+  const { client } = fakeKinesis([{ records: ['a'], next: null }]);
+  const sink = recordingSink(() => pgError('P0001'));
+  await reader(client, sink).run();
+  expect(sink.calls).toBe(UNPROCESSABLE_ATTEMPTS);
+  expect(sink.batches.map((b) => !!b.unprocessable)).toEqual([true]);
+});
+
+test('a rejection that does not repeat stores the record instead of dead-lettering it', async () => {
+  const { client } = fakeKinesis([{ records: ['a', 'b'], next: null }]);
+  const sink = recordingSink((n) => (n === 0 || n === 1 ? pgError('23505') : undefined)); // batch, then 'a' once
+  await reader(client, sink).run();
+  expect(stored(sink)).toEqual(['a', 'b']);
+  expect(sink.batches.some((b) => b.unprocessable)).toBe(false);
+});
+
+test('transient database errors are retried as long as they last and never dead-letter anything', async () => {
+  const { client } = fakeKinesis([{ records: ['a', 'b', 'c'], next: null }]);
+  const codes = ['40001', '40P01', '08006', '57014', '53300'];
+  const sink = recordingSink((n) => (n < codes.length ? pgError(codes[n] as string) : undefined));
+  expect(await reader(client, sink).run()).toBe('finished');
+  expect(sink.calls).toBe(codes.length + 1);
+  expect(sink.batches).toHaveLength(1);
+  expect(stored(sink)).toEqual(['a', 'b', 'c']);
+});
+
+test('a shard failing on retries reports how long it has been stalled, and 0 once a batch commits', async () => {
+  const { client } = fakeKinesis([{ records: ['a'], next: null }]);
+  let databaseDown = true;
+  const sink = recordingSink(() => (databaseDown ? Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' }) : undefined));
+  const r = reader(client, sink);
+  expect(r.stalledForMs()).toBe(0);
+  const running = r.run();
+  await new Promise((resolve) => setTimeout(resolve, 700));
+  expect(r.stalledForMs()).toBeGreaterThanOrEqual(500);
+  databaseDown = false;
+  expect(await running).toBe('finished');
+  expect(r.stalledForMs()).toBe(0);
+  expect(sink.batches.some((b) => b.unprocessable)).toBe(false);
+});
+
+test('a lease lost while a batch is being split stops the reader without dead-lettering', async () => {
+  const { client } = fakeKinesis([{ records: ['a', 'b', 'c', 'd'], next: null }]);
+  const sink = recordingSink((n) => (n === 0 ? pgError('23514') : new LeaseLostError('shardId-000000000000')));
+  expect(await reader(client, sink).run()).toBe('lease-lost');
+  expect(sink.batches).toEqual([]);
 });

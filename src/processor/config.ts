@@ -33,7 +33,16 @@ export interface ProcessorConfig {
   readonly maxRecordsPerCall: number;
   readonly shutdownDeadlineMs: number;
   readonly metricsFlushMs: number;
+  /** A shard failing without progress for longer than this makes /health answer 503. */
+  readonly shardStallUnhealthyMs: number;
 }
+
+/**
+ * 5 minutes: longer than an Aurora failover (typically under a minute), a few statement timeouts
+ * (60 s each) and the capped backoff (10 s), so a transient outage does not cycle tasks, yet a stuck
+ * shard is replaced within minutes (ECS then needs 3 failed checks 15 s apart).
+ */
+export const DEFAULT_SHARD_STALL_UNHEALTHY_MS = 5 * 60_000;
 
 export class ConfigError extends Error {
   constructor(readonly problems: readonly string[]) {
@@ -132,6 +141,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ProcessorConfi
   const maxRecordsPerCall = int('MAX_RECORDS_PER_CALL', get('MAX_RECORDS_PER_CALL'), 10_000, 1, 10_000);
   const shutdownDeadlineMs = int('SHUTDOWN_DEADLINE_MS', get('SHUTDOWN_DEADLINE_MS'), 30_000, 1_000, 55_000);
   const metricsFlushMs = int('METRICS_FLUSH_MS', get('METRICS_FLUSH_MS'), 10_000, 100, 300_000);
+  const shardStallUnhealthyMs = int('SHARD_STALL_UNHEALTHY_MS', get('SHARD_STALL_UNHEALTHY_MS'), DEFAULT_SHARD_STALL_UNHEALTHY_MS, 10_000, 3_600_000);
   // Only a metric dimension: the task definition should set it (dev, prod, ...).
   const environment = get('ENVIRONMENT') ?? (production ? 'production' : 'local');
 
@@ -155,5 +165,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ProcessorConfi
     maxRecordsPerCall,
     shutdownDeadlineMs,
     metricsFlushMs,
+    shardStallUnhealthyMs,
   };
 }

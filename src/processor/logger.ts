@@ -3,6 +3,7 @@
  * object; the code never logs payloads in the first place (shard ids and sequence numbers only).
  */
 import pino, { type DestinationStream, type Logger } from 'pino';
+import { databaseErrorSummary, messageMayQuoteData } from './errors';
 
 export type { Logger } from 'pino';
 
@@ -23,11 +24,18 @@ export function createLogger(options: { level: string; base?: Record<string, unk
   );
 }
 
-/** An error's name and message only: stacks and causes may quote data. */
-export function errorSummary(err: unknown): { name: string; message: string; code?: string } {
+/**
+ * An error's name and message only: stacks, causes and details may quote data. Database errors are
+ * reduced to SQLSTATE and schema object names (their messages can quote values; see
+ * databaseErrorSummary), and so are messages of other errors a record's content caused.
+ */
+export function errorSummary(err: unknown): { name: string; message: string; code?: string; table?: string; column?: string; constraint?: string } {
   if (err instanceof Error) {
+    const db = databaseErrorSummary(err);
+    if (db) return { name: err.name, ...db };
     const code = (err as { code?: unknown }).code;
-    return { name: err.name, message: err.message, ...(typeof code === 'string' ? { code } : {}) };
+    const message = messageMayQuoteData(err) ? 'message withheld (may quote record data)' : err.message;
+    return { name: err.name, message, ...(typeof code === 'string' ? { code } : {}) };
   }
-  return { name: 'Error', message: String(err) };
+  return { name: 'Error', message: typeof err === 'string' || typeof err === 'number' ? String(err) : 'non-error value thrown' };
 }

@@ -7,7 +7,17 @@
 export const METRICS_NAMESPACE = 'VitalsPipeline';
 
 type Unit = 'Count' | 'Milliseconds' | 'Count/Second';
-export type CounterName = 'EventsProcessed' | 'DeadLetters' | 'AlertsRaised' | 'DuplicatesSkipped' | 'ScoresWritten' | 'LeaseLosses';
+export type CounterName =
+  | 'EventsProcessed'
+  | 'DeadLetters'
+  | 'AlertsRaised'
+  | 'DuplicatesSkipped'
+  | 'ScoresWritten'
+  | 'LeaseLosses'
+  /** Batches split to isolate a record the database rejects. */
+  | 'BatchSplits'
+  /** Records dead-lettered as `unprocessable` (also counted in DeadLetters). */
+  | 'UnprocessableRecords';
 export type SampleName = 'BatchLatencyMs' | 'MillisBehindLatest';
 
 const UNITS: Readonly<Record<CounterName | SampleName | 'EventsPerSecond', Unit>> = {
@@ -17,6 +27,8 @@ const UNITS: Readonly<Record<CounterName | SampleName | 'EventsPerSecond', Unit>
   DuplicatesSkipped: 'Count',
   ScoresWritten: 'Count',
   LeaseLosses: 'Count',
+  BatchSplits: 'Count',
+  UnprocessableRecords: 'Count',
   BatchLatencyMs: 'Milliseconds',
   MillisBehindLatest: 'Milliseconds',
   EventsPerSecond: 'Count/Second',

@@ -6,6 +6,7 @@
 import type { KinesisClient } from '@aws-sdk/client-kinesis';
 import type { Pool } from 'pg';
 import { sleep } from './backoff';
+import { DEFAULT_SHARD_STALL_UNHEALTHY_MS } from './config';
 import { LeaseManager, planLeases, type HeldLease } from './leases';
 import { errorSummary, type Logger } from './logger';
 import type { Metrics } from './metrics';
@@ -20,7 +21,13 @@ export interface ProcessorSettings {
   readonly idlePollMs: number;
   readonly maxRecordsPerCall: number;
   readonly shutdownDeadlineMs: number;
+  /**
+   * A shard failing without progress (retryable errors) for longer than this makes /health answer
+   * 503, so ECS replaces the task. @default DEFAULT_SHARD_STALL_UNHEALTHY_MS
+   */
+  readonly shardStallUnhealthyMs?: number;
 }
+
 
 export interface ProcessorDeps {
   readonly pool: Pool;
@@ -37,6 +44,8 @@ interface RunningReader {
   readonly epoch: number;
   readonly controller: AbortController;
   readonly done: Promise<ReaderExit | 'failed'>;
+  /** The reader, set once the previous reader of the shard (if any) has exited. */
+  readonly current: { reader?: ShardReader };
 }
 
 export class Processor {
@@ -49,6 +58,7 @@ export class Processor {
   private lastSyncAt = 0;
   private lastPartitionsAt = 0;
   private wake?: () => void;
+  private reportedStalls = '';
   private readonly log: Logger;
 
   constructor(
@@ -65,9 +75,19 @@ export class Processor {
     this.loop = this.run();
   }
 
-  /** Healthy while leases are being renewed (the DB answered within one lease TTL) and not stopping. */
+  /**
+   * Healthy while leases are being renewed (the DB answered within one lease TTL), no shard has been
+   * stalled on retries for longer than shardStallUnhealthyMs, and not stopping.
+   */
   healthy(): boolean {
-    return !this.stopController.signal.aborted && Date.now() - this.lastRenewOkAt < this.settings.leaseTtlMs;
+    const now = Date.now();
+    return !this.stopController.signal.aborted && now - this.lastRenewOkAt < this.settings.leaseTtlMs && this.stalledShards(now).length === 0;
+  }
+
+  /** Shards failing without progress for longer than the threshold (logged, and reported by health). */
+  stalledShards(now: number = Date.now()): string[] {
+    const limit = this.settings.shardStallUnhealthyMs ?? DEFAULT_SHARD_STALL_UNHEALTHY_MS;
+    return [...this.readers.entries()].filter(([, r]) => (r.current.reader?.stalledForMs(now) ?? 0) > limit).map(([id]) => id).sort();
   }
 
   heldShards(): string[] {
@@ -106,6 +126,7 @@ export class Processor {
           reader.controller.abort();
         }
       }
+      this.reportStalls();
       if (this.stopController.signal.aborted) return;
       // Held leases without a reader (a reader that failed): restart them.
       for (const lease of held) if (!this.readers.has(lease.shardId)) this.startReader(lease);
@@ -130,6 +151,17 @@ export class Processor {
     }
   }
 
+  /** Logs when the set of stalled shards changes (health answers 503 while it is not empty). */
+  private reportStalls(): void {
+    const stalled = this.stalledShards();
+    const key = stalled.join(',');
+    if (key === this.reportedStalls) return;
+    this.reportedStalls = key;
+    const thresholdMs = this.settings.shardStallUnhealthyMs ?? DEFAULT_SHARD_STALL_UNHEALTHY_MS;
+    if (stalled.length > 0) this.log.error({ shards: stalled, thresholdMs }, 'shards stalled on retries beyond the threshold; reporting unhealthy');
+    else this.log.info('no shard stalled any more; reporting healthy');
+  }
+
   private async maintainPartitions(now: number): Promise<void> {
     try {
       await this.deps.pool.query('SELECT ensure_time_partitions(7, 0)');
@@ -145,11 +177,12 @@ export class Processor {
     if (existing && existing.epoch === lease.epoch) return;
     existing?.controller.abort();
     const controller = new AbortController();
+    const current: RunningReader['current'] = {};
     const onStop = (): void => controller.abort();
     this.stopController.signal.addEventListener('abort', onStop, { once: true });
     const done = (async (): Promise<ReaderExit | 'failed'> => {
       if (existing) await existing.done; // never two readers of one shard in this process
-      const reader = new ShardReader({
+      const reader = (current.reader = new ShardReader({
         kinesis: this.deps.kinesis,
         sink: this.deps.sink,
         streamName: this.settings.streamName,
@@ -163,7 +196,7 @@ export class Processor {
         maxRecordsPerCall: this.settings.maxRecordsPerCall,
         signal: controller.signal,
         hardSignal: this.hardStop.signal,
-      });
+      }));
       try {
         return await reader.run();
       } catch (err) {
@@ -171,7 +204,7 @@ export class Processor {
         return 'failed';
       }
     })();
-    const entry: RunningReader = { epoch: lease.epoch, controller, done };
+    const entry: RunningReader = { epoch: lease.epoch, controller, done, current };
     this.readers.set(lease.shardId, entry);
     void done.then((exit) => {
       this.stopController.signal.removeEventListener('abort', onStop);

@@ -8,19 +8,27 @@
  */
 import { GetRecordsCommand, GetShardIteratorCommand, type GetRecordsCommandOutput, type KinesisClient } from '@aws-sdk/client-kinesis';
 import { backoffDelayMs, isRetryableAwsError, sleep } from './backoff';
-import { LeaseLostError } from './leases';
+import { classifyError, rejectionDescription } from './errors';
 import type { Logger } from './logger';
 import { errorSummary } from './logger';
 import type { Metrics } from './metrics';
+import type { FieldError } from '../schema';
 import type { BatchOutcome, BatchTarget, StreamRecord } from './writer';
 
 /** Kinesis allows 5 GetRecords calls per second per shard. */
 export const MIN_GET_RECORDS_INTERVAL_MS = 200;
 
+/** A single record failing with a poison error this many times in a row is dead-lettered. */
+export const UNPROCESSABLE_ATTEMPTS = 2;
+
 export type ReaderExit = 'finished' | 'lease-lost' | 'stopped';
+type WriteResult = 'ok' | 'lease-lost' | 'stopped';
 
 export interface BatchSink {
+  /** Stores the records and moves the checkpoint onto the last one, in one transaction fenced on the lease. */
   writeBatch(target: BatchTarget, records: readonly StreamRecord[]): Promise<BatchOutcome>;
+  /** Dead-letters one record as `unprocessable` and moves the checkpoint onto it, fenced likewise. */
+  writeUnprocessable(target: BatchTarget, record: StreamRecord, errors: readonly FieldError[]): Promise<BatchOutcome>;
 }
 
 export interface ShardReaderOptions {
@@ -44,10 +52,17 @@ export interface ShardReaderOptions {
 export class ShardReader {
   private checkpoint: string | null;
   private readonly log: Logger;
+  /** Start of the current run of failed attempts (GetRecords, iterator or commit); unset after a success. */
+  private failingSince?: number;
 
   constructor(private readonly o: ShardReaderOptions) {
     this.checkpoint = o.checkpoint;
     this.log = o.logger.child({ shardId: o.shardId, epoch: o.epoch });
+  }
+
+  /** How long this shard has been failing without progress (0 when it is not). */
+  stalledForMs(now: number = Date.now()): number {
+    return this.failingSince === undefined ? 0 : now - this.failingSince;
   }
 
   async run(): Promise<ReaderExit> {
@@ -66,6 +81,7 @@ export class ShardReader {
           abortSignal: this.o.signal,
         });
         failures = 0;
+        this.failingSince = undefined;
       } catch (err) {
         if (this.o.signal.aborted) break;
         if ((err as Error).name === 'ExpiredIteratorException') {
@@ -76,6 +92,7 @@ export class ShardReader {
           continue;
         }
         if (!isRetryableAwsError(err)) throw err;
+        this.failingSince ??= Date.now();
         const delay = backoffDelayMs(failures++);
         this.log.warn({ err: errorSummary(err), delayMs: delay }, 'GetRecords failed; backing off');
         await sleep(delay, this.o.signal);
@@ -102,54 +119,106 @@ export class ShardReader {
     return 'stopped';
   }
 
-  /** Writes one batch, retrying transient failures (deadlocks, connection loss) with backoff. */
-  private async write(records: StreamRecord[], shardEnd: boolean): Promise<'ok' | 'lease-lost' | 'stopped'> {
-    const target: BatchTarget = { streamName: this.o.streamName, shardId: this.o.shardId, owner: this.o.owner, epoch: this.o.epoch, shardEnd };
+  /**
+   * Commits `records` (contiguous, starting right after the checkpoint). Retryable failures are
+   * retried with backoff, as long as they last (the stall shows in health after
+   * SHARD_STALL_UNHEALTHY_MS). A poison failure splits the records in two halves committed one after
+   * the other, each in its own fenced transaction whose checkpoint ends at its last record, so the
+   * checkpoint never passes a record that is neither stored nor dead-lettered, and a crash between
+   * halves resumes after the last committed one (nothing lost, nothing twice). A single record that
+   * keeps failing is dead-lettered as `unprocessable`.
+   */
+  private async write(records: readonly StreamRecord[], shardEnd: boolean): Promise<WriteResult> {
+    for (let attempt = 0, poisonAttempts = 0; ; attempt++) {
+      if (this.o.hardSignal?.aborted) return 'stopped';
+      const started = Date.now();
+      try {
+        const outcome = await this.o.sink.writeBatch(this.target(shardEnd), records);
+        this.committed(outcome, records, Date.now() - started);
+        return 'ok';
+      } catch (err) {
+        const kind = classifyError(err);
+        if (kind === 'lease-lost') return this.leaseLost();
+        const range = { records: records.length, firstSequenceNumber: records[0]?.sequenceNumber, lastSequenceNumber: records[records.length - 1]?.sequenceNumber };
+        if (kind === 'poison' && records.length > 1) {
+          this.log.warn({ err: errorSummary(err), ...range }, 'batch rejected for a record\'s content; splitting it to isolate the record');
+          this.o.metrics?.count('BatchSplits');
+          const mid = Math.ceil(records.length / 2);
+          const left = await this.write(records.slice(0, mid), false);
+          if (left !== 'ok') return left;
+          return this.write(records.slice(mid), shardEnd);
+        }
+        // One record: confirm once (a constraint race can look like poison), then dead-letter it.
+        if (kind === 'poison' && ++poisonAttempts >= UNPROCESSABLE_ATTEMPTS) return this.deadLetter(records[0] as StreamRecord, err, shardEnd);
+        this.failingSince ??= Date.now();
+        const delay = backoffDelayMs(attempt);
+        this.log.error({ err: errorSummary(err), kind, attempt, delayMs: delay, ...range }, 'batch write failed; retrying');
+        await sleep(delay, this.o.hardSignal);
+      }
+    }
+  }
+
+  /** Dead-letters one record (reason `unprocessable`) with the checkpoint on it; retries until that commits. */
+  private async deadLetter(record: StreamRecord, cause: unknown, shardEnd: boolean): Promise<WriteResult> {
+    const errors = [{ field: '', message: rejectionDescription(cause) }];
     for (let attempt = 0; ; attempt++) {
       if (this.o.hardSignal?.aborted) return 'stopped';
       const started = Date.now();
       try {
-        const outcome = await this.o.sink.writeBatch(target, records);
-        const latency = Date.now() - started;
-        this.checkpoint = outcome.checkpoint ?? this.checkpoint;
-        const m = this.o.metrics;
-        if (m) {
-          m.observe('BatchLatencyMs', latency);
-          m.count('EventsProcessed', outcome.inserted);
-          m.count('DuplicatesSkipped', outcome.duplicates);
-          m.count('DeadLetters', outcome.deadLetters);
-          m.count('AlertsRaised', outcome.alerts);
-          m.count('ScoresWritten', outcome.scores);
-        }
-        this.log.debug(
-          {
-            records: outcome.records,
-            inserted: outcome.inserted,
-            duplicates: outcome.duplicates,
-            deadLetters: outcome.deadLetters,
-            firstSequenceNumber: records[0]?.sequenceNumber,
-            checkpoint: this.checkpoint,
-            latencyMs: latency,
-          },
-          'batch committed',
+        const outcome = await this.o.sink.writeUnprocessable(this.target(shardEnd), record, errors);
+        this.committed(outcome, [record], Date.now() - started);
+        this.o.metrics?.count('UnprocessableRecords');
+        this.log.error(
+          { sequenceNumber: record.sequenceNumber, reason: 'unprocessable', cause: errorSummary(cause) },
+          'record dead-lettered: the database keeps rejecting it',
         );
-        if (outcome.deadLetters > 0) {
-          this.log.warn({ deadLetters: outcome.deadLetters, checkpoint: this.checkpoint }, 'records dead-lettered');
-        }
         return 'ok';
       } catch (err) {
-        if (err instanceof LeaseLostError) {
-          this.log.warn('lease lost before commit; batch rolled back and shard dropped');
-          this.o.metrics?.count('LeaseLosses');
-          return 'lease-lost';
-        }
+        if (classifyError(err) === 'lease-lost') return this.leaseLost();
+        this.failingSince ??= Date.now();
         const delay = backoffDelayMs(attempt);
-        this.log.error(
-          { err: errorSummary(err), attempt, delayMs: delay, firstSequenceNumber: records[0]?.sequenceNumber },
-          'batch write failed; retrying',
-        );
+        this.log.error({ err: errorSummary(err), attempt, delayMs: delay, sequenceNumber: record.sequenceNumber }, 'dead-letter write failed; retrying');
         await sleep(delay, this.o.hardSignal);
       }
+    }
+  }
+
+  private target(shardEnd: boolean): BatchTarget {
+    return { streamName: this.o.streamName, shardId: this.o.shardId, owner: this.o.owner, epoch: this.o.epoch, shardEnd };
+  }
+
+  private leaseLost(): 'lease-lost' {
+    this.log.warn('lease lost before commit; batch rolled back and shard dropped');
+    this.o.metrics?.count('LeaseLosses');
+    return 'lease-lost';
+  }
+
+  private committed(outcome: BatchOutcome, records: readonly StreamRecord[], latency: number): void {
+    this.failingSince = undefined;
+    this.checkpoint = outcome.checkpoint ?? this.checkpoint;
+    const m = this.o.metrics;
+    if (m) {
+      m.observe('BatchLatencyMs', latency);
+      m.count('EventsProcessed', outcome.inserted);
+      m.count('DuplicatesSkipped', outcome.duplicates);
+      m.count('DeadLetters', outcome.deadLetters);
+      m.count('AlertsRaised', outcome.alerts);
+      m.count('ScoresWritten', outcome.scores);
+    }
+    this.log.debug(
+      {
+        records: outcome.records,
+        inserted: outcome.inserted,
+        duplicates: outcome.duplicates,
+        deadLetters: outcome.deadLetters,
+        firstSequenceNumber: records[0]?.sequenceNumber,
+        checkpoint: this.checkpoint,
+        latencyMs: latency,
+      },
+      'batch committed',
+    );
+    if (outcome.deadLetters > 0) {
+      this.log.warn({ deadLetters: outcome.deadLetters, checkpoint: this.checkpoint }, 'records dead-lettered');
     }
   }
 
@@ -163,9 +232,11 @@ export class ShardReader {
               : { StreamName: this.o.streamName, ShardId: this.o.shardId, ShardIteratorType: 'TRIM_HORIZON' },
           ),
         );
+        this.failingSince = undefined;
         return out.ShardIterator as string;
       } catch (err) {
         if (!isRetryableAwsError(err)) throw err;
+        this.failingSince ??= Date.now();
         const delay = backoffDelayMs(attempt);
         this.log.warn({ err: errorSummary(err), delayMs: delay }, 'GetShardIterator failed; backing off');
         await sleep(delay, this.o.signal);

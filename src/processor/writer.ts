@@ -12,7 +12,7 @@ import { scoreNews2, type News2Result } from '../pipeline/news2';
 import type { NormalisedEvent } from '../pipeline/normalise';
 import type { FieldError } from '../schema';
 import { LeaseLostError } from './leases';
-import { LruCache, type PatientIdentityProtector } from './phi';
+import { LruCache, type Ciphertext, type PatientIdentityProtector } from './phi';
 
 export interface StreamRecord {
   readonly data: Uint8Array;
@@ -48,9 +48,15 @@ export interface WriterOptions {
   readonly maxClockSkewMs?: number;
 }
 
+/**
+ * Why a record is in dead_letters: the core's reasons, plus `unprocessable` for a record the core
+ * accepted but the database kept rejecting (isolated by the shard reader; see errors.ts).
+ */
+export type StoredDeadLetterReason = DeadLetterReason | 'unprocessable';
+
 interface DeadLetter {
   readonly sequenceNumber: string;
-  readonly reason: DeadLetterReason;
+  readonly reason: StoredDeadLetterReason;
   readonly errors: FieldError[];
   readonly size: number;
   readonly arrivedAt: Date | null;
@@ -108,11 +114,7 @@ export class BatchWriter {
       const enc = await this.options.phi.encrypt(Buffer.from(a.event.patientId, 'utf8'), a.pseudonym);
       newPatients.set(hex, { pseudonym: a.pseudonym, ciphertext: enc.ciphertext, dataKeyId: enc.dataKeyId });
     }
-    const encryptedDeadLetters = [];
-    for (const d of deadLetters) {
-      const aad = Buffer.from(`${target.streamName}/${target.shardId}/${d.sequenceNumber}`);
-      encryptedDeadLetters.push({ ...d, payload: await this.options.phi.encrypt(Buffer.from(d.data), aad) });
-    }
+    const encryptedDeadLetters = await this.encryptDeadLetters(target, deadLetters);
 
     const client = await this.options.pool.connect();
     let outcome: BatchOutcome;
@@ -126,25 +128,7 @@ export class BatchWriter {
           [rows.map((r) => r.pseudonym), rows.map((r) => r.ciphertext), rows.map((r) => r.dataKeyId)],
         );
       }
-      if (encryptedDeadLetters.length > 0) {
-        const d = encryptedDeadLetters;
-        await client.query(
-          `INSERT INTO dead_letters (stream_name, shard_id, sequence_number, reason, errors, payload_bytes, payload_ciphertext, data_key_id, arrived_at)
-           SELECT $1::text, $2::text, * FROM unnest($3::text[], $4::text[], $5::jsonb[], $6::int[], $7::bytea[], $8::uuid[], $9::timestamptz[])
-           ON CONFLICT (stream_name, shard_id, sequence_number) DO NOTHING`,
-          [
-            target.streamName,
-            target.shardId,
-            d.map((x) => x.sequenceNumber),
-            d.map((x) => x.reason),
-            d.map((x) => JSON.stringify(x.errors)),
-            d.map((x) => x.size),
-            d.map((x) => x.payload.ciphertext),
-            d.map((x) => x.payload.dataKeyId),
-            d.map((x) => x.arrivedAt),
-          ],
-        );
-      }
+      if (encryptedDeadLetters.length > 0) await this.insertDeadLetters(client, target, encryptedDeadLetters);
       const fresh = accepted.length > 0 ? await this.insertObservations(client, target, accepted) : [];
       const { scores, alerts } = fresh.length > 0 ? await this.updatePatients(client, fresh) : { scores: 0, alerts: 0 };
       const checkpoint = records.length > 0 ? (records[records.length - 1] as StreamRecord).sequenceNumber : null;
@@ -167,6 +151,65 @@ export class BatchWriter {
     client.release();
     for (const hex of newPatients.keys()) this.knownPatients.set(hex, true);
     return outcome;
+  }
+
+  /**
+   * Dead-letters one record the database keeps rejecting (reason `unprocessable`), with the checkpoint
+   * moved onto it, in one transaction fenced on the lease. `errors` name the SQLSTATE and schema
+   * objects only (errors.ts `rejectionDescription`), never values.
+   */
+  async writeUnprocessable(target: BatchTarget, record: StreamRecord, errors: readonly FieldError[]): Promise<BatchOutcome> {
+    const deadLetter: DeadLetter = {
+      sequenceNumber: record.sequenceNumber,
+      reason: 'unprocessable',
+      errors: [...errors],
+      size: record.data.length,
+      arrivedAt: record.arrivedAt ?? null,
+      data: record.data,
+    };
+    const encrypted = await this.encryptDeadLetters(target, [deadLetter]);
+    const client = await this.options.pool.connect();
+    try {
+      await client.query('BEGIN');
+      await this.insertDeadLetters(client, target, encrypted);
+      await this.checkpoint(client, target, record.sequenceNumber);
+      await client.query('COMMIT');
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      client.release(isConnectionError(err) ? (err as Error) : undefined);
+      throw err;
+    }
+    client.release();
+    return { records: 1, inserted: 0, duplicates: 0, deadLetters: 1, scores: 0, alerts: 0, checkpoint: record.sequenceNumber };
+  }
+
+  /** Crypto before the transaction (KMS calls must not hold a connection); the row binds the ciphertext (AAD). */
+  private async encryptDeadLetters(target: BatchTarget, deadLetters: readonly DeadLetter[]): Promise<(DeadLetter & { payload: Ciphertext })[]> {
+    const out: (DeadLetter & { payload: Ciphertext })[] = [];
+    for (const d of deadLetters) {
+      const aad = Buffer.from(`${target.streamName}/${target.shardId}/${d.sequenceNumber}`);
+      out.push({ ...d, payload: await this.options.phi.encrypt(Buffer.from(d.data), aad) });
+    }
+    return out;
+  }
+
+  private async insertDeadLetters(client: PoolClient, target: BatchTarget, d: readonly (DeadLetter & { payload: Ciphertext })[]): Promise<void> {
+    await client.query(
+      `INSERT INTO dead_letters (stream_name, shard_id, sequence_number, reason, errors, payload_bytes, payload_ciphertext, data_key_id, arrived_at)
+       SELECT $1::text, $2::text, * FROM unnest($3::text[], $4::text[], $5::jsonb[], $6::int[], $7::bytea[], $8::uuid[], $9::timestamptz[])
+       ON CONFLICT (stream_name, shard_id, sequence_number) DO NOTHING`,
+      [
+        target.streamName,
+        target.shardId,
+        d.map((x) => x.sequenceNumber),
+        d.map((x) => x.reason),
+        d.map((x) => JSON.stringify(x.errors)),
+        d.map((x) => x.size),
+        d.map((x) => x.payload.ciphertext),
+        d.map((x) => x.payload.dataKeyId),
+        d.map((x) => x.arrivedAt),
+      ],
+    );
   }
 
   /** event_ids first (ON CONFLICT DO NOTHING), observations only for the ids actually inserted. */

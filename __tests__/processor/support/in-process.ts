@@ -5,7 +5,7 @@ import { kinesisClientFor } from '../../../src/processor/kinesis-client';
 import { createLogger } from '../../../src/processor/logger';
 import { Metrics } from '../../../src/processor/metrics';
 import { createPhiProtector } from '../../../src/processor/phi';
-import { Processor } from '../../../src/processor/processor';
+import { Processor, type ProcessorSettings } from '../../../src/processor/processor';
 import { BatchWriter } from '../../../src/processor/writer';
 import { pgDataKeyStore } from '../../../src/processor/main';
 import { processorDb, type TestStack } from './stack';
@@ -29,7 +29,7 @@ export function startProcessor(
   streamName: string,
   workerId: string,
   logLines: string[],
-  overrides: Partial<{ leaseTtlMs: number; leaseRenewMs: number; shardSyncMs: number; idlePollMs: number; maxRecordsPerCall: number }> = {},
+  overrides: Partial<Omit<ProcessorSettings, 'streamName' | 'workerId'>> = {},
 ): RunningProcessor {
   const sink = new Writable({
     write(chunk: Buffer, _enc, cb) {

@@ -4,7 +4,9 @@
  * idle sleep when empty), handing each batch to the writer. Throttling and transient errors back off
  * with jitter; an expired iterator is re-acquired from the last checkpoint; losing the lease stops
  * the reader. The shard is finished when GetRecords returns no NextShardIterator (a closed shard
- * drained to its end), which the writer records in the lease with the last batch.
+ * drained to its end), which the writer records in the lease with the last batch. A batch the
+ * database rejects for a record's content is split until that record is isolated and dead-lettered
+ * (see `write`); retryable failures are retried, and their duration reported (`stalledForMs`).
  */
 import { GetRecordsCommand, GetShardIteratorCommand, type GetRecordsCommandOutput, type KinesisClient } from '@aws-sdk/client-kinesis';
 import { backoffDelayMs, isRetryableAwsError, sleep } from './backoff';

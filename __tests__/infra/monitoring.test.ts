@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { TerraformStack, Testing } from 'cdktf';
 import 'cdktf/lib/testing/adapters/jest'; // type declarations of the cdktf matchers
@@ -295,6 +295,17 @@ describe('Monitoring', () => {
       .filter((m) => m[1] === 'BatchLatencyMs');
     const stats = lines.map((m) => (m[m.length - 1] as { stat: string }).stat).sort();
     expect(stats).toEqual(['p50', 'p99']);
+  });
+
+  test('every alarm names a runbook procedure that exists in docs/runbook.md', () => {
+    const runbook = readFileSync(join(__dirname, '../../docs/runbook.md'), 'utf8');
+    const headings = new Set([...runbook.matchAll(/^#{2,4} (.+)$/gm)].map((m) => m[1].trim()));
+    for (const alarm of alarms(json)) {
+      const section = /Runbook: docs\/runbook.md, "([^"]+)"/.exec((alarm as unknown as { alarm_description: string }).alarm_description)?.[1];
+      expect(section).toBeDefined();
+      expect(headings).toContain(section);
+      expect(runbook).toContain(alarm.alarm_name.replace(/-dev$/, '-<env>'));
+    }
   });
 
   test('alarm e-mails become topic subscriptions', () => {

@@ -412,7 +412,7 @@ export class Monitoring extends Construct {
         evaluationPeriods: t.kinesisIteratorAge.evaluationPeriods,
         treatMissingData: TreatMissingData.BREACHING,
         missingDataReason: 'a live poller reports an age on every GetRecords call, even an idle one; none means no consumer',
-        runbook: 'Replay a shard / Scale shards',
+        runbook: 'Processor falling behind',
         metric: metric('AWS/Kinesis', 'GetRecords.IteratorAgeMilliseconds', stream, 'Maximum'),
       },
       kinesisWriteThrottles: {
@@ -500,7 +500,7 @@ export class Monitoring extends Construct {
         evaluationPeriods: t.apiThrottles.evaluationPeriods,
         treatMissingData: TreatMissingData.NOT_BREACHING,
         missingDataReason: 'the filter reports 0 while requests flow and nothing without requests',
-        runbook: 'API throttling / Rotate API keys',
+        runbook: 'API throttling',
         metric: logMetric(LOG_METRICS.apiThrottled),
       },
       auroraAcuUtilization: {

@@ -138,7 +138,7 @@ describe('npm start (scripts/start-local.sh)', () => {
         }
       },
     );
-    expect(signalled).toBe(true);
+    if (!signalled) throw new Error(`ended before it was interrupted (exit ${result.code})\n${result.stderr}`);
     // npm's /bin/sh (dash) received the SIGINT too and re-raises it once the runner has exited, so
     // npm ends by SIGINT whatever the runner's exit code; the runner's verdict is its last stderr line.
     expect(result.code === 0 || result.signal === 'SIGINT').toBe(true);

@@ -46,6 +46,7 @@ export const REGION = 'eu-central-2';
 /** Processors get this long to finish their batch, commit and release leases before SIGKILL. */
 const PROCESSOR_STOP_DEADLINE_MS = 40_000;
 const PROCESSOR_READY_TIMEOUT_MS = 30_000;
+const PROCESSOR_START_ATTEMPTS = 3;
 /** In-flight API requests (and their retries) get this long after the simulator stops. */
 const SIMULATOR_DRAIN_MS = 20_000;
 const STATUS_INTERVAL_MS = 1_000;
@@ -390,14 +391,27 @@ export class LocalRun {
   }
 
   private async startProcessors(script: string, phiKeyFile: string, password: string, logDir: string): Promise<string[]> {
-    const pg = this.postgres as PostgresServer;
-    const kinesalite = this.kinesalite as KinesaliteServer;
     const logFiles: string[] = [];
     const ready: Array<Promise<void>> = [];
     for (let n = 1; n <= this.options.processors; n++) {
-      const healthPort = await freePort();
       const logFile = join(logDir, `processor-${n}.log`);
       logFiles.push(logFile);
+      ready.push(this.startProcessor(n, script, phiKeyFile, password, logFile));
+    }
+    await Promise.all(ready);
+    this.say(`${this.options.processors} processor(s) healthy; logs in ${logDir}`);
+    return logFiles;
+  }
+
+  /**
+   * Starts processor `n` and waits for its health check. The health port is free when chosen but
+   * another program may take it first; a processor that fails to start is retried on a new port.
+   */
+  private async startProcessor(n: number, script: string, phiKeyFile: string, password: string, logFile: string): Promise<void> {
+    const pg = this.postgres as PostgresServer;
+    const kinesalite = this.kinesalite as KinesaliteServer;
+    for (let attempt = 1; ; attempt++) {
+      const healthPort = await freePort();
       const child = startChild({
         name: `processor-${n}`,
         script,
@@ -427,12 +441,17 @@ export class LocalRun {
         },
       });
       this.processors.push(child);
-      this.ports.push({ name: `processor-${n}-health`, port: healthPort });
-      ready.push(waitForHealth(child, healthPort, logFile));
+      try {
+        await waitForHealth(child, healthPort, logFile);
+        this.ports.push({ name: `processor-${n}-health`, port: healthPort });
+        return;
+      } catch (err) {
+        await stopChild(child, 5_000);
+        this.processors = this.processors.filter((p) => p !== child);
+        if (attempt >= PROCESSOR_START_ATTEMPTS) throw err;
+        this.say(`${(err as Error).message}; retrying`);
+      }
     }
-    await Promise.all(ready);
-    this.say(`${this.options.processors} processor(s) healthy; logs in ${logDir}`);
-    return logFiles;
   }
 
   /** Stops everything that was started, in dependency order, and checks nothing is left running. */

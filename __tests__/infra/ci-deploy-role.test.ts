@@ -139,6 +139,16 @@ describe('CiDeployRole', () => {
     for (const count of perRole.values()) expect(count).toBeLessThanOrEqual(10);
   });
 
+  test('IAM reads are limited to this account\'s roles, policies and the GitHub provider (and AWS managed policies)', () => {
+    const read = diffStatements.find((s) => s.Sid === 'ReadIam');
+    expect(list(read!.Resource).sort()).toEqual([
+      'arn:aws:iam::123456789012:oidc-provider/token.actions.githubusercontent.com',
+      'arn:aws:iam::123456789012:policy/*',
+      'arn:aws:iam::123456789012:role/*',
+      'arn:aws:iam::aws:policy/*',
+    ]);
+  });
+
   test('the diff role can change nothing but its state locks', () => {
     const writes = diffStatements
       .filter((s) => s.Effect === 'Allow')
@@ -202,7 +212,7 @@ describe('CiDeployRole', () => {
 
   test('unscoped resources in a deploy role are limited to the region or the environment tag', () => {
     for (const statement of devStatements.filter((s) => s.Effect === 'Allow')) {
-      if (list(statement.Resource).includes('*') && !statement.Sid.startsWith('ReadIam')) {
+      if (list(statement.Resource).includes('*')) {
         const condition = JSON.stringify(statement.Condition ?? {});
         expect(condition).toMatch(/aws:RequestedRegion|aws:ResourceTag\/Environment/);
       }

@@ -415,7 +415,14 @@ function planReadPolicy(c: PolicyContext): PolicySpec {
     description: 'Configuration reads terraform plan needs (no data reads)',
     statements: [
       { Sid: 'DescribeInRegion', Effect: 'Allow', Action: PLAN_READ_ACTIONS, Resource: '*', Condition: inRegion(c.region) },
-      { Sid: 'ReadIam', Effect: 'Allow', Action: PLAN_READ_IAM_ACTIONS, Resource: '*' },
+      {
+        Sid: 'ReadIam',
+        Effect: 'Allow',
+        Action: PLAN_READ_IAM_ACTIONS,
+        Resource: ['role/*', 'policy/*', `oidc-provider/${GITHUB_OIDC_HOST}`]
+          .map((r) => `arn:${c.partition}:iam::${c.accountId}:${r}`)
+          .concat(`arn:${c.partition}:iam::aws:policy/*`),
+      },
       { Sid: 'ReadBucketConfiguration', Effect: 'Allow', Action: PLAN_READ_S3_BUCKET_ACTIONS, Resource: `arn:${c.partition}:s3:::${c.prefix}-*` },
     ],
   };

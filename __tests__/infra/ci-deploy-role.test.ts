@@ -219,6 +219,19 @@ describe('CiDeployRole', () => {
     }
   });
 
+  test('the deploy role may manage the log groups the pipeline stack names for its environment', () => {
+    const logs = devStatements.find((s) => s.Sid === 'LogsOwnGroups');
+    const arn = (group: string): string => `arn:aws:log-group:${group}`;
+    const patterns = list(logs!.Resource).map((r) => r.replace(/^arn:aws:logs:eu-central-2:123456789012:/, 'arn:aws:'));
+    const matches = (group: string): boolean => patterns.some((p) => new RegExp(`^${p.split('*').map((x) => x.replace(/[.+?^${}()|[\]\\/]/g, '\\$&')).join('.*')}$`).test(arn(group)));
+    for (const group of ['/vitals/dev/cloudtrail', '/vitals/dev/vpc-flow-logs', '/ecs/vitals-processor-dev', '/aws/rds/cluster/vitals-dev/postgresql',
+      '/aws/apigateway/vitals-ingest-dev/access', 'aws-waf-logs-vitals-ingest-dev', 'API-Gateway-Execution-Logs_abc123/v1']) {
+      expect({ group, allowed: matches(group) }).toEqual({ group, allowed: true });
+    }
+    expect(matches('/aws/rds/cluster/vitals-prod/postgresql')).toBe(false);
+    expect(matches('/vitals/prod/cloudtrail')).toBe(false);
+  });
+
   test('environment-scoped deletions and key administration require the Environment tag', () => {
     for (const sid of ['Ec2DeleteOwnEnvironment', 'KmsOwnEnvironmentKeys', 'KmsOwnKeysThroughServices']) {
       const statement = devStatements.find((s) => s.Sid === sid);

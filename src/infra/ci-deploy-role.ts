@@ -477,7 +477,7 @@ function deployPolicies(c: PolicyContext, env: string): PolicySpec[] {
     Null: { [`aws:ResourceTag/${c.tagKey}`]: 'true' },
   };
   const logGroups = [
-    `/${c.prefix}/${env}/*`, `/ecs/${c.prefix}-*-${env}`, `/aws/rds/cluster/${c.prefix}-*-${env}/*`,
+    `/${c.prefix}/${env}/*`, `/ecs/${c.prefix}-*-${env}`, `/aws/rds/cluster/${c.prefix}-${env}/*`,
     `/aws/apigateway/${c.prefix}-*-${env}/*`, `aws-waf-logs-${c.prefix}-*-${env}`,
     // API Gateway names its execution log group after the (random) API id: not scopable by environment.
     'API-Gateway-Execution-Logs_*',

@@ -6,6 +6,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/ensure-deps.sh >&2
 echo "==> building (tsc -p tsconfig.build.json)" >&2
-npx tsc -p tsconfig.build.json
+npx tsc -p tsconfig.build.json >&2
 # exec: the runner's supervisor receives Ctrl-C directly and shuts everything down in order.
 exec node dist/src/local/cli.js "$@"

@@ -6,13 +6,13 @@
  * State lives under the project-local state directory (default `.local/`, git-ignored):
  *   kinesis/  kinesalite's LevelDB      pg/    the PostgreSQL cluster and its generated TLS material
  *   keys/     phi.key (32 random bytes) and the processor role's password, created once, mode 600
- *   logs/     processor-N.log, migrate.log, ingest.log, postgres.log (JSON logs, no PHI)
+ *   logs/     processor-N.log, migrate.log, ingest.log, postgres.log of the latest run (JSON, no PHI)
  *
  * Counting is scoped to this run (its event-id range and start time), so a persistent database
  * from earlier runs does not change the figures.
  */
 import { randomBytes } from 'node:crypto';
-import { chmodSync, createWriteStream, existsSync, mkdirSync, readFileSync, writeFileSync, type WriteStream } from 'node:fs';
+import { chmodSync, createWriteStream, existsSync, mkdirSync, readdirSync, readFileSync, truncateSync, writeFileSync, type WriteStream } from 'node:fs';
 import { connect } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import {
@@ -147,6 +147,8 @@ export class LocalRun {
     const dirs = { kinesis: join(state, 'kinesis'), pg: join(state, 'pg'), keys: join(state, 'keys'), logs: join(state, 'logs') };
     for (const d of Object.values(dirs)) mkdirSync(d, { recursive: true });
     chmodSync(dirs.keys, 0o700);
+    // Each run starts its logs afresh, so they hold this run only and never grow without bound.
+    for (const f of readdirSync(dirs.logs)) if (f.endsWith('.log')) truncateSync(join(dirs.logs, f));
     const processorScript = join(root, 'dist', 'src', 'processor', 'main.js');
     const migrateScript = join(root, 'dist', 'src', 'db', 'migrate.js');
     for (const script of [processorScript, migrateScript]) {

@@ -6,6 +6,8 @@ import 'cdktf/lib/testing/adapters/jest'; // type declarations of the cdktf matc
 import { AwsProvider } from '@cdktf/provider-aws/lib/provider';
 import { IamOpenidConnectProvider } from '@cdktf/provider-aws/lib/iam-openid-connect-provider';
 import { BootstrapStack } from '../../src/infra/bootstrap-stack';
+import { PipelineStack } from '../../src/infra/pipeline-stack';
+import { RegistryStack } from '../../src/infra/registry-stack';
 import { loadConfig } from '../../src/infra/config';
 import {
   CiDeployRole,
@@ -266,6 +268,62 @@ describe('CiDeployRole', () => {
 
   test('every environment gets its own deploy role', () => {
     expect(Object.keys(construct.deployRoles).sort()).toEqual(['dev', 'prod']);
+  });
+});
+
+describe('the deploy role covers what the stacks name', () => {
+  // Every physical name the registry and pipeline stacks give must fall inside the dev deploy role's
+  // resource patterns for the call that creates it; a renamed resource fails here, not in a deploy.
+  const ACCOUNT = '123456789012';
+  const REGION = 'eu-central-2';
+  const config = loadConfig({});
+  const app = Testing.app();
+  const stacks = [new PipelineStack(app, config), new RegistryStack(app, config)];
+  const resources = stacks.flatMap((stack) => Object.entries((JSON.parse(Testing.synth(stack)) as { resource: Record<string, Record<string, Record<string, unknown>>> }).resource));
+  const { json, stack, construct } = synth({ environments: ['dev'] });
+  const allows = statementsOf(json, stack, construct, 'vitals-ci-deploy-dev').filter((s) => s.Effect === 'Allow');
+  const glob = (pattern: string): RegExp => new RegExp(`^${pattern.split('*').map((part) => part.replace(/[.+?^${}()|[\]\\/]/g, '\\$&')).join('.*')}$`);
+  const allowed = (action: string, arn: string): boolean =>
+    allows.some((s) => list(s.Action).includes(action) && list(s.Resource).some((r) => glob(r).test(arn)));
+  const concrete = (name: string): string => name.replace(/\$\{var\.account_id\}/g, ACCOUNT).replace(/\$\{[^}]+\}/g, 'tok');
+  const regional = (service: string, resource: string): string => `arn:aws:${service}:${REGION}:${ACCOUNT}:${resource}`;
+
+  const CASES: ReadonlyArray<[type: string, field: string, action: string, arn: (name: string) => string]> = [
+    ['aws_cloudwatch_log_group', 'name', 'logs:CreateLogGroup', (n) => regional('logs', `log-group:${n}`)],
+    ['aws_iam_role', 'name', 'iam:CreateRole', (n) => `arn:aws:iam::${ACCOUNT}:role/${n}`],
+    ['aws_kinesis_stream', 'name', 'kinesis:CreateStream', (n) => regional('kinesis', `stream/${n}`)],
+    ['aws_ecs_cluster', 'name', 'ecs:CreateCluster', (n) => regional('ecs', `cluster/${n}`)],
+    ['aws_ecs_service', 'name', 'ecs:CreateService', (n) => regional('ecs', `service/${config.project}-${config.environment}/${n}`)],
+    ['aws_ecs_task_definition', 'family', 'ecs:RunTask', (n) => regional('ecs', `task-definition/${n}:1`)],
+    ['aws_ecr_repository', 'name', 'ecr:CreateRepository', (n) => regional('ecr', `repository/${n}`)],
+    ['aws_sns_topic', 'name', 'sns:CreateTopic', (n) => regional('sns', n)],
+    ['aws_cloudwatch_metric_alarm', 'alarm_name', 'cloudwatch:PutMetricAlarm', (n) => regional('cloudwatch', `alarm:${n}`)],
+    ['aws_cloudwatch_dashboard', 'dashboard_name', 'cloudwatch:PutDashboard', (n) => `arn:aws:cloudwatch::${ACCOUNT}:dashboard/${n}`],
+    ['aws_rds_cluster', 'cluster_identifier', 'rds:CreateDBCluster', (n) => regional('rds', `cluster:${n}`)],
+    ['aws_rds_cluster_instance', 'identifier', 'rds:CreateDBInstance', (n) => regional('rds', `db:${n}`)],
+    ['aws_db_subnet_group', 'name', 'rds:CreateDBSubnetGroup', (n) => regional('rds', `subgrp:${n}`)],
+    ['aws_rds_cluster_parameter_group', 'name', 'rds:CreateDBClusterParameterGroup', (n) => regional('rds', `cluster-pg:${n}`)],
+    ['aws_backup_vault', 'name', 'backup:CreateBackupVault', (n) => regional('backup', `backup-vault:${n}`)],
+    ['aws_kms_alias', 'name', 'kms:CreateAlias', (n) => regional('kms', n)],
+    ['aws_cloudtrail', 'name', 'cloudtrail:CreateTrail', (n) => regional('cloudtrail', `trail/${n}`)],
+    ['aws_wafv2_web_acl', 'name', 'wafv2:CreateWebACL', (n) => regional('wafv2', `regional/webacl/${n}/0000`)],
+    ['aws_s3_bucket', 'bucket', 's3:CreateBucket', (n) => `arn:aws:s3:::${n}`],
+  ];
+
+  test.each(CASES)('every %s (%s) is within the dev deploy role for %s', (type, field, action, arn) => {
+    const named = resources.filter(([t]) => t === type).flatMap(([, byId]) => Object.values(byId).map((r) => r[field]));
+    expect(named.length).toBeGreaterThan(0);
+    for (const name of named) {
+      const target = arn(concrete(String(name)));
+      expect({ target, allowed: allowed(action, target) }).toEqual({ target, allowed: true });
+    }
+  });
+
+  test('the same names in another environment are outside the dev role', () => {
+    expect(allowed('kinesis:CreateStream', regional('kinesis', 'stream/vitals-events-prod'))).toBe(false);
+    expect(allowed('rds:CreateDBCluster', regional('rds', 'cluster:vitals-prod'))).toBe(false);
+    expect(allowed('iam:CreateRole', `arn:aws:iam::${ACCOUNT}:role/vitals-backup-prod`)).toBe(false);
+    expect(allowed('s3:CreateBucket', `arn:aws:s3:::vitals-audit-prod-${ACCOUNT}-${REGION}`)).toBe(false);
   });
 });
 

@@ -1,7 +1,7 @@
 /**
  * The one-off migration command (`node dist/src/db/migrate.js`, run as an ECS task with the admin
  * secret): applies the node-pg-migrate migrations, creates/refreshes the processor role and its
- * grants (no DDL), and creates the upcoming daily partitions.
+ * grants (no DDL), writes the retention policy, and creates the upcoming daily partitions.
  */
 import { join } from 'node:path';
 import { Client, escapeLiteral } from 'pg';
@@ -28,6 +28,22 @@ export const PROCESSOR_TABLE_GRANTS: Readonly<Record<string, readonly string[]>>
 export const PARTITION_DAYS_AHEAD = 7;
 export const PARTITION_DAYS_BACK = 7;
 
+/**
+ * Event ids are the dedupe keys: keep them longer than Kinesis' longest retention (365 days), plus a
+ * margin for processing lag and late producer retries, so a replay can never re-insert an event.
+ */
+export const DEFAULT_EVENT_ID_RETENTION_DAYS = 400;
+/** Floor of both retention settings (and of the CHECK constraints in 0003_retention). */
+export const MIN_RETENTION_DAYS = 366;
+export const MAX_RETENTION_DAYS = 36_500;
+
+export interface RetentionSettings {
+  /** @default DEFAULT_EVENT_ID_RETENTION_DAYS */
+  readonly eventIdRetentionDays: number;
+  /** Observations and NEWS2 scores older than this are dropped. @default undefined: kept forever */
+  readonly observationRetentionDays?: number;
+}
+
 export interface MigrateSettings {
   readonly host: string;
   readonly port: number;
@@ -37,6 +53,8 @@ export interface MigrateSettings {
   readonly adminPassword: string;
   /** Local runs: the processor role's password. On AWS unset: the role logs in with IAM (rds_iam). */
   readonly processorPassword?: string;
+  /** @default event ids 400 days, observations kept forever */
+  readonly retention?: RetentionSettings;
   readonly log?: (message: string) => void;
 }
 
@@ -46,10 +64,28 @@ function required(env: NodeJS.ProcessEnv, name: string): string {
   return value;
 }
 
+function retentionDays(env: NodeJS.ProcessEnv, name: string): number | undefined {
+  const raw = env[name];
+  if (raw === undefined || raw.trim() === '') return undefined;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < MIN_RETENTION_DAYS || n > MAX_RETENTION_DAYS) {
+    throw new Error(`${name} must be an integer ${MIN_RETENTION_DAYS}..${MAX_RETENTION_DAYS} (days); received ${JSON.stringify(raw)}`);
+  }
+  return n;
+}
+
+export function retentionSettingsFromEnv(env: NodeJS.ProcessEnv = process.env): RetentionSettings {
+  return {
+    eventIdRetentionDays: retentionDays(env, 'EVENT_ID_RETENTION_DAYS') ?? DEFAULT_EVENT_ID_RETENTION_DAYS,
+    observationRetentionDays: retentionDays(env, 'OBSERVATION_RETENTION_DAYS'),
+  };
+}
+
 export function migrateSettingsFromEnv(env: NodeJS.ProcessEnv = process.env): MigrateSettings {
   const port = Number(env.DB_PORT ?? '5432');
   if (!Number.isInteger(port) || port < 1 || port > 65535) throw new Error(`DB_PORT must be a port number; received ${env.DB_PORT}`);
   return {
+    retention: retentionSettingsFromEnv(env),
     host: required(env, 'DB_HOST'),
     port,
     database: required(env, 'DB_NAME'),
@@ -90,6 +126,7 @@ export async function migrate(settings: MigrateSettings): Promise<{ applied: str
       log,
     } as RunnerOption);
     await ensureProcessorRole(client, settings.database, settings.processorPassword, log);
+    await writeRetentionPolicy(client, settings.retention ?? { eventIdRetentionDays: DEFAULT_EVENT_ID_RETENTION_DAYS }, log);
     const { rows } = await client.query<{ created: number }>('SELECT ensure_time_partitions($1, $2) AS created', [PARTITION_DAYS_AHEAD, PARTITION_DAYS_BACK]);
     const partitionsCreated = rows[0]?.created ?? 0;
     log(`migrations applied: ${applied.length}; partitions created: ${partitionsCreated}`);
@@ -97,6 +134,21 @@ export async function migrate(settings: MigrateSettings): Promise<{ applied: str
   } finally {
     await client.end();
   }
+}
+
+/**
+ * Declarative: every run writes what its environment says, so an unset OBSERVATION_RETENTION_DAYS
+ * means "keep forever" again (a forgotten variable can only stop deletion, never widen it).
+ */
+async function writeRetentionPolicy(client: Client, retention: RetentionSettings, log: (m: string) => void): Promise<void> {
+  await client.query('UPDATE retention_policy SET event_id_horizon_days = $1, observation_retention_days = $2, updated_at = now()', [
+    retention.eventIdRetentionDays,
+    retention.observationRetentionDays ?? null,
+  ]);
+  log(
+    `retention: event ids ${retention.eventIdRetentionDays} days; observations and scores ` +
+      (retention.observationRetentionDays === undefined ? 'kept forever' : `${retention.observationRetentionDays} days`),
+  );
 }
 
 async function ensureProcessorRole(client: Client, database: string, password: string | undefined, log: (m: string) => void): Promise<void> {
@@ -127,6 +179,7 @@ async function ensureProcessorRole(client: Client, database: string, password: s
     }
     await client.query(`GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO ${role}`);
     await client.query(`GRANT EXECUTE ON FUNCTION ensure_time_partitions(integer, integer) TO ${role}`);
+    await client.query(`GRANT EXECUTE ON FUNCTION apply_retention(integer) TO ${role}`);
     await client.query('COMMIT');
   } catch (err) {
     await client.query('ROLLBACK');

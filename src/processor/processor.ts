@@ -37,8 +37,38 @@ export interface ProcessorDeps {
   readonly metrics?: Metrics;
 }
 
-/** Partitions are kept this many days ahead (the function is idempotent and cheap when nothing is missing). */
+/**
+ * Hourly maintenance: partitions kept 7 days ahead (idempotent, cheap when nothing is missing), then
+ * retention (the policy the migration command wrote; see src/db/migrations/0003_retention.ts).
+ */
 export const PARTITION_MAINTENANCE_MS = 60 * 60_000;
+/** Event ids deleted per apply_retention() call: one short transaction each. */
+export const RETENTION_BATCH = 50_000;
+/** At most this long per hour on retention; what is left is pruned the next hour. */
+export const RETENTION_BUDGET_MS = 10 * 60_000;
+
+export interface RetentionResult {
+  readonly eventIdsDeleted: number;
+  readonly partitionsDropped: number;
+  readonly partitionsBusy: number;
+}
+
+/** Calls apply_retention() until a call deletes less than a full batch, the budget is spent or `signal` aborts. */
+export async function applyRetention(pool: Pool, signal?: AbortSignal, budgetMs = RETENTION_BUDGET_MS, batch = RETENTION_BATCH): Promise<RetentionResult> {
+  const started = Date.now();
+  const total = { eventIdsDeleted: 0, partitionsDropped: 0, partitionsBusy: 0 };
+  for (;;) {
+    const { rows } = await pool.query<{ event_ids_deleted: number; partitions_dropped: number; partitions_busy: number }>(
+      'SELECT * FROM apply_retention($1)',
+      [batch],
+    );
+    const r = rows[0];
+    total.eventIdsDeleted += r?.event_ids_deleted ?? 0;
+    total.partitionsDropped += r?.partitions_dropped ?? 0;
+    total.partitionsBusy += r?.partitions_busy ?? 0;
+    if ((r?.event_ids_deleted ?? 0) < batch || signal?.aborted || Date.now() - started >= budgetMs) return total;
+  }
+}
 
 interface RunningReader {
   readonly epoch: number;
@@ -56,7 +86,8 @@ export class Processor {
   private loop?: Promise<void>;
   private lastRenewOkAt = 0;
   private lastSyncAt = 0;
-  private lastPartitionsAt = 0;
+  private lastMaintenanceAt = 0;
+  private maintenance?: Promise<void>;
   private wake?: () => void;
   private reportedStalls = '';
   private readonly log: Logger;
@@ -114,7 +145,11 @@ export class Processor {
         this.lastSyncAt = now;
         if (added || pruned) this.log.info({ added, pruned }, 'shard leases synced');
       }
-      if (now - this.lastPartitionsAt >= PARTITION_MAINTENANCE_MS) await this.maintainPartitions(now);
+      if (now - this.lastMaintenanceAt >= PARTITION_MAINTENANCE_MS && !this.maintenance) {
+        // Beside the lease loop, never blocking renewals; retried next period when it fails.
+        this.lastMaintenanceAt = now;
+        this.maintenance = this.maintain().finally(() => (this.maintenance = undefined));
+      }
 
       const held = await this.leases.renew();
       this.lastRenewOkAt = Date.now();
@@ -162,15 +197,21 @@ export class Processor {
     else this.log.info('no shard stalled any more; reporting healthy');
   }
 
-  private async maintainPartitions(now: number): Promise<void> {
+  private async maintain(): Promise<void> {
     try {
       await this.deps.pool.query('SELECT ensure_time_partitions(7, 0)');
-      this.lastPartitionsAt = now;
     } catch (err) {
-      this.lastPartitionsAt = now; // retried next period; rows go to the default partition meanwhile
+      // Rows go to the default partition meanwhile.
       this.log.warn({ err: errorSummary(err) }, 'partition maintenance failed');
     }
+    try {
+      const r = await applyRetention(this.deps.pool, this.stopController.signal);
+      if (r.eventIdsDeleted > 0 || r.partitionsDropped > 0 || r.partitionsBusy > 0) this.log.info({ ...r }, 'retention applied');
+    } catch (err) {
+      this.log.warn({ err: errorSummary(err) }, 'retention failed; retried next period');
+    }
   }
+
 
   private startReader(lease: HeldLease): void {
     const existing = this.readers.get(lease.shardId);
@@ -231,7 +272,7 @@ export class Processor {
     const readers = [...this.readers.entries()];
     const cancelTimeout = new AbortController();
     const timeout = sleep(Math.max(0, deadline - Date.now()), cancelTimeout.signal);
-    const all = Promise.all(readers.map(([, r]) => r.done));
+    const all = Promise.all([...readers.map(([, r]) => r.done), this.maintenance]);
     await Promise.race([all, timeout]);
     cancelTimeout.abort();
     if (this.readers.size > 0) {

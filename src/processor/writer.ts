@@ -212,7 +212,11 @@ export class BatchWriter {
     );
   }
 
-  /** event_ids first (ON CONFLICT DO NOTHING), observations only for the ids actually inserted. */
+  /**
+   * event_ids first (ON CONFLICT DO NOTHING), observations only for the ids actually inserted. The
+   * observations' own key (event id, observation time) guards too: an event replayed after its id was
+   * pruned (past the retention horizon) is still not stored, scored or alerted twice.
+   */
   private async insertObservations(client: PoolClient, target: BatchTarget, accepted: Accepted[]): Promise<Accepted[]> {
     const v = (pick: (a: Accepted) => unknown): unknown[] => accepted.map(pick);
     const { rows } = await client.query<{ event_id: string }>(
@@ -233,6 +237,7 @@ export class BatchWriter {
               i.spo2_scale, i.on_supplemental_oxygen, i.systolic_bp, i.diastolic_bp, i.temperature_c, i.consciousness,
               $17, i.sequence_number, i.arrived_at
        FROM input i JOIN fresh USING (event_id)
+       ON CONFLICT (event_id, observed_at) DO NOTHING
        RETURNING event_id`,
       [
         v((a) => a.eventId),

@@ -28,7 +28,7 @@ export interface TestStack {
 }
 
 /** Runs the real migration command (a child process: node-pg-migrate is ESM, which jest cannot load). */
-export async function runMigrations(pg: PostgresServer, database: string): Promise<string> {
+export async function runMigrations(pg: PostgresServer, database: string, extraEnv: Record<string, string> = {}): Promise<string> {
   const { stdout } = await execFileAsync(process.execPath, ['-r', 'ts-node/register/transpile-only', 'src/db/migrate.ts'], {
     cwd: REPO_ROOT,
     env: {
@@ -40,6 +40,7 @@ export async function runMigrations(pg: PostgresServer, database: string): Promi
       DB_ADMIN_USER: pg.adminUser,
       DB_ADMIN_PASSWORD: pg.adminPassword,
       DB_PROCESSOR_PASSWORD: PROCESSOR_PASSWORD,
+      ...extraEnv,
     },
   });
   return stdout;

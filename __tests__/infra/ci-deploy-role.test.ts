@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { TerraformStack, Testing } from 'cdktf';
 import 'cdktf/lib/testing/adapters/jest'; // type declarations of the cdktf matchers
@@ -433,9 +433,14 @@ describe('CiDeployRole with real terraform (offline)', () => {
     writeFileSync(cliConfig, `provider_installation {\n  filesystem_mirror {\n    path = "${mirror}"\n  }\n}\n`);
     const env = { ...process.env, TF_CLI_CONFIG_FILE: cliConfig, TF_IN_AUTOMATION: '1', CHECKPOINT_DISABLE: '1' };
     const tf = (...args: string[]): string => execFileSync('terraform', args, { cwd: dir, env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-    tf('init', '-backend=false', '-input=false', '-no-color');
-    tf('plan', '-refresh=false', '-input=false', '-no-color', '-out=plan.tfplan');
-    const plan = JSON.parse(tf('show', '-json', 'plan.tfplan')) as { resource_changes: Array<{ type: string }> };
+    let plan: { resource_changes: Array<{ type: string }> };
+    try {
+      tf('init', '-backend=false', '-input=false', '-no-color');
+      tf('plan', '-refresh=false', '-input=false', '-no-color', '-out=plan.tfplan');
+      plan = JSON.parse(tf('show', '-json', 'plan.tfplan')) as typeof plan;
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
     const types = plan.resource_changes.map((c) => c.type);
     expect(types.filter((t) => t === 'aws_iam_role')).toHaveLength(3);
     expect(types).toContain('aws_iam_openid_connect_provider');

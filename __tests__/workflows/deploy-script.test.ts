@@ -5,7 +5,7 @@
  * retry) runs for real without an AWS account.
  */
 import { spawnSync } from 'node:child_process';
-import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 
 const SCRIPT = resolve(__dirname, '../../scripts/deploy.sh');
@@ -60,9 +60,15 @@ fi`,
 echo "  (TF_VAR_processor_image=\${TF_VAR_processor_image:-} TF_VAR_account_id=\${TF_VAR_account_id:-} ENVIRONMENT=\${ENVIRONMENT:-})" >> "$CALLS"`,
 };
 
+const sandboxes: string[] = [];
+afterAll(() => {
+  for (const root of sandboxes) rmSync(root, { recursive: true, force: true });
+});
+
 /** A scratch copy of the repository layout the script expects, with stand-ins on PATH. */
 function sandbox(withStubs: readonly string[] = Object.keys(STUBS)): { repo: string; bin: string; sys: string; calls: string; state: string } {
   const root = mkdtempSync(join(process.env.TMPDIR ?? '/tmp', 'deploy-sh-'));
+  sandboxes.push(root);
   const repo = join(root, 'repo');
   const bin = join(root, 'bin');
   const sys = join(root, 'sys');

@@ -3,7 +3,7 @@
  * triggers, needs, permissions, OIDC, environment gates, commands, pinned actions, no stored keys).
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { load } from 'js-yaml';
@@ -230,7 +230,9 @@ describe('per-environment settings (repository variable PIPELINE_SETTINGS)', () 
       encoding: 'utf8',
       env: { PATH: process.env.PATH, ENVIRONMENT: environment, GITHUB_ENV: githubEnv, PIPELINE_SETTINGS: settings === undefined ? '' : JSON.stringify(settings) },
     });
-    return { status: result.status, env: readFileSync(githubEnv, 'utf8'), stderr: result.stderr };
+    const env = readFileSync(githubEnv, 'utf8');
+    rmSync(dir, { recursive: true, force: true });
+    return { status: result.status, env, stderr: result.stderr };
   }
 
   test('the diff and the deploy read the same settings the same way, before any cdktf command', () => {

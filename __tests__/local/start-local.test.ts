@@ -117,7 +117,7 @@ describe('npm start (scripts/start-local.sh)', () => {
     expect(final.dead_letters).toBeGreaterThan(0);
     expect(final.p50_latency_ms).toBeGreaterThan(0);
     expect(final.p99_latency_ms).toBeGreaterThanOrEqual(final.p50_latency_ms);
-    expect(result.stderr).toMatch(/t=\d+s \| sent \d+\/s \| stored \d+\/s \| lag/);
+    expect(result.stderr).toMatch(/t=\d+s \| in \d+\/s \| stored \d+\/s \| lag \d+ ev/);
     expect(result.stderr).toContain('[local] OK: every valid event sent was stored');
     await expectNothingLeft(result.stderr);
     expect(result.stdout + result.stderr).not.toMatch(PATIENT_ID);

@@ -110,7 +110,8 @@ describe('formatting', () => {
       p50Ms: 80,
       p99Ms: 400,
     });
-    expect(line).toContain('lag 200 ev (120ms behind)');
+    expect(line).toContain('lag 200 ev, 120ms behind');
     expect(line).toContain('p50 80ms p99 400ms');
+    expect(line).toContain('stored 2800/3000');
   });
 });

@@ -616,6 +616,8 @@ class StatusLoop {
       p50Ms: recent.p50,
       p99Ms: recent.p99,
     });
-    this.out.write(this.out.isTTY ? `\r\x1b[2K${line}` : `${line}\n`);
+    // On a terminal, one redrawn line, cut to the width so it never wraps (a wrapped line cannot be redrawn).
+    const columns = (this.out as { columns?: number }).columns;
+    this.out.write(this.out.isTTY ? `\r\x1b[2K${columns ? line.slice(0, columns - 1) : line}` : `${line}\n`);
   }
 }

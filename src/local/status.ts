@@ -95,21 +95,21 @@ function ms(x: number | null): string {
   return x === null ? '-' : `${Math.round(x)}ms`;
 }
 
-/** One status line; no identifiers of any kind. */
+/** One status line, most important first (a narrow terminal cuts the end); no identifiers of any kind. */
 export function formatStatusLine(s: StatusSnapshot): string {
   const lag = Math.max(0, s.eventsSent - s.eventsStored);
   return [
     `t=${s.elapsedSeconds.toFixed(0)}s`,
-    `sent ${s.sentPerSec.toFixed(0)}/s`,
+    `in ${s.sentPerSec.toFixed(0)}/s`,
     `stored ${s.storedPerSec.toFixed(0)}/s`,
-    `lag ${lag} ev` + (s.millisBehindLatest === null ? '' : ` (${s.millisBehindLatest}ms behind)`),
-    `total ${s.eventsStored}/${s.eventsSent}`,
+    `lag ${lag} ev` + (s.millisBehindLatest === null ? '' : `, ${s.millisBehindLatest}ms behind`),
     `dead letters ${s.deadLetters}`,
     `alerts ${s.alerts}`,
-    `rejected ${s.rejected}`,
-    `dup ${s.duplicates}`,
-    `429s ${s.throttled}`,
     `p50 ${ms(s.p50Ms)} p99 ${ms(s.p99Ms)}`,
+    `stored ${s.eventsStored}/${s.eventsSent}`,
+    `400s ${s.rejected}`,
+    `dups ${s.duplicates}`,
+    `429s ${s.throttled}`,
   ].join(' | ');
 }
 

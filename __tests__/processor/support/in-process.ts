@@ -40,6 +40,7 @@ export function startProcessor(
   const logger = createLogger({ level: 'debug', base: { workerId } }, sink);
   const metrics = new Metrics({ environment: 'test', write: (line) => logLines.push(line.trim()) });
   const pool = createPool({ ...processorDb(stack, database), maxConnections: 6 });
+  pool.on('error', (err) => logger.warn({ code: (err as { code?: string }).code }, 'idle database connection failed')); // as main.ts does
   const kinesis = kinesisClientFor({ region: 'eu-central-2', endpoint: stack.kinesalite.endpoint });
   const phi = createPhiProtector({ kind: 'local', keyFile: stack.keyFile }, pgDataKeyStore(pool));
   const writer = new BatchWriter({ pool, phi, news2WindowMs: 60 * 60_000 });

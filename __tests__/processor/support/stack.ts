@@ -97,7 +97,11 @@ export function processorDb(stack: TestStack, database: string): DbSettings {
 
 /** Admin pool for assertions (reads everything, including what the processor role may not). */
 export function adminPool(stack: TestStack, database: string): Pool {
-  return new Pool({ host: stack.pg.host, port: stack.pg.port, user: stack.pg.adminUser, password: stack.pg.adminPassword, database, ssl: tlsOptions(stack.pg.caFile), max: 3 });
+  const pool = new Pool({ host: stack.pg.host, port: stack.pg.port, user: stack.pg.adminUser, password: stack.pg.adminPassword, database, ssl: tlsOptions(stack.pg.caFile), max: 3 });
+  // An idle connection closed by the server (shutdown at teardown) must not crash the test process;
+  // a failing query still rejects.
+  pool.on('error', () => undefined);
+  return pool;
 }
 
 /** Environment for a processor child process. */

@@ -4,12 +4,11 @@
  * clean run, every valid event must be stored exactly once and every malformed record dead-lettered once.
  * Also the PHI check for child processes: no output line of any run contains a patient identifier.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import type { Pool } from 'pg';
 import { freePort } from '../../src/local/servers';
+import { startChild } from './support/child';
 import {
-  REPO_ROOT,
   adminPool,
   count,
   createStream,
@@ -42,28 +41,6 @@ afterAll(async () => {
   await db?.end();
   await stack?.stop();
 });
-
-interface Child {
-  readonly proc: ChildProcess;
-  readonly ready: Promise<void>;
-  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-}
-
-function startChild(env: NodeJS.ProcessEnv, output: string[]): Child {
-  const proc = spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', 'src/processor/main.ts'], { cwd: REPO_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
-  let resolveReady: () => void;
-  const ready = new Promise<void>((r) => (resolveReady = r));
-  const collect = (d: Buffer): void => {
-    const text = d.toString();
-    output.push(...text.split('\n').filter(Boolean));
-    if (text.includes('processor running')) resolveReady();
-  };
-  proc.stdout?.on('data', collect);
-  proc.stderr?.on('data', collect);
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => proc.once('exit', (code, signal) => resolve({ code, signal })));
-  void exited.then(() => resolveReady());
-  return { proc, ready, exited };
-}
 
 test('a processor killed with SIGKILL at random moments neither loses nor duplicates events', async () => {
   const database = await newDatabase(stack);

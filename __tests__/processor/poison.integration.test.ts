@@ -5,7 +5,6 @@
  * and dead-lettered while the rest of its batch is stored exactly once; a retryable one (40001) must
  * stall the shard without losing or dead-lettering anything, and make health report it.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { get } from 'node:http';
 import type { Pool } from 'pg';
@@ -14,8 +13,8 @@ import { startHealthServer } from '../../src/processor/health';
 import { pgDataKeyStore } from '../../src/processor/main';
 import { createPhiProtector } from '../../src/processor/phi';
 import { startProcessor, type RunningProcessor } from './support/in-process';
+import { startChild } from './support/child';
 import {
-  REPO_ROOT,
   adminPool,
   count,
   createStream,
@@ -183,28 +182,6 @@ test('a shard stuck on a retryable database error loses and dead-letters nothing
     await health.close();
   }
 });
-
-interface Child {
-  readonly proc: ChildProcess;
-  readonly ready: Promise<void>;
-  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-}
-
-function startChild(env: NodeJS.ProcessEnv, output: string[]): Child {
-  const proc = spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', 'src/processor/main.ts'], { cwd: REPO_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
-  let resolveReady: () => void;
-  const ready = new Promise<void>((r) => (resolveReady = r));
-  const collect = (d: Buffer): void => {
-    const text = d.toString();
-    output.push(...text.split('\n').filter(Boolean));
-    if (text.includes('processor running')) resolveReady();
-  };
-  proc.stdout?.on('data', collect);
-  proc.stderr?.on('data', collect);
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => proc.once('exit', (code, signal) => resolve({ code, signal })));
-  void exited.then(() => resolveReady());
-  return { proc, ready, exited };
-}
 
 test('a processor killed with SIGKILL between the pieces of a split batch neither loses nor duplicates on restart', async () => {
   const { db, database, stream } = await setup(1);

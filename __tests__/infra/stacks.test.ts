@@ -78,6 +78,18 @@ describe('PipelineStack', () => {
     expect(JSON.stringify(dev)).toContain('arn:aws:ecr:eu-central-2:${var.account_id}:repository/vitals-processor-dev');
   });
 
+  it('tells the migration task the stream\'s configured retention (the dedupe horizon must outlast it)', () => {
+    const migration = (json: SynthJson) => {
+      const td = ofType(json, 'aws_ecs_task_definition').find((t) => t.family === 'vitals-migrate-dev');
+      const [container] = JSON.parse(String(td?.container_definitions)) as { environment: { name: string; value: string }[] }[];
+      return Object.fromEntries(container.environment.map((e) => [e.name, e.value]));
+    };
+    const configured = pipeline({ STREAM_RETENTION_HOURS: '720' });
+    expect(ofType(configured, 'aws_kinesis_stream')[0].retention_period).toBe(720);
+    expect(migration(configured).STREAM_RETENTION_HOURS).toBe('720');
+    expect(migration(dev).STREAM_RETENTION_HOURS).toBe(String(ofType(dev, 'aws_kinesis_stream')[0].retention_period));
+  });
+
   it('grants no wildcard action in any Allow statement', () => {
     const statements = allStatements(dev);
     expect(statements.length).toBeGreaterThan(20);

@@ -98,7 +98,9 @@ export class PipelineStack extends VitalsStack {
       repositoryArn: Registry.repositoryArn({ partition, region, accountId, environment }),
       logsKeyArn: this.keys.logs.arn,
       logRetentionDays,
-      stream: { name: this.stream.name, arn: this.stream.arn, keyArn: this.keys.data.arn, shardCount: this.stream.shardCount },
+      stream: { name: this.stream.name, arn: this.stream.arn, keyArn: this.keys.data.arn, shardCount: this.stream.shardCount,
+        retentionHours: this.stream.retentionHours,
+      },
       database: {
         endpoint: this.database.clusterEndpoint,
         port: this.database.port,

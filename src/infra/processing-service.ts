@@ -21,7 +21,9 @@ import { EcsService } from '@cdktf/provider-aws/lib/ecs-service';
 import { EcsTaskDefinition } from '@cdktf/provider-aws/lib/ecs-task-definition';
 import { IamRole } from '@cdktf/provider-aws/lib/iam-role';
 import { IamRolePolicy } from '@cdktf/provider-aws/lib/iam-role-policy';
-import { ENVIRONMENT_MAX_LENGTH, ENVIRONMENT_PATTERN, LOG_RETENTION_DAYS_ALLOWED } from './config';
+import {
+  ENVIRONMENT_MAX_LENGTH, ENVIRONMENT_PATTERN, LOG_RETENTION_DAYS_ALLOWED, STREAM_RETENTION_HOURS_MAX, STREAM_RETENTION_HOURS_MIN,
+} from './config';
 
 /** What the construct needs from the stream construct. */
 export interface ProcessingStreamRef {
@@ -31,6 +33,11 @@ export interface ProcessingStreamRef {
   readonly keyArn: string;
   /** Open shards: one consumer task per shard is the useful maximum (leases are per shard). */
   readonly shardCount: number;
+  /**
+   * The stream's retention in hours. The migration command gets it as `STREAM_RETENTION_HOURS`:
+   * the event-id dedupe horizon must outlast the longest a record can stay in the stream.
+   */
+  readonly retentionHours: number;
 }
 
 /** What the construct needs from the database construct. */
@@ -249,6 +256,12 @@ function validate(id: string, props: ProcessingServiceProps): void {
   if (isResolved(stream.shardCount)) {
     p.check(Number.isInteger(stream.shardCount) && stream.shardCount >= 1, 'stream.shardCount', 'must be an integer >= 1', stream.shardCount);
   }
+  if (isResolved(stream.retentionHours)) {
+    p.check(
+      Number.isInteger(stream.retentionHours) && stream.retentionHours >= STREAM_RETENTION_HOURS_MIN && stream.retentionHours <= STREAM_RETENTION_HOURS_MAX,
+      'stream.retentionHours', `must be an integer from ${STREAM_RETENTION_HOURS_MIN} to ${STREAM_RETENTION_HOURS_MAX}`, stream.retentionHours,
+    );
+  }
   if (isResolved(database.port)) {
     p.check(Number.isInteger(database.port) && database.port >= 1 && database.port <= 65535, 'database.port', 'must be a TCP port (1-65535)', database.port);
   }
@@ -452,6 +465,8 @@ export class ProcessingService extends Construct {
         DB_PORT: dbPort,
         DB_NAME: database.name,
         DB_SSL_CA_FILE: RDS_CA_BUNDLE_PATH,
+        // The dedupe horizon (event ids kept) must outlast the stream's retention (docs/design.md).
+        STREAM_RETENTION_HOURS: Token.asString(stream.retentionHours),
       }),
       // ECS reads the rotated master secret at task start; the values never appear in Terraform.
       secrets: [

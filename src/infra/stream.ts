@@ -34,6 +34,8 @@ export interface StreamProps {
 export class Stream extends Construct {
   readonly stream: KinesisStream;
   readonly shardCount: number;
+  /** Hours a record stays readable, as configured. */
+  readonly retentionHours: number;
   readonly kmsKeyArn: string;
 
   constructor(scope: Construct, id: string, props: StreamProps) {
@@ -50,6 +52,7 @@ export class Stream extends Construct {
     if (errors.length > 0) throw new Error(`Stream: ${errors.join('; ')}`);
 
     this.shardCount = shardCount;
+    this.retentionHours = retentionHours;
     this.kmsKeyArn = props.kmsKeyArn;
     this.stream = new KinesisStream(this, 'Resource', {
       name: `vitals-events-${props.environment}`,

@@ -40,7 +40,7 @@ export function processingProps(overrides: Partial<ProcessingServiceProps> = {})
     imageUri: DUMMY.imageUri,
     repositoryArn: DUMMY.repositoryArn,
     logsKeyArn: DUMMY.logsKeyArn,
-    stream: { name: DUMMY.streamName, arn: DUMMY.streamArn, keyArn: DUMMY.streamKeyArn, shardCount: 4 },
+    stream: { name: DUMMY.streamName, arn: DUMMY.streamArn, keyArn: DUMMY.streamKeyArn, shardCount: 4, retentionHours: 168 },
     database: {
       endpoint: DUMMY.dbEndpoint,
       port: 5432,

@@ -3,7 +3,7 @@
  * apply_retention() as the processor role calls it.
  */
 import { Client, Pool } from 'pg';
-import { DEFAULT_EVENT_ID_RETENTION_DAYS, retentionSettingsFromEnv } from '../../src/db/migrate';
+import { retentionSettingsFromEnv } from '../../src/db/migrate';
 import { tlsOptions } from '../../src/processor/db';
 import { applyRetention } from '../../src/processor/processor';
 import { PROCESSOR_PASSWORD, adminClient, runMigrations, startStack, type TestStack } from '../processor/support/stack';
@@ -31,7 +31,7 @@ afterAll(async () => {
 
 beforeEach(async () => {
   await admin.query('TRUNCATE event_ids, observations, news2_scores');
-  await admin.query('UPDATE retention_policy SET event_id_horizon_days = 400, observation_retention_days = NULL');
+  await admin.query('UPDATE retention_policy SET event_id_horizon_days = 35, observation_retention_days = NULL');
   // Old daily partitions a previous test created: each test starts with today's partitions only.
   const { rows } = await admin.query<{ relname: string }>(
     `SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
@@ -86,10 +86,11 @@ async function count(sql: string): Promise<number> {
   return Number(rows[0].n);
 }
 
-test('by default event ids older than 400 days are pruned and every observation is kept', async () => {
-  expect(DEFAULT_EVENT_ID_RETENTION_DAYS).toBeGreaterThan(365); // longer than Kinesis' longest retention
-  await insertEventIds(3, 401);
-  await insertEventIds(2, 399);
+test('by default event ids older than 35 days are pruned and every observation is kept', async () => {
+  const out = await runMigrations(stack.pg, DB);
+  expect(out).toMatch(/retention: event ids 35 days; observations and scores kept forever/);
+  await insertEventIds(3, 36);
+  await insertEventIds(2, 34);
   await createDailyPartitions(3 * 365);
   await insertObservation(new Date(day(3 * 365).start.getTime() + 3_600_000));
   expect(await retain()).toEqual({ event_ids_deleted: 3, partitions_dropped: 0, partitions_busy: 0 });
@@ -100,7 +101,7 @@ test('by default event ids older than 400 days are pruned and every observation 
 
 test('with OBSERVATION_RETENTION_DAYS set, whole days older than it are dropped and younger ones kept', async () => {
   const out = await runMigrations(stack.pg, DB, { OBSERVATION_RETENTION_DAYS: '400' });
-  expect(out).toMatch(/retention: event ids 400 days; observations and scores 400 days/);
+  expect(out).toMatch(/retention: event ids 35 days; observations and scores 400 days/);
   await createDailyPartitions(401); // ends exactly at the cutoff: entirely older
   await createDailyPartitions(400); // ends a day after the cutoff: kept
   expect(await retain()).toMatchObject({ partitions_dropped: 2 });
@@ -139,14 +140,14 @@ test('EVENT_ID_RETENTION_DAYS moves the dedupe horizon', async () => {
 });
 
 test('one call deletes at most max_event_ids, and the processor\'s loop goes on until none are left', async () => {
-  await insertEventIds(2_500, 401);
+  await insertEventIds(2_500, 36);
   expect(await retain(1_000)).toMatchObject({ event_ids_deleted: 1_000 });
   expect(await applyRetention(processor, undefined, 60_000, 1_000)).toEqual({ eventIdsDeleted: 1_500, partitionsDropped: 0, partitionsBusy: 0 });
   expect(await count('SELECT count(*) AS n FROM event_ids')).toBe(0);
 });
 
 test('a worker finding retention already running elsewhere skips instead of waiting', async () => {
-  await insertEventIds(5, 401);
+  await insertEventIds(5, 36);
   const other = await adminClient(stack.pg, DB);
   try {
     await other.query('BEGIN');
@@ -165,18 +166,45 @@ test('the processor role may run retention but neither read nor change the polic
   await expect(processor.query('DELETE FROM event_ids')).rejects.toThrow(/permission denied/);
 });
 
-test('retention below 366 days is refused by the migration command, with the variable and value', () => {
+test('an event-id horizon under 8 days or observation retention under 366 days is refused by the migration command, with the variable and value', () => {
   expect(() => retentionSettingsFromEnv({ OBSERVATION_RETENTION_DAYS: '30' })).toThrow(
     'OBSERVATION_RETENTION_DAYS must be an integer 366..36500 (days); received "30"',
   );
-  expect(() => retentionSettingsFromEnv({ EVENT_ID_RETENTION_DAYS: '365' })).toThrow(/EVENT_ID_RETENTION_DAYS must be an integer 366\.\.36500/);
+  expect(() => retentionSettingsFromEnv({ EVENT_ID_RETENTION_DAYS: '7' })).toThrow('EVENT_ID_RETENTION_DAYS must be an integer 8..36500 (days); received "7"');
   expect(() => retentionSettingsFromEnv({ EVENT_ID_RETENTION_DAYS: 'a year' })).toThrow(/received "a year"/);
-  expect(retentionSettingsFromEnv({})).toEqual({ eventIdRetentionDays: 400, observationRetentionDays: undefined });
+  expect(retentionSettingsFromEnv({ EVENT_ID_RETENTION_DAYS: '8' })).toEqual({ eventIdRetentionDays: 8, observationRetentionDays: undefined });
+  expect(retentionSettingsFromEnv({})).toEqual({ eventIdRetentionDays: 35, observationRetentionDays: undefined });
 });
 
-test('retention below 366 days is refused by the policy table itself', async () => {
-  await expect(admin.query('UPDATE retention_policy SET event_id_horizon_days = 30')).rejects.toThrow(/check constraint/);
-  await expect(admin.query('UPDATE retention_policy SET observation_retention_days = 30')).rejects.toThrow(/check constraint/);
+test('every retention problem is reported at once', () => {
+  expect(() => retentionSettingsFromEnv({ EVENT_ID_RETENTION_DAYS: '0', OBSERVATION_RETENTION_DAYS: '1', STREAM_RETENTION_HOURS: '1' })).toThrow(
+    /EVENT_ID_RETENTION_DAYS must be .*; OBSERVATION_RETENTION_DAYS must be .*; STREAM_RETENTION_HOURS must be an integer 24\.\.8760 \(hours\); received "1"/,
+  );
+});
+
+test('a horizon that does not exceed the stream\'s retention plus one day is refused, naming both values', () => {
+  expect(() => retentionSettingsFromEnv({ EVENT_ID_RETENTION_DAYS: '8', STREAM_RETENTION_HOURS: '168' })).toThrow(
+    /EVENT_ID_RETENTION_DAYS must exceed STREAM_RETENTION_HOURS plus 24 hours .*received EVENT_ID_RETENTION_DAYS=8 \(192 h\) and STREAM_RETENTION_HOURS=168 .*at least 9 days/,
+  );
+  expect(retentionSettingsFromEnv({ EVENT_ID_RETENTION_DAYS: '9', STREAM_RETENTION_HOURS: '168' })).toMatchObject({ eventIdRetentionDays: 9 });
+  // The default horizon against a stream keeping records for a year: refused, not silently unsafe.
+  expect(() => retentionSettingsFromEnv({ STREAM_RETENTION_HOURS: '8760' })).toThrow(/EVENT_ID_RETENTION_DAYS=35 \(the default\) \(840 h\) and STREAM_RETENTION_HOURS=8760/);
+  expect(retentionSettingsFromEnv({ EVENT_ID_RETENTION_DAYS: '367', STREAM_RETENTION_HOURS: '8760' })).toMatchObject({ eventIdRetentionDays: 367 });
+  expect(retentionSettingsFromEnv({ STREAM_RETENTION_HOURS: '168' })).toMatchObject({ eventIdRetentionDays: 35 });
+});
+
+test('the migration command refuses to run with a horizon shorter than the stream\'s retention, and leaves the policy as it was', async () => {
+  await expect(runMigrations(stack.pg, DB, { EVENT_ID_RETENTION_DAYS: '10', STREAM_RETENTION_HOURS: '720' })).rejects.toThrow(
+    /EVENT_ID_RETENTION_DAYS=10 \(240 h\) and STREAM_RETENTION_HOURS=720/,
+  );
+  const { rows } = await admin.query('SELECT event_id_horizon_days FROM retention_policy');
+  expect(rows).toEqual([{ event_id_horizon_days: 35 }]);
+});
+
+test('an event-id horizon under 8 days or observation retention under 366 days is refused by the policy table itself', async () => {
+  await expect(admin.query('UPDATE retention_policy SET event_id_horizon_days = 7')).rejects.toThrow(/check constraint/);
+  await admin.query('UPDATE retention_policy SET event_id_horizon_days = 8');
+  await expect(admin.query('UPDATE retention_policy SET observation_retention_days = 365')).rejects.toThrow(/check constraint/);
   await expect(admin.query('INSERT INTO retention_policy DEFAULT VALUES')).rejects.toThrow(/duplicate key/);
 });
 

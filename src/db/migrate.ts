@@ -29,13 +29,24 @@ export const PARTITION_DAYS_AHEAD = 7;
 export const PARTITION_DAYS_BACK = 7;
 
 /**
- * Event ids are the dedupe keys: keep them longer than Kinesis' longest retention (365 days), plus a
- * margin for processing lag and late producer retries, so a replay can never re-insert an event.
+ * Event ids are the dedupe keys. A duplicate can reach the processor as long as a record stays in the
+ * stream (its CONFIGURED retention, `STREAM_RETENTION_HOURS`: 168 h by default in the infrastructure)
+ * after the original was stored, plus however late a producer retries; so the horizon must exceed the
+ * stream's retention by a retry margin. Not Kinesis' maximum (365 days): at 1,000 events/s a year of
+ * ids is ~31 billion rows, as much storage again as the observations. Past the horizon the
+ * observations' own key still guards (see the writer), as long as the observation is kept.
  */
-export const DEFAULT_EVENT_ID_RETENTION_DAYS = 400;
-/** Floor of both retention settings (and of the CHECK constraints in 0003_retention). */
-export const MIN_RETENTION_DAYS = 366;
+export const DEFAULT_EVENT_ID_RETENTION_DAYS = 35;
+/** The stream's retention the infrastructure configures unless told otherwise (7 days) plus one day. */
+export const MIN_EVENT_ID_RETENTION_DAYS = 8;
+/** Producer retries later than this after the original are not expected. */
+export const PRODUCER_RETRY_MARGIN_HOURS = 24;
+/** Observations and scores are clinical records: never less than a year (also a CHECK in 0003_retention). */
+export const MIN_OBSERVATION_RETENTION_DAYS = 366;
 export const MAX_RETENTION_DAYS = 36_500;
+/** Kinesis' bounds on a stream's retention. */
+export const STREAM_RETENTION_HOURS_MIN = 24;
+export const STREAM_RETENTION_HOURS_MAX = 8_760;
 
 export interface RetentionSettings {
   /** @default DEFAULT_EVENT_ID_RETENTION_DAYS */
@@ -53,7 +64,7 @@ export interface MigrateSettings {
   readonly adminPassword: string;
   /** Local runs: the processor role's password. On AWS unset: the role logs in with IAM (rds_iam). */
   readonly processorPassword?: string;
-  /** @default event ids 400 days, observations kept forever */
+  /** @default event ids DEFAULT_EVENT_ID_RETENTION_DAYS days, observations kept forever */
   readonly retention?: RetentionSettings;
   readonly log?: (message: string) => void;
 }
@@ -64,21 +75,41 @@ function required(env: NodeJS.ProcessEnv, name: string): string {
   return value;
 }
 
-function retentionDays(env: NodeJS.ProcessEnv, name: string): number | undefined {
+/** An optional integer setting within min..max; a problem (name, rule, received value) otherwise. */
+function optionalInteger(env: NodeJS.ProcessEnv, name: string, min: number, max: number, unit: string, problems: string[]): number | undefined {
   const raw = env[name];
   if (raw === undefined || raw.trim() === '') return undefined;
   const n = Number(raw);
-  if (!Number.isInteger(n) || n < MIN_RETENTION_DAYS || n > MAX_RETENTION_DAYS) {
-    throw new Error(`${name} must be an integer ${MIN_RETENTION_DAYS}..${MAX_RETENTION_DAYS} (days); received ${JSON.stringify(raw)}`);
+  if (!Number.isInteger(n) || n < min || n > max) {
+    problems.push(`${name} must be an integer ${min}..${max} (${unit}); received ${JSON.stringify(raw)}`);
+    return undefined;
   }
   return n;
 }
 
+/**
+ * EVENT_ID_RETENTION_DAYS (default 35, at least 8), OBSERVATION_RETENTION_DAYS (unset: kept forever;
+ * at least 366), and, when given, STREAM_RETENTION_HOURS: the event-id horizon must then exceed the
+ * stream's retention plus one day (producer retries), or the command refuses to run. Every problem
+ * is reported at once.
+ */
 export function retentionSettingsFromEnv(env: NodeJS.ProcessEnv = process.env): RetentionSettings {
-  return {
-    eventIdRetentionDays: retentionDays(env, 'EVENT_ID_RETENTION_DAYS') ?? DEFAULT_EVENT_ID_RETENTION_DAYS,
-    observationRetentionDays: retentionDays(env, 'OBSERVATION_RETENTION_DAYS'),
-  };
+  const problems: string[] = [];
+  const eventIdDays = optionalInteger(env, 'EVENT_ID_RETENTION_DAYS', MIN_EVENT_ID_RETENTION_DAYS, MAX_RETENTION_DAYS, 'days', problems);
+  const observationDays = optionalInteger(env, 'OBSERVATION_RETENTION_DAYS', MIN_OBSERVATION_RETENTION_DAYS, MAX_RETENTION_DAYS, 'days', problems);
+  const streamHours = optionalInteger(env, 'STREAM_RETENTION_HOURS', STREAM_RETENTION_HOURS_MIN, STREAM_RETENTION_HOURS_MAX, 'hours', problems);
+  const eventIdRetentionDays = eventIdDays ?? DEFAULT_EVENT_ID_RETENTION_DAYS;
+  const invalidEventIdDays = env.EVENT_ID_RETENTION_DAYS !== undefined && env.EVENT_ID_RETENTION_DAYS.trim() !== '' && eventIdDays === undefined;
+  if (streamHours !== undefined && !invalidEventIdDays && eventIdRetentionDays * 24 <= streamHours + PRODUCER_RETRY_MARGIN_HOURS) {
+    problems.push(
+      `EVENT_ID_RETENTION_DAYS must exceed STREAM_RETENTION_HOURS plus ${PRODUCER_RETRY_MARGIN_HOURS} hours (producer retries), ` +
+        `so no duplicate still in the stream outlives its dedupe key; received EVENT_ID_RETENTION_DAYS=${eventIdRetentionDays}` +
+        `${eventIdDays === undefined ? ' (the default)' : ''} (${eventIdRetentionDays * 24} h) and STREAM_RETENTION_HOURS=${streamHours}` +
+        ` (needs more than ${streamHours + PRODUCER_RETRY_MARGIN_HOURS} h: at least ${Math.floor((streamHours + PRODUCER_RETRY_MARGIN_HOURS) / 24) + 1} days)`,
+    );
+  }
+  if (problems.length > 0) throw new Error(problems.join('; '));
+  return { eventIdRetentionDays, observationRetentionDays: observationDays };
 }
 
 export function migrateSettingsFromEnv(env: NodeJS.ProcessEnv = process.env): MigrateSettings {

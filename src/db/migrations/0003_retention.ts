@@ -15,6 +15,8 @@
  *     more). When set, whole daily partitions older than it are dropped, and rows parked in the
  *     default partitions that old are deleted.
  * Both limits are at least 366 days (CHECK), so a mistyped value cannot destroy recent data.
+ * (0004_event-id-horizon lowers the event-id floor to 8 days and its default to 35: the horizon must
+ * exceed the stream's configured retention, not Kinesis' maximum.)
  */
 import type { MigrationBuilder } from 'node-pg-migrate/dist/bundle/index';
 

@@ -121,7 +121,9 @@ export class BatchWriter {
     try {
       await client.query('BEGIN');
       if (newPatients.size > 0) {
-        const rows = [...newPatients.values()];
+        // Key order, like every lock this transaction takes: two shards inserting the same new
+        // patients wait for each other instead of deadlocking.
+        const rows = [...newPatients.entries()].sort(([x], [y]) => (x < y ? -1 : x > y ? 1 : 0)).map(([, r]) => r);
         await client.query(
           `INSERT INTO patients (patient_pseudonym, patient_id_ciphertext, data_key_id)
            SELECT * FROM unnest($1::bytea[], $2::bytea[], $3::uuid[]) ON CONFLICT (patient_pseudonym) DO NOTHING`,
@@ -218,7 +220,10 @@ export class BatchWriter {
    * pruned (past the retention horizon) is still not stored, scored or alerted twice.
    */
   private async insertObservations(client: PoolClient, target: BatchTarget, accepted: Accepted[]): Promise<Accepted[]> {
-    const v = (pick: (a: Accepted) => unknown): unknown[] => accepted.map(pick);
+    // Event ids in key order: a duplicate batch in another shard (same ids, another order) waits for
+    // this one instead of deadlocking with it.
+    const ordered = [...accepted].sort((x, y) => (x.eventId < y.eventId ? -1 : x.eventId > y.eventId ? 1 : 0));
+    const v = (pick: (a: Accepted) => unknown): unknown[] => ordered.map(pick);
     const { rows } = await client.query<{ event_id: string }>(
       `WITH input AS (
          SELECT * FROM unnest($1::uuid[], $2::timestamptz[], $3::bytea[], $4::text[], $5::text[], $6::float8[], $7::float8[],

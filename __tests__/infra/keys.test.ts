@@ -60,6 +60,24 @@ describe('Keys', () => {
     expect(alarms?.actions).toEqual(['kms:Decrypt', 'kms:GenerateDataKey']);
   });
 
+  it('lets Fargate encrypt the ephemeral storage of this environment\'s cluster only, and grant nothing but Decrypt', () => {
+    const context = [
+      { test: 'StringEquals', variable: 'kms:EncryptionContext:aws:ecs:clusterAccount', values: [ACCOUNT_ID] },
+      { test: 'StringEquals', variable: 'kms:EncryptionContext:aws:ecs:clusterName', values: ['vitals-dev'] },
+    ];
+    const fargate = statements(keys()).filter((s) => s.principals?.some((p) => p.identifiers.includes('fargate.amazonaws.com')));
+    expect(fargate).toEqual([
+      expect.objectContaining({ sid: 'FargateEncryptsEphemeralStorage', actions: ['kms:GenerateDataKeyWithoutPlaintext'], condition: context }),
+      expect.objectContaining({
+        sid: 'FargateGrantsDecryptForEphemeralStorage',
+        actions: ['kms:CreateGrant'],
+        condition: [...context, { test: 'ForAllValues:StringEquals', variable: 'kms:GrantOperations', values: ['Decrypt'] }],
+      }),
+    ]);
+    const named = synthConstruct((scope) => new Keys(scope, 'Keys', { environment: 'dev', region: REGION, accountId: ACCOUNT_ID, ecsClusterName: 'other-dev' }));
+    expect(JSON.stringify(statements(named))).toContain('"values":["other-dev"]');
+  });
+
   it('grants no wildcard action in any key policy', () => {
     const actions = allowedActions(keys());
     expect(actions.length).toBeGreaterThan(0);

@@ -64,6 +64,14 @@ describe('ProcessingService: cluster and logs', () => {
     });
   });
 
+  test('the cluster encrypts Fargate ephemeral storage (image layers, /tmp) with the given key', () => {
+    expect(json).toHaveResourceWithProperties(EcsCluster, {
+      name: 'vitals-test',
+      configuration: expect.objectContaining({ managed_storage_configuration: { fargate_ephemeral_storage_kms_key_id: DUMMY.ephemeralKeyArn } }),
+    });
+    expect(ProcessingService.clusterName('test')).toBe('vitals-test');
+  });
+
   test('the log group is encrypted with the logs key and has a retention', () => {
     expect(json).toHaveResourceWithProperties(CloudwatchLogGroup, {
       name: '/ecs/vitals-processor-test',
@@ -409,6 +417,7 @@ describe('ProcessingService: validation', () => {
     ['hmacKeyArn', { hmacKeyArn: 'x' }, /hmacKeyArn must be an kms ARN/],
     ['stream.arn', { stream: { ...processingProps().stream, arn: 'vitals-events' } }, /stream\.arn must be an kinesis ARN/],
     ['stream.keyArn', { stream: { ...processingProps().stream, keyArn: 'k' } }, /stream\.keyArn must be an kms ARN/],
+    ['ephemeralStorageKeyArn', { ephemeralStorageKeyArn: 'alias/x' }, /ephemeralStorageKeyArn must be an kms ARN/],
     ['stream.shardCount', { stream: { ...processingProps().stream, shardCount: 0 } }, /stream\.shardCount must be an integer >= 1; received 0/],
     ['stream.retentionHours', { stream: { ...processingProps().stream, retentionHours: 12 } }, /stream\.retentionHours must be an integer from 24 to 8760; received 12/],
     ['database.masterSecretArn', { database: { ...processingProps().database, masterSecretArn: 'secret' } }, /database\.masterSecretArn must be an secretsmanager ARN/],

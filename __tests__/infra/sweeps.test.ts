@@ -89,6 +89,17 @@ describe('encryption and retention sweep over the pipeline stack', () => {
     for (const s of ofType(dev, 'aws_secretsmanager_secret')) expect(s.kms_key_id).toMatch(CMK);
   });
 
+  it('encrypts Fargate ephemeral storage with the data key, whose policy names the cluster', () => {
+    const [cluster] = ofType(dev, 'aws_ecs_cluster');
+    const config = cluster.configuration as { managed_storage_configuration?: { fargate_ephemeral_storage_kms_key_id?: string } };
+    expect(config.managed_storage_configuration?.fargate_ephemeral_storage_kms_key_id).toMatch(/^\$\{aws_kms_key\.Keys_Data_Key_\w+\.arn\}$/);
+    const dataKeyPolicy = Object.entries(dev.data?.aws_iam_policy_document ?? {}).find(([id]) => id.startsWith('Keys_Data_Policy'))?.[1];
+    const conditions = ((dataKeyPolicy?.statement ?? []) as { condition?: { variable: string; values: string[] }[] }[]).flatMap((s) => s.condition ?? []);
+    const named = conditions.filter((c) => c.variable === 'kms:EncryptionContext:aws:ecs:clusterName');
+    expect(named.length).toBe(2);
+    for (const c of named) expect(c.values).toEqual([cluster.name]);
+  });
+
   it('encrypts the image repository with a customer-managed key', () => {
     const repositories = ofType(registry(), 'aws_ecr_repository');
     expect(repositories.length).toBe(1);

@@ -118,11 +118,14 @@ export interface KeysProps {
   readonly production?: boolean;
   /** Name of the CloudTrail trail allowed to encrypt with the logs key. @default `vitals-trail-<environment>` */
   readonly trailName?: string;
+  /** ECS cluster whose Fargate ephemeral storage the data key encrypts. @default `vitals-<environment>` */
+  readonly ecsClusterName?: string;
 }
 
 /**
  * The pipeline's customer-managed keys:
- * - `data`: Kinesis, Aurora storage and Performance Insights, the master secret, AWS Backup;
+ * - `data`: Kinesis, Aurora storage and Performance Insights, the master secret, AWS Backup, Fargate
+ *   ephemeral storage (service access bound to the cluster by encryption context);
  * - `logs`: every CloudWatch log group, the CloudTrail trail (service access bound to encryption context)
  *   and the alarm topic (CloudWatch publishes to it);
  * - `phi`: envelope encryption of patient identifiers by the processor;
@@ -148,10 +151,33 @@ export class Keys extends Construct {
     };
     const name = (key: string): string => `vitals-${key}-${environment}`;
 
+    // Fargate ephemeral storage: AWS's documented statements, bound to this cluster by the
+    // encryption context Fargate sends; the grant it creates may only decrypt.
+    const ecsClusterContext = [
+      { test: 'StringEquals', variable: 'kms:EncryptionContext:aws:ecs:clusterAccount', values: [accountId] },
+      { test: 'StringEquals', variable: 'kms:EncryptionContext:aws:ecs:clusterName', values: [props.ecsClusterName ?? `vitals-${environment}`] },
+    ];
+    const fargate = [{ type: 'Service', identifiers: ['fargate.amazonaws.com'] }];
     this.data = new ManagedKey(this, 'Data', {
       ...common,
       aliasName: name('data'),
-      description: `vitals ${environment}: Kinesis, Aurora, Secrets Manager and Backup data`,
+      description: `vitals ${environment}: Kinesis, Aurora, Secrets Manager, Backup and Fargate ephemeral storage`,
+      serviceStatements: [
+        {
+          sid: 'FargateEncryptsEphemeralStorage',
+          principals: fargate,
+          actions: ['kms:GenerateDataKeyWithoutPlaintext'],
+          resources: ['*'],
+          condition: ecsClusterContext,
+        },
+        {
+          sid: 'FargateGrantsDecryptForEphemeralStorage',
+          principals: fargate,
+          actions: ['kms:CreateGrant'],
+          resources: ['*'],
+          condition: [...ecsClusterContext, { test: 'ForAllValues:StringEquals', variable: 'kms:GrantOperations', values: ['Decrypt'] }],
+        },
+      ],
     });
 
     this.logs = new ManagedKey(this, 'Logs', {

@@ -51,7 +51,9 @@ export class PipelineStack extends VitalsStack {
     });
 
     const trailName = AuditTrail.trailName(environment);
-    this.keys = new Keys(this, 'Keys', { environment, region, accountId, partition, production, trailName });
+    this.keys = new Keys(this, 'Keys', {
+      environment, region, accountId, partition, production, trailName, ecsClusterName: ProcessingService.clusterName(environment),
+    });
 
     this.network = new Network(this, 'Network', {
       environment,
@@ -112,6 +114,7 @@ export class PipelineStack extends VitalsStack {
       },
       phiKeyArn: this.keys.phi.arn,
       hmacKeyArn: this.keys.patientHmac.arn,
+      ephemeralStorageKeyArn: this.keys.data.arn,
     });
 
     this.api = new IngestApi(this, 'Api', {

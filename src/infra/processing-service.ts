@@ -91,6 +91,12 @@ export interface ProcessingServiceProps {
   /** KMS HMAC_256 key for patient pseudonyms (GenerateMac). */
   readonly hmacKeyArn: string;
   /**
+   * KMS key for the tasks' Fargate ephemeral storage (image layers, the /tmp volume). Its key
+   * policy must let `fargate.amazonaws.com` use it for this cluster (Keys does, given the cluster
+   * name from `ProcessingService.clusterName`).
+   */
+  readonly ephemeralStorageKeyArn: string;
+  /**
    * Tasks at rest; also the autoscaling minimum. Two keep a consumer running while one is replaced.
    * @default 2
    */
@@ -249,6 +255,7 @@ function validate(id: string, props: ProcessingServiceProps): void {
   p.arn('logsKeyArn', props.logsKeyArn, 'kms');
   p.arn('phiKeyArn', props.phiKeyArn, 'kms');
   p.arn('hmacKeyArn', props.hmacKeyArn, 'kms');
+  p.arn('ephemeralStorageKeyArn', props.ephemeralStorageKeyArn, 'kms');
   p.arn('stream.arn', stream.arn, 'kinesis');
   p.arn('stream.keyArn', stream.keyArn, 'kms');
   p.arn('database.masterSecretArn', database.masterSecretArn, 'secretsmanager');
@@ -285,6 +292,11 @@ function validate(id: string, props: ProcessingServiceProps): void {
 }
 
 export class ProcessingService extends Construct {
+  /** The cluster's name, known before the cluster exists (the data key's policy names it). */
+  static clusterName(environment: string): string {
+    return `vitals-${environment}`;
+  }
+
   public readonly cluster: EcsCluster;
   public readonly logGroup: CloudwatchLogGroup;
   public readonly taskRole: IamRole;
@@ -318,11 +330,13 @@ export class ProcessingService extends Construct {
     });
 
     this.cluster = new EcsCluster(this, 'Cluster', {
-      name: `vitals-${env}`,
+      name: ProcessingService.clusterName(env),
       setting: [{ name: 'containerInsights', value: 'enabled' }],
       // ECS Exec is disabled on the service; should an operator ever enable it, sessions are
       // encrypted with our key and logged to the encrypted group, not to an unencrypted default.
       configuration: {
+        // Fargate otherwise encrypts ephemeral storage with an AWS-owned key.
+        managedStorageConfiguration: { fargateEphemeralStorageKmsKeyId: props.ephemeralStorageKeyArn },
         executeCommandConfiguration: {
           kmsKeyId: props.logsKeyArn,
           logging: 'OVERRIDE',

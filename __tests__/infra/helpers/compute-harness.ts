@@ -21,6 +21,7 @@ export const DUMMY = {
   phiKeyArn: key('phi'),
   hmacKeyArn: key('hmac'),
   secretKeyArn: key('secret'),
+  ephemeralKeyArn: key('ephemeral'),
   repositoryArn: `arn:aws:ecr:${REGION}:${ACCOUNT}:repository/vitals-processor-test`,
   masterSecretArn: `arn:aws:secretsmanager:${REGION}:${ACCOUNT}:secret:rds!cluster-abc-123456`,
   clusterResourceId: 'cluster-ABCDEFGHIJKLMNOPQRSTUVWXYZ',
@@ -52,6 +53,7 @@ export function processingProps(overrides: Partial<ProcessingServiceProps> = {})
     },
     phiKeyArn: DUMMY.phiKeyArn,
     hmacKeyArn: DUMMY.hmacKeyArn,
+    ephemeralStorageKeyArn: DUMMY.ephemeralKeyArn,
     ...overrides,
   };
 }

@@ -81,6 +81,11 @@ interface RunningReader {
 export class Processor {
   private readonly leases: LeaseManager;
   private readonly readers = new Map<string, RunningReader>();
+  /**
+   * Leases this worker took and has not seen end (finished, lost): what a graceful stop releases. Kept
+   * apart from `readers`, whose entries go as soon as a reader exits, often before stop() gets there.
+   */
+  private readonly leasesHeld = new Map<string, number>();
   private readonly stopController = new AbortController();
   private readonly hardStop = new AbortController();
   private loop?: Promise<void>;
@@ -157,6 +162,7 @@ export class Processor {
       for (const [shardId, reader] of this.readers) {
         const lease = heldById.get(shardId);
         if (!lease || lease.epoch !== reader.epoch) {
+          if (this.leasesHeld.get(shardId) === reader.epoch) this.leasesHeld.delete(shardId);
           this.log.warn({ shardId }, 'lease no longer held; stopping its reader');
           reader.controller.abort();
         }
@@ -220,7 +226,10 @@ export class Processor {
     const controller = new AbortController();
     const current: RunningReader['current'] = {};
     const onStop = (): void => controller.abort();
-    this.stopController.signal.addEventListener('abort', onStop, { once: true });
+    // A lease taken while the stop was being requested (the cycle was mid-acquire): an abort listener
+    // added now would never fire, so the reader would poll on until the deadline and past it.
+    if (this.stopController.signal.aborted) controller.abort();
+    else this.stopController.signal.addEventListener('abort', onStop, { once: true });
     const done = (async (): Promise<ReaderExit | 'failed'> => {
       if (existing) await existing.done; // never two readers of one shard in this process
       const reader = (current.reader = new ShardReader({
@@ -247,9 +256,12 @@ export class Processor {
     })();
     const entry: RunningReader = { epoch: lease.epoch, controller, done, current };
     this.readers.set(lease.shardId, entry);
+    this.leasesHeld.set(lease.shardId, lease.epoch);
     void done.then((exit) => {
       this.stopController.signal.removeEventListener('abort', onStop);
       if (this.readers.get(lease.shardId) === entry) this.readers.delete(lease.shardId);
+      // Stopped or failed readers leave the lease held (released on stop, or restarted next cycle).
+      if ((exit === 'finished' || exit === 'lease-lost') && this.leasesHeld.get(lease.shardId) === lease.epoch) this.leasesHeld.delete(lease.shardId);
       if (exit === 'finished') {
         // Children may now be eligible: look for them right away.
         this.lastSyncAt = 0;
@@ -280,7 +292,8 @@ export class Processor {
       this.hardStop.abort();
     }
     try {
-      const released = await this.leases.release(readers.map(([shardId, r]) => ({ shardId, epoch: r.epoch })));
+      // Fenced on (owner, epoch): a lease lost meanwhile is left to its new owner.
+      const released = await this.leases.release([...this.leasesHeld].map(([shardId, epoch]) => ({ shardId, epoch })));
       this.log.info({ released }, 'leases released');
     } catch (err) {
       this.log.warn({ err: errorSummary(err) }, 'lease release failed; leases expire on their own');

@@ -347,7 +347,7 @@ describe('CiDeployRole validation', () => {
   });
 
   test('an account id that is not 12 digits is rejected', () => {
-    expect(build({ accountId: 'abc' })).toThrow(/accountId must be 12 digits; received "abc"/);
+    expect(build({ accountId: 'abc' })).toThrow(/accountId must be a 12-digit AWS account id; received "abc"/);
   });
 
   test('an existing provider ARN for another issuer is rejected', () => {

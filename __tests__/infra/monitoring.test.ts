@@ -316,15 +316,15 @@ describe('Monitoring validation', () => {
   });
 
   test('an account id that is not 12 digits is rejected', () => {
-    expect(build({ accountId: '1234' })).toThrow(/accountId must be 12 digits; received "1234"/);
+    expect(build({ accountId: '1234' })).toThrow(/accountId must be a 12-digit AWS account id; received "1234"/);
   });
 
   test('a minimum task count below one is rejected', () => {
-    expect(build({ minTaskCount: 0 })).toThrow(/minTaskCount must be an integer of at least 1.*received 0/);
+    expect(build({ minTaskCount: 0 })).toThrow(/minTaskCount must be an integer >= 1.*received 0/);
   });
 
   test('a shard count that is not a positive integer is rejected', () => {
-    expect(build({ shardCount: 1.5 })).toThrow(/shardCount must be an integer of at least 1; received 1.5/);
+    expect(build({ shardCount: 1.5 })).toThrow(/shardCount must be an integer >= 1; received 1.5/);
   });
 
   test('a maximum ACU outside Aurora Serverless v2 bounds is rejected', () => {

@@ -21,7 +21,7 @@
  * The lists are derived from the resources the stacks declare; when a deploy fails with
  * AccessDenied, the message names the action: add it to the matching list below.
  */
-import { Token } from 'cdktf';
+import { PropProblems } from './prop-problems';
 import { Construct } from 'constructs';
 import { IamOpenidConnectProvider } from '@cdktf/provider-aws/lib/iam-openid-connect-provider';
 import { IamPolicy } from '@cdktf/provider-aws/lib/iam-policy';
@@ -281,34 +281,18 @@ interface PolicySpec {
 }
 
 const REPOSITORY_PATTERN = /^[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+$/;
-const ENVIRONMENT_PATTERN = /^[a-z][a-z0-9]{0,7}$/;
-const ACCOUNT_ID_PATTERN = /^\d{12}$/;
-const known = (value: string): boolean => !Token.isUnresolved(value);
 
 function validate(props: CiDeployRoleProps): void {
-  const errors: string[] = [];
-  if (known(props.repository) && !REPOSITORY_PATTERN.test(props.repository)) {
-    errors.push(`repository must be "owner/name" (letters, digits, '.', '_', '-'); received ${JSON.stringify(props.repository)}`);
+  const p = new PropProblems('CiDeployRole')
+    .check(REPOSITORY_PATTERN.test(props.repository), 'repository', `must be "owner/name" (letters, digits, '.', '_', '-')`, props.repository)
+    .check(props.environments.length > 0, 'environments', 'must name at least one environment', props.environments)
+    .check(new Set(props.environments).size === props.environments.length, 'environments', 'must not repeat', props.environments)
+    .accountId('accountId', props.accountId);
+  for (const env of props.environments) p.environment('environments', env);
+  if (props.existingOidcProviderArn !== undefined) {
+    p.check(props.existingOidcProviderArn.endsWith(`:oidc-provider/${GITHUB_OIDC_HOST}`), 'existingOidcProviderArn', `must be the ARN of the ${GITHUB_OIDC_HOST} provider`, props.existingOidcProviderArn);
   }
-  if (props.environments.length === 0) {
-    errors.push('environments must name at least one environment; received []');
-  }
-  for (const env of props.environments) {
-    if (!ENVIRONMENT_PATTERN.test(env)) {
-      errors.push(`environments must be lowercase alphanumeric, start with a letter, at most 8 characters; received ${JSON.stringify(env)}`);
-    }
-  }
-  if (new Set(props.environments).size !== props.environments.length) {
-    errors.push(`environments must not repeat; received ${JSON.stringify(props.environments)}`);
-  }
-  if (known(props.accountId) && !ACCOUNT_ID_PATTERN.test(props.accountId)) {
-    errors.push(`accountId must be 12 digits; received ${JSON.stringify(props.accountId)}`);
-  }
-  if (props.existingOidcProviderArn !== undefined && known(props.existingOidcProviderArn)
-    && !props.existingOidcProviderArn.endsWith(`:oidc-provider/${GITHUB_OIDC_HOST}`)) {
-    errors.push(`existingOidcProviderArn must be the ARN of the ${GITHUB_OIDC_HOST} provider; received ${JSON.stringify(props.existingOidcProviderArn)}`);
-  }
-  if (errors.length > 0) throw new Error(`CiDeployRole: invalid props:\n  - ${errors.join('\n  - ')}`);
+  p.throwIfAny();
 }
 
 /** Subject claim of a pull-request job (`pull_request` events; fork PRs get no id token). */

@@ -1,5 +1,5 @@
 import { Construct } from 'constructs';
-import { Token } from 'cdktf';
+import { PropProblems } from './prop-problems';
 import { BackupPlan } from '@cdktf/provider-aws/lib/backup-plan';
 import { BackupSelection } from '@cdktf/provider-aws/lib/backup-selection';
 import { BackupVault } from '@cdktf/provider-aws/lib/backup-vault';
@@ -264,26 +264,13 @@ export class Database extends Construct {
   }
 
   private static validate(p: { engineVersion: string; minAcu: number; maxAcu: number; backupRetentionDays: number; rotationDays: number; availabilityZones: readonly string[] }): void {
-    const errors: string[] = [];
-    const known = (v: unknown): boolean => !Token.isUnresolved(v);
-    if (known(p.engineVersion) && !/^1[6-9]\.\d+$/.test(p.engineVersion)) {
-      errors.push(`engineVersion must be Aurora PostgreSQL 16 or later as major.minor; received ${JSON.stringify(p.engineVersion)}`);
-    }
-    if (known(p.minAcu) && !(p.minAcu >= DB_ACU_MIN && p.minAcu <= DB_ACU_MAX)) {
-      errors.push(`minCapacityAcu must be from ${DB_ACU_MIN} to ${DB_ACU_MAX} (above 0: the cluster must never pause); received ${p.minAcu}`);
-    }
-    if (known(p.maxAcu) && !(p.maxAcu >= p.minAcu && p.maxAcu <= DB_ACU_MAX)) {
-      errors.push(`maxCapacityAcu must be from minCapacityAcu (${p.minAcu}) to ${DB_ACU_MAX}; received ${p.maxAcu}`);
-    }
-    if (known(p.backupRetentionDays) && !(Number.isInteger(p.backupRetentionDays) && p.backupRetentionDays >= BACKUP_RETENTION_DAYS_MIN && p.backupRetentionDays <= BACKUP_RETENTION_DAYS_MAX)) {
-      errors.push(`backupRetentionDays must be an integer from ${BACKUP_RETENTION_DAYS_MIN} to ${BACKUP_RETENTION_DAYS_MAX}; received ${p.backupRetentionDays}`);
-    }
-    if (known(p.rotationDays) && !(Number.isInteger(p.rotationDays) && p.rotationDays >= 1 && p.rotationDays <= 365)) {
-      errors.push(`masterSecretRotationDays must be an integer from 1 to 365; received ${p.rotationDays}`);
-    }
-    if (p.availabilityZones.length < 2 || p.availabilityZones[0] === p.availabilityZones[1]) {
-      errors.push(`availabilityZones must hold two different zones for the writer and the reader; received ${JSON.stringify(p.availabilityZones)}`);
-    }
-    if (errors.length > 0) throw new Error(`Database: ${errors.join('; ')}`);
+    new PropProblems('Database')
+      .check(/^1[6-9]\.\d+$/.test(p.engineVersion), 'engineVersion', 'must be Aurora PostgreSQL 16 or later as major.minor', p.engineVersion)
+      .check(p.minAcu >= DB_ACU_MIN && p.minAcu <= DB_ACU_MAX, 'minCapacityAcu', `must be from ${DB_ACU_MIN} to ${DB_ACU_MAX} (above 0: the cluster must never pause)`, p.minAcu)
+      .check(p.maxAcu >= p.minAcu && p.maxAcu <= DB_ACU_MAX, 'maxCapacityAcu', `must be from minCapacityAcu (${p.minAcu}) to ${DB_ACU_MAX}`, p.maxAcu)
+      .integer('backupRetentionDays', p.backupRetentionDays, BACKUP_RETENTION_DAYS_MIN, BACKUP_RETENTION_DAYS_MAX)
+      .integer('masterSecretRotationDays', p.rotationDays, 1, 365)
+      .check(p.availabilityZones.length >= 2 && p.availabilityZones[0] !== p.availabilityZones[1], 'availabilityZones', 'must hold two different zones for the writer and the reader', p.availabilityZones)
+      .throwIfAny();
   }
 }

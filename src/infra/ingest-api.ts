@@ -8,7 +8,7 @@
  */
 import { createHash } from 'node:crypto';
 import { Construct } from 'constructs';
-import { Fn, ITerraformDependable, Token } from 'cdktf';
+import { Fn, ITerraformDependable } from 'cdktf';
 import { ApiGatewayAccount } from '@cdktf/provider-aws/lib/api-gateway-account';
 import { ApiGatewayApiKey } from '@cdktf/provider-aws/lib/api-gateway-api-key';
 import { ApiGatewayDeployment } from '@cdktf/provider-aws/lib/api-gateway-deployment';
@@ -46,7 +46,8 @@ import {
   integrationErrorTemplate,
   putRecordsRequestTemplate,
 } from './mapping-template';
-import { ENVIRONMENT_MAX_LENGTH, ENVIRONMENT_PATTERN, LOG_RETENTION_DAYS_ALLOWED } from './config';
+import { LOG_RETENTION_DAYS_ALLOWED } from './config';
+import { PropProblems } from './prop-problems';
 
 export interface IngestStreamRef {
   readonly name: string;
@@ -185,41 +186,23 @@ const MANAGED_RULE_GROUPS: ReadonlyArray<{ readonly name: string; readonly count
 /** Header names WAF logs must not contain. */
 const WAF_REDACTED_HEADERS = ['authorization', 'x-api-key', 'x-amz-security-token'] as const;
 
-function isResolved(value: unknown): boolean {
-  return !Token.isUnresolved(value);
-}
-
 function validate(id: string, props: IngestApiProps): void {
-  const problems: string[] = [];
-  const check = (ok: boolean, prop: string, rule: string, received: unknown) => {
-    if (!ok) problems.push(`${prop} ${rule}; received ${JSON.stringify(received)}`);
-  };
-  const arn = (prop: string, value: string, service: string) => {
-    if (isResolved(value)) check(new RegExp(`^arn:aws[a-z-]*:${service}:`).test(value), prop, `must be an ${service} ARN (arn:aws:${service}:...)`, value);
-  };
-  if (isResolved(props.environment)) {
-    check(ENVIRONMENT_PATTERN.test(props.environment), 'environment', `must be lowercase alphanumeric, start with a letter, at most ${ENVIRONMENT_MAX_LENGTH} characters`, props.environment);
-  }
-  if (isResolved(props.region)) {
-    check(/^[a-z]{2}(-[a-z]+)+-\d$/.test(props.region), 'region', 'must be an AWS region code like eu-central-2', props.region);
-  }
-  if (isResolved(props.accountId)) {
-    check(/^\d{12}$/.test(props.accountId), 'accountId', 'must be a 12-digit AWS account id', props.accountId);
-  }
-  arn('stream.arn', props.stream.arn, 'kinesis');
-  arn('stream.keyArn', props.stream.keyArn, 'kms');
-  arn('logsKeyArn', props.logsKeyArn, 'kms');
+  const p = new PropProblems(`IngestApi "${id}"`);
+  p.environment('environment', props.environment);
+  p.region('region', props.region);
+  p.accountId('accountId', props.accountId);
+  p.arn('stream.arn', props.stream.arn, 'kinesis');
+  p.arn('stream.keyArn', props.stream.keyArn, 'kms');
+  p.arn('logsKeyArn', props.logsKeyArn, 'kms');
   const retention = props.logRetentionDays ?? DEFAULT_LOG_RETENTION_DAYS;
-  check((LOG_RETENTION_DAYS_ALLOWED as readonly number[]).includes(retention), 'logRetentionDays', `must be one of ${LOG_RETENTION_DAYS_ALLOWED.join(', ')}`, retention);
+  p.check((LOG_RETENTION_DAYS_ALLOWED as readonly number[]).includes(retention), 'logRetentionDays', `must be one of ${LOG_RETENTION_DAYS_ALLOWED.join(', ')}`, retention);
   const throttle = props.throttle ?? DEFAULT_THROTTLE;
-  check(Number.isInteger(throttle.burstLimit) && throttle.burstLimit >= 1 && throttle.burstLimit <= ACCOUNT_MAX_BURST, 'throttle.burstLimit', `must be an integer from 1 to ${ACCOUNT_MAX_BURST}`, throttle.burstLimit);
-  check(throttle.rateLimit > 0 && throttle.rateLimit <= ACCOUNT_MAX_RATE, 'throttle.rateLimit', `must be > 0 and <= ${ACCOUNT_MAX_RATE}`, throttle.rateLimit);
-  if (props.quota) {
-    check(Number.isInteger(props.quota.limit) && props.quota.limit >= 1, 'quota.limit', 'must be an integer >= 1', props.quota.limit);
-  }
+  p.integer('throttle.burstLimit', throttle.burstLimit, 1, ACCOUNT_MAX_BURST);
+  p.check(throttle.rateLimit > 0 && throttle.rateLimit <= ACCOUNT_MAX_RATE, 'throttle.rateLimit', `must be > 0 and <= ${ACCOUNT_MAX_RATE}`, throttle.rateLimit);
+  if (props.quota) p.integer('quota.limit', props.quota.limit, 1);
   const wafLimit = props.wafRateLimitPer5Minutes ?? DEFAULT_WAF_RATE_LIMIT_PER_5_MINUTES;
-  check(Number.isInteger(wafLimit) && wafLimit >= 10 && wafLimit <= 2_000_000_000, 'wafRateLimitPer5Minutes', 'must be an integer from 10 to 2000000000 (WAF rate-based rule limits)', wafLimit);
-  if (problems.length > 0) throw new Error(`IngestApi "${id}": invalid props:\n - ${problems.join('\n - ')}`);
+  p.integer('wafRateLimitPer5Minutes', wafLimit, 10, 2_000_000_000, ' (WAF rate-based rule limits)');
+  p.throwIfAny();
 }
 
 /** A stable digest of the API's static configuration: any change redeploys the stage. */

@@ -6,7 +6,7 @@
  * stack plans offline. Thresholds live in {@link ALARM_THRESHOLDS}; each key carries its unit.
  * docs/runbook.md names, for each alarm, the procedure it leads to.
  */
-import { Token } from 'cdktf';
+import { EMAIL_PATTERN, PropProblems } from './prop-problems';
 import { Construct } from 'constructs';
 import { CloudwatchDashboard } from '@cdktf/provider-aws/lib/cloudwatch-dashboard';
 import { CloudwatchLogMetricFilter } from '@cdktf/provider-aws/lib/cloudwatch-log-metric-filter';
@@ -229,44 +229,22 @@ interface AlarmDefinition {
   readonly metric: MetricRef | { readonly expression: string; readonly label: string; readonly inputs: Readonly<Record<string, MetricRef>> };
 }
 
-const ENVIRONMENT_PATTERN = /^[a-z][a-z0-9]{0,7}$/;
-const ACCOUNT_ID_PATTERN = /^\d{12}$/;
-const EMAIL_PATTERN = /^[^@\s]+@[^@\s]+\.[^@\s]+$/;
 /** Kinesis write capacity of one shard, records per second. */
 const SHARD_WRITE_RECORDS_PER_SECOND = 1000;
 
-const known = (value: string): boolean => !Token.isUnresolved(value);
 
 /** Collects every invalid prop and throws once, naming prop, rule and received value. */
 function validate(props: MonitoringProps): void {
-  const errors: string[] = [];
-  if (known(props.environment) && !ENVIRONMENT_PATTERN.test(props.environment)) {
-    errors.push(`environment must be lowercase alphanumeric, start with a letter, at most 8 characters; received ${JSON.stringify(props.environment)}`);
-  }
-  if (known(props.accountId) && !ACCOUNT_ID_PATTERN.test(props.accountId)) {
-    errors.push(`accountId must be 12 digits; received ${JSON.stringify(props.accountId)}`);
-  }
-  if (!Token.isUnresolved(props.shardCount) && !(Number.isInteger(props.shardCount) && props.shardCount >= 1)) {
-    errors.push(`shardCount must be an integer of at least 1; received ${props.shardCount}`);
-  }
-  if (!Token.isUnresolved(props.minTaskCount) && !(Number.isInteger(props.minTaskCount) && props.minTaskCount >= 1)) {
-    errors.push(`minTaskCount must be an integer of at least 1 (a pipeline with no processor is down); received ${props.minTaskCount}`);
-  }
-  if (!Token.isUnresolved(props.dbMaxCapacityAcu) && !(props.dbMaxCapacityAcu >= 0.5 && props.dbMaxCapacityAcu <= 256)) {
-    errors.push(`dbMaxCapacityAcu must be from 0.5 to 256; received ${props.dbMaxCapacityAcu}`);
-  }
-  for (const email of props.alarmEmails ?? []) {
-    if (known(email) && !EMAIL_PATTERN.test(email)) {
-      errors.push(`alarmEmails must hold e-mail addresses; received ${JSON.stringify(email)}`);
-    }
-  }
+  const p = new PropProblems('Monitoring')
+    .environment('environment', props.environment)
+    .accountId('accountId', props.accountId)
+    .integer('shardCount', props.shardCount, 1)
+    .integer('minTaskCount', props.minTaskCount, 1, undefined, ' (a pipeline with no processor is down)')
+    .check(props.dbMaxCapacityAcu >= 0.5 && props.dbMaxCapacityAcu <= 256, 'dbMaxCapacityAcu', 'must be from 0.5 to 256', props.dbMaxCapacityAcu);
+  for (const email of props.alarmEmails ?? []) p.check(EMAIL_PATTERN.test(email), 'alarmEmails', 'must hold e-mail addresses', email);
   const field = props.apiAccessLogStatusField ?? 'status';
-  if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(field)) {
-    errors.push(`apiAccessLogStatusField must be a plain JSON field name; received ${JSON.stringify(field)}`);
-  }
-  if (errors.length > 0) {
-    throw new Error(`Monitoring: invalid props:\n  - ${errors.join('\n  - ')}`);
-  }
+  p.check(/^[A-Za-z_][A-Za-z0-9_]*$/.test(field), 'apiAccessLogStatusField', 'must be a plain JSON field name', field);
+  p.throwIfAny();
 }
 
 export class Monitoring extends Construct {

@@ -22,8 +22,9 @@ import { EcsTaskDefinition } from '@cdktf/provider-aws/lib/ecs-task-definition';
 import { IamRole } from '@cdktf/provider-aws/lib/iam-role';
 import { IamRolePolicy } from '@cdktf/provider-aws/lib/iam-role-policy';
 import {
-  ENVIRONMENT_MAX_LENGTH, ENVIRONMENT_PATTERN, LOG_RETENTION_DAYS_ALLOWED, STREAM_RETENTION_HOURS_MAX, STREAM_RETENTION_HOURS_MIN,
+  LOG_RETENTION_DAYS_ALLOWED, STREAM_RETENTION_HOURS_MAX, STREAM_RETENTION_HOURS_MIN,
 } from './config';
+import { isKnown, PropProblems } from './prop-problems';
 
 /** What the construct needs from the stream construct. */
 export interface ProcessingStreamRef {
@@ -207,50 +208,15 @@ export function healthCheckScript(port: number = HEALTH_PORT): string {
   );
 }
 
-function isResolved(value: unknown): boolean {
-  return !Token.isUnresolved(value);
-}
-
-/** Collects every invalid prop so the user sees all of them at once. */
-class PropProblems {
-  private readonly problems: string[] = [];
-  constructor(private readonly owner: string) {}
-  check(ok: boolean, prop: string, rule: string, received: unknown): void {
-    if (!ok) this.problems.push(`${prop} ${rule}; received ${JSON.stringify(received)}`);
-  }
-  arn(prop: string, value: string, service: string): void {
-    if (isResolved(value)) {
-      this.check(new RegExp(`^arn:aws[a-z-]*:${service}:`).test(value), prop, `must be an ${service} ARN (arn:aws:${service}:...)`, value);
-    }
-  }
-  throwIfAny(): void {
-    if (this.problems.length > 0) {
-      throw new Error(`${this.owner}: invalid props:\n - ${this.problems.join('\n - ')}`);
-    }
-  }
-}
-
 function validate(id: string, props: ProcessingServiceProps): void {
   const p = new PropProblems(`ProcessingService "${id}"`);
   const { environment, region, accountId, stream, database } = props;
-  if (isResolved(environment)) {
-    p.check(ENVIRONMENT_PATTERN.test(environment), 'environment', `must be lowercase alphanumeric, start with a letter, at most ${ENVIRONMENT_MAX_LENGTH} characters`, environment);
-  }
-  if (isResolved(region)) {
-    p.check(/^[a-z]{2}(-[a-z]+)+-\d$/.test(region), 'region', 'must be an AWS region code like eu-central-2', region);
-  }
-  if (isResolved(accountId)) {
-    p.check(/^\d{12}$/.test(accountId), 'accountId', 'must be a 12-digit AWS account id', accountId);
-  }
-  if (isResolved(props.subnetIds)) {
-    p.check(props.subnetIds.length >= 2, 'subnetIds', 'must list at least 2 private subnets (tasks spread over their AZs)', props.subnetIds);
-  }
-  if (isResolved(props.securityGroupIds)) {
-    p.check(props.securityGroupIds.length >= 1, 'securityGroupIds', 'must list at least 1 security group', props.securityGroupIds);
-  }
-  if (isResolved(props.imageUri)) {
-    p.check(/@sha256:[0-9a-f]{64}$/.test(props.imageUri), 'imageUri', 'must be pinned by digest (...@sha256:<64 hex>)', props.imageUri);
-  }
+  p.environment('environment', environment);
+  p.region('region', region);
+  p.accountId('accountId', accountId);
+  p.check(props.subnetIds.length >= 2, 'subnetIds', 'must list at least 2 private subnets (tasks spread over their AZs)', props.subnetIds);
+  p.check(props.securityGroupIds.length >= 1, 'securityGroupIds', 'must list at least 1 security group', props.securityGroupIds);
+  p.check(/@sha256:[0-9a-f]{64}$/.test(props.imageUri), 'imageUri', 'must be pinned by digest (...@sha256:<64 hex>)', props.imageUri);
   p.arn('repositoryArn', props.repositoryArn, 'ecr');
   p.arn('logsKeyArn', props.logsKeyArn, 'kms');
   p.arn('phiKeyArn', props.phiKeyArn, 'kms');
@@ -260,21 +226,13 @@ function validate(id: string, props: ProcessingServiceProps): void {
   p.arn('stream.keyArn', stream.keyArn, 'kms');
   p.arn('database.masterSecretArn', database.masterSecretArn, 'secretsmanager');
   p.arn('database.secretKeyArn', database.secretKeyArn, 'kms');
-  if (isResolved(stream.shardCount)) {
-    p.check(Number.isInteger(stream.shardCount) && stream.shardCount >= 1, 'stream.shardCount', 'must be an integer >= 1', stream.shardCount);
-  }
-  if (isResolved(stream.retentionHours)) {
-    p.check(
-      Number.isInteger(stream.retentionHours) && stream.retentionHours >= STREAM_RETENTION_HOURS_MIN && stream.retentionHours <= STREAM_RETENTION_HOURS_MAX,
-      'stream.retentionHours', `must be an integer from ${STREAM_RETENTION_HOURS_MIN} to ${STREAM_RETENTION_HOURS_MAX}`, stream.retentionHours,
-    );
-  }
-  if (isResolved(database.port)) {
-    p.check(Number.isInteger(database.port) && database.port >= 1 && database.port <= 65535, 'database.port', 'must be a TCP port (1-65535)', database.port);
-  }
-  if (isResolved(database.processorUser)) {
-    p.check(/^[a-z_][a-z0-9_]{0,62}$/.test(database.processorUser), 'database.processorUser', 'must be a PostgreSQL role name (lowercase, digits, _; at most 63)', database.processorUser);
-  }
+  p.check(Number.isInteger(stream.shardCount) && stream.shardCount >= 1, 'stream.shardCount', 'must be an integer >= 1', stream.shardCount);
+  p.check(
+    Number.isInteger(stream.retentionHours) && stream.retentionHours >= STREAM_RETENTION_HOURS_MIN && stream.retentionHours <= STREAM_RETENTION_HOURS_MAX,
+    'stream.retentionHours', `must be an integer from ${STREAM_RETENTION_HOURS_MIN} to ${STREAM_RETENTION_HOURS_MAX}`, stream.retentionHours,
+  );
+  p.check(Number.isInteger(database.port) && database.port >= 1 && database.port <= 65535, 'database.port', 'must be a TCP port (1-65535)', database.port);
+  p.check(/^[a-z_][a-z0-9_]{0,62}$/.test(database.processorUser), 'database.processorUser', 'must be a PostgreSQL role name (lowercase, digits, _; at most 63)', database.processorUser);
   const retention = props.logRetentionDays ?? DEFAULT_LOG_RETENTION_DAYS;
   p.check((LOG_RETENTION_DAYS_ALLOWED as readonly number[]).includes(retention), 'logRetentionDays', `must be one of ${LOG_RETENTION_DAYS_ALLOWED.join(', ')}`, retention);
   const desired = props.desiredCount ?? DEFAULT_DESIRED_COUNT;
@@ -533,7 +491,7 @@ export class ProcessingService extends Construct {
     // ---- Autoscaling ----------------------------------------------------------------------
     // A shard is leased by one consumer at a time, so tasks beyond the shard count would idle.
     this.minCapacity = desiredCount;
-    this.maxCapacity = isResolved(stream.shardCount)
+    this.maxCapacity = isKnown(stream.shardCount)
       ? Math.max(stream.shardCount, desiredCount)
       : Token.asNumber(Fn.max([stream.shardCount, desiredCount]));
 

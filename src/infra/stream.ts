@@ -1,5 +1,5 @@
 import { Construct } from 'constructs';
-import { Token } from 'cdktf';
+import { PropProblems } from './prop-problems';
 import { KinesisStream } from '@cdktf/provider-aws/lib/kinesis-stream';
 import {
   DEFAULT_SHARD_COUNT, SHARD_COUNT_MAX, SHARD_COUNT_MIN, STREAM_RETENTION_HOURS_MAX, STREAM_RETENTION_HOURS_MIN,
@@ -42,14 +42,10 @@ export class Stream extends Construct {
     super(scope, id);
     const shardCount = props.shardCount ?? DEFAULT_SHARD_COUNT;
     const retentionHours = props.retentionHours ?? 168;
-    const errors: string[] = [];
-    if (!Token.isUnresolved(shardCount) && (!Number.isInteger(shardCount) || shardCount < SHARD_COUNT_MIN || shardCount > SHARD_COUNT_MAX)) {
-      errors.push(`shardCount must be an integer from ${SHARD_COUNT_MIN} to ${SHARD_COUNT_MAX}; received ${shardCount}`);
-    }
-    if (!Token.isUnresolved(retentionHours) && (!Number.isInteger(retentionHours) || retentionHours < STREAM_RETENTION_HOURS_MIN || retentionHours > STREAM_RETENTION_HOURS_MAX)) {
-      errors.push(`retentionHours must be an integer from ${STREAM_RETENTION_HOURS_MIN} to ${STREAM_RETENTION_HOURS_MAX}; received ${retentionHours}`);
-    }
-    if (errors.length > 0) throw new Error(`Stream: ${errors.join('; ')}`);
+    new PropProblems(`Stream "${id}"`)
+      .integer('shardCount', shardCount, SHARD_COUNT_MIN, SHARD_COUNT_MAX)
+      .integer('retentionHours', retentionHours, STREAM_RETENTION_HOURS_MIN, STREAM_RETENTION_HOURS_MAX)
+      .throwIfAny();
 
     this.shardCount = shardCount;
     this.retentionHours = retentionHours;

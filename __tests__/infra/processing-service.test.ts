@@ -225,6 +225,7 @@ describe('ProcessingService: migration task definition', () => {
       DB_NAME: 'vitals',
       DB_SSL_CA_FILE: '/app/certs/rds-global-bundle.pem',
       STREAM_RETENTION_HOURS: '168',
+      EVENT_ID_RETENTION_DAYS: '35',
     });
     expect(c.secrets).toEqual([
       { name: 'DB_ADMIN_USER', valueFrom: `${DUMMY.masterSecretArn}:username::` },

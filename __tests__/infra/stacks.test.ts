@@ -1,4 +1,5 @@
 import { Testing } from 'cdktf';
+import { retentionSettingsFromEnv } from '../../src/db/migrate';
 import { BootstrapStack } from '../../src/infra/bootstrap-stack';
 import { PipelineStack } from '../../src/infra/pipeline-stack';
 import { RegistryStack } from '../../src/infra/registry-stack';
@@ -87,7 +88,19 @@ describe('PipelineStack', () => {
     const configured = pipeline({ STREAM_RETENTION_HOURS: '720' });
     expect(ofType(configured, 'aws_kinesis_stream')[0].retention_period).toBe(720);
     expect(migration(configured).STREAM_RETENTION_HOURS).toBe('720');
+    expect(migration(dev).EVENT_ID_RETENTION_DAYS).toBe('35');
+    const year = pipeline({ STREAM_RETENTION_HOURS: '8760' });
+    // migrate.ts refuses days * 24 <= hours + 24: a year of retention needs a horizon past 366 days.
+    expect(Number(migration(year).EVENT_ID_RETENTION_DAYS) * 24).toBeGreaterThan(8760 + 24);
     expect(migration(dev).STREAM_RETENTION_HOURS).toBe(String(ofType(dev, 'aws_kinesis_stream')[0].retention_period));
+  });
+
+  it.each(['24', '168', '815', '816', '2160', '8760'])('gives the migration command a dedupe horizon it accepts for a %s-hour stream', (hours) => {
+    const td = ofType(pipeline({ STREAM_RETENTION_HOURS: hours }), 'aws_ecs_task_definition').find((t) => t.family === 'vitals-migrate-dev');
+    const [container] = JSON.parse(String(td?.container_definitions)) as { environment: { name: string; value: string }[] }[];
+    const env = Object.fromEntries(container.environment.map((e) => [e.name, e.value]));
+    // The migration command's own validation (src/db/migrate.ts) is the judge.
+    expect(() => retentionSettingsFromEnv(env)).not.toThrow();
   });
 
   it('grants no wildcard action in any Allow statement', () => {

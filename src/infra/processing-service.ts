@@ -208,6 +208,18 @@ export function healthCheckScript(port: number = HEALTH_PORT): string {
   );
 }
 
+/** Default dedupe horizon of the migration command (src/db/migrate.ts). */
+export const DEFAULT_EVENT_ID_RETENTION_DAYS = 35;
+
+/**
+ * Days event ids are kept for deduplication: the migration default, or longer when the stream keeps
+ * records longer, so a replay from the stream's oldest record can never store an event twice
+ * (migrate.ts refuses a horizon of no more than retention + 1 day).
+ */
+export function eventIdRetentionDays(streamRetentionHours: number): number {
+  return Math.max(DEFAULT_EVENT_ID_RETENTION_DAYS, Math.floor((streamRetentionHours + 24) / 24) + 1);
+}
+
 function validate(id: string, props: ProcessingServiceProps): void {
   const p = new PropProblems(`ProcessingService "${id}"`);
   const { environment, region, accountId, stream, database } = props;
@@ -439,6 +451,7 @@ export class ProcessingService extends Construct {
         DB_SSL_CA_FILE: RDS_CA_BUNDLE_PATH,
         // The dedupe horizon (event ids kept) must outlast the stream's retention (docs/design.md).
         STREAM_RETENTION_HOURS: Token.asString(stream.retentionHours),
+        EVENT_ID_RETENTION_DAYS: String(eventIdRetentionDays(stream.retentionHours)),
       }),
       // ECS reads the rotated master secret at task start; the values never appear in Terraform.
       secrets: [

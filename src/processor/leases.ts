@@ -1,7 +1,7 @@
 /**
  * Shard leases in PostgreSQL, with Kinesis Client Library semantics:
  * - one lease row per shard (parents recorded from ListShards); a child is leased only once every
- *   parent still in the table is finished (drained to its end);
+ *   parent still in the table is finished (drained to its end, or gone from the stream: ExpiredLease);
  * - a worker takes unowned or expired leases up to its fair share, renews its own on a timer, and,
  *   when it is below its fair share with nothing free, steals one lease at a time from the most
  *   loaded worker;
@@ -97,11 +97,34 @@ interface LeaseRow {
   finished: boolean;
 }
 
+/**
+ * An unfinished lease whose shard ListShards no longer returns: the shard was trimmed (all its data
+ * past the stream's retention, e.g. processors down longer than the retention period) or the stream
+ * was recreated. Its remaining records can no longer be read (they are lost), so the lease is
+ * finished as the Kinesis Client Library does, and its children become eligible.
+ */
+export interface ExpiredLease {
+  readonly shardId: string;
+  /** The last sequence number committed, or null if nothing of the shard was ever read. */
+  readonly checkpoint: string | null;
+  readonly epoch: number;
+}
+
+export interface ShardSync {
+  readonly added: number;
+  readonly pruned: number;
+  readonly expired: readonly ExpiredLease[];
+}
+
 export class LeaseManager {
   constructor(private readonly options: LeaseManagerOptions) {}
 
-  /** Records every shard of the stream (new shards after a reshard included); prunes finished leases of shards gone from the stream. */
-  async syncShards(kinesis: KinesisClient): Promise<{ added: number; pruned: number }> {
+  /**
+   * Records every shard of the stream (new shards after a reshard included); prunes finished leases of
+   * shards gone from the stream; and finishes, as expired, unfinished leases of shards gone from the
+   * stream (see ExpiredLease), so their children become eligible instead of waiting forever.
+   */
+  async syncShards(kinesis: KinesisClient): Promise<ShardSync> {
     const shards: Shard[] = [];
     let nextToken: string | undefined;
     do {
@@ -120,12 +143,26 @@ export class LeaseManager {
        ON CONFLICT (stream_name, shard_id) DO NOTHING`,
       [this.options.streamName, ids, parents.map((p) => JSON.stringify(p))],
     );
+    // An active stream always has at least one open shard: an empty listing proves nothing was trimmed.
+    if (ids.length === 0) return { added: added ?? 0, pruned: 0, expired: [] };
     // A shard trimmed from the stream (past retention) whose lease is finished is no longer needed.
+    // Runs before the expiry below, so an expired lease stays visible until the next sync.
     const { rowCount: pruned } = await this.options.pool.query(
       `DELETE FROM shard_leases WHERE stream_name = $1 AND finished AND NOT (shard_id = ANY($2::text[]))`,
       [this.options.streamName, ids],
     );
-    return { added: added ?? 0, pruned: pruned ?? 0 };
+    // Fenced like any lease change: the epoch moves and the owner goes, so a reader still holding the
+    // lease can never commit for it again; NOT finished makes it idempotent, so when several workers
+    // sync at once exactly one of them gets the row back (one warning, one metric).
+    const { rows } = await this.options.pool.query<{ shard_id: string; checkpoint: string | null; epoch: string }>(
+      `UPDATE shard_leases
+       SET finished = true, owner = NULL, expires_at = NULL, epoch = epoch + 1, updated_at = now()
+       WHERE stream_name = $1 AND NOT finished AND NOT (shard_id = ANY($2::text[]))
+       RETURNING shard_id, checkpoint, epoch`,
+      [this.options.streamName, ids],
+    );
+    const expired = rows.map((r) => ({ shardId: r.shard_id, checkpoint: r.checkpoint, epoch: Number(r.epoch) }));
+    return { added: added ?? 0, pruned: pruned ?? 0, expired };
   }
 
   async list(): Promise<LeaseView[]> {

@@ -17,7 +17,11 @@ export type CounterName =
   /** Batches split to isolate a record the database rejects. */
   | 'BatchSplits'
   /** Records dead-lettered as `unprocessable` (also counted in DeadLetters). */
-  | 'UnprocessableRecords';
+  | 'UnprocessableRecords'
+  /** Unfinished leases of shards trimmed from the stream (past retention) before they were read to their end: data lost. */
+  | 'ShardsExpiredUnread'
+  /** Checkpoints Kinesis refused (not from this shard: stream recreated); the shard is re-read from TRIM_HORIZON. */
+  | 'CheckpointsReset';
 export type SampleName = 'BatchLatencyMs' | 'MillisBehindLatest';
 
 const UNITS: Readonly<Record<CounterName | SampleName | 'EventsPerSecond', Unit>> = {
@@ -29,6 +33,8 @@ const UNITS: Readonly<Record<CounterName | SampleName | 'EventsPerSecond', Unit>
   LeaseLosses: 'Count',
   BatchSplits: 'Count',
   UnprocessableRecords: 'Count',
+  ShardsExpiredUnread: 'Count',
+  CheckpointsReset: 'Count',
   BatchLatencyMs: 'Milliseconds',
   MillisBehindLatest: 'Milliseconds',
   EventsPerSecond: 'Count/Second',

@@ -146,9 +146,17 @@ export class Processor {
     try {
       const now = Date.now();
       if (now - this.lastSyncAt >= this.settings.shardSyncMs) {
-        const { added, pruned } = await this.leases.syncShards(this.deps.kinesis);
+        const { added, pruned, expired } = await this.leases.syncShards(this.deps.kinesis);
         this.lastSyncAt = now;
         if (added || pruned) this.log.info({ added, pruned }, 'shard leases synced');
+        for (const lease of expired) {
+          // Records between the checkpoint and the shard's end were trimmed before anyone read them.
+          this.log.warn(
+            { shardId: lease.shardId, checkpoint: lease.checkpoint, epoch: lease.epoch },
+            'shard trimmed from the stream before it was read to its end; its lease is finished so its children can be read',
+          );
+        }
+        if (expired.length > 0) this.deps.metrics?.count('ShardsExpiredUnread', expired.length);
       }
       if (now - this.lastMaintenanceAt >= PARTITION_MAINTENANCE_MS && !this.maintenance) {
         // Beside the lease loop, never blocking renewals; retried next period when it fails.
@@ -260,10 +268,10 @@ export class Processor {
     void done.then((exit) => {
       this.stopController.signal.removeEventListener('abort', onStop);
       if (this.readers.get(lease.shardId) === entry) this.readers.delete(lease.shardId);
-      // Stopped or failed readers leave the lease held (released on stop, or restarted next cycle).
+      // Stopped, failed or shard-gone readers leave the lease held (released on stop, or restarted next cycle).
       if ((exit === 'finished' || exit === 'lease-lost') && this.leasesHeld.get(lease.shardId) === lease.epoch) this.leasesHeld.delete(lease.shardId);
-      if (exit === 'finished') {
-        // Children may now be eligible: look for them right away.
+      if (exit === 'finished' || exit === 'shard-gone') {
+        // Children may now be eligible, or the shard was trimmed (the sync finishes its lease): sync right away.
         this.lastSyncAt = 0;
         this.wake?.();
       }

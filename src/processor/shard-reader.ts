@@ -23,7 +23,12 @@ export const MIN_GET_RECORDS_INTERVAL_MS = 200;
 /** A single record failing with a poison error this many times in a row is dead-lettered. */
 export const UNPROCESSABLE_ATTEMPTS = 2;
 
-export type ReaderExit = 'finished' | 'lease-lost' | 'stopped';
+/**
+ * `shard-gone`: Kinesis answered ResourceNotFoundException for the shard (trimmed past retention, or
+ * the stream deleted). The lease stays held; the next shard sync decides (see LeaseManager.syncShards).
+ */
+export type ReaderExit = 'finished' | 'lease-lost' | 'stopped' | 'shard-gone';
+type IteratorResult = { readonly iterator: string } | { readonly exit: 'stopped' | 'shard-gone' };
 type WriteResult = 'ok' | 'lease-lost' | 'stopped';
 
 export interface BatchSink {
@@ -68,8 +73,9 @@ export class ShardReader {
   }
 
   async run(): Promise<ReaderExit> {
-    let iterator = await this.iteratorFromCheckpoint();
-    if (iterator === undefined) return 'stopped';
+    const first = await this.iteratorFromCheckpoint();
+    if ('exit' in first) return first.exit;
+    let iterator = first.iterator;
     let lastCall = 0;
     let failures = 0;
     while (!this.o.signal.aborted) {
@@ -89,10 +95,11 @@ export class ShardReader {
         if ((err as Error).name === 'ExpiredIteratorException') {
           this.log.info({ checkpoint: this.checkpoint }, 'shard iterator expired; re-acquiring from the checkpoint');
           const again = await this.iteratorFromCheckpoint();
-          if (again === undefined) break;
-          iterator = again;
+          if ('exit' in again) return again.exit;
+          iterator = again.iterator;
           continue;
         }
+        if ((err as Error).name === 'ResourceNotFoundException') return this.shardGone('GetRecords', err).exit;
         if (!isRetryableAwsError(err)) throw err;
         this.failingSince ??= Date.now();
         const delay = backoffDelayMs(failures++);
@@ -224,7 +231,15 @@ export class ShardReader {
     }
   }
 
-  private async iteratorFromCheckpoint(): Promise<string | undefined> {
+  /**
+   * An iterator right after the checkpoint, or at TRIM_HORIZON without one. A checkpoint Kinesis
+   * refuses as not belonging to this shard (InvalidArgumentException: the stream was deleted and
+   * recreated under the same name, so the shard id is reused) is dropped and the shard read from
+   * TRIM_HORIZON: records already stored are skipped by event id, so this re-reads but never
+   * duplicates. A checkpoint merely older than the trim horizon is accepted by Kinesis (kinesalite
+   * does the same: its GetRecords skips records past retention), so those records are lost unseen.
+   */
+  private async iteratorFromCheckpoint(): Promise<IteratorResult> {
     for (let attempt = 0; !this.o.signal.aborted; attempt++) {
       try {
         const out = await this.o.kinesis.send(
@@ -235,8 +250,19 @@ export class ShardReader {
           ),
         );
         this.failingSince = undefined;
-        return out.ShardIterator as string;
+        return { iterator: out.ShardIterator as string };
       } catch (err) {
+        const name = (err as Error).name;
+        if (name === 'ResourceNotFoundException') return this.shardGone('GetShardIterator', err);
+        if (name === 'InvalidArgumentException' && this.checkpoint) {
+          this.log.warn(
+            { checkpoint: this.checkpoint, err: errorSummary(err) },
+            'checkpoint refused by Kinesis (not from this shard: stream recreated?); reading the shard from TRIM_HORIZON, already stored events are skipped by event id',
+          );
+          this.o.metrics?.count('CheckpointsReset');
+          this.checkpoint = null;
+          continue;
+        }
         if (!isRetryableAwsError(err)) throw err;
         this.failingSince ??= Date.now();
         const delay = backoffDelayMs(attempt);
@@ -244,6 +270,11 @@ export class ShardReader {
         await sleep(delay, this.o.signal);
       }
     }
-    return undefined;
+    return { exit: 'stopped' };
+  }
+
+  private shardGone(call: string, err: unknown): { readonly exit: 'shard-gone' } {
+    this.log.warn({ call, checkpoint: this.checkpoint, err: errorSummary(err) }, 'shard not found in the stream; leaving it to the next shard sync');
+    return { exit: 'shard-gone' };
   }
 }

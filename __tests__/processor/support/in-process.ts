@@ -1,5 +1,6 @@
 /** Runs a real Processor (real Kinesis client, pool, writer, PHI) inside the test process, capturing its log lines. */
 import { Writable } from 'node:stream';
+import type { KinesisClient } from '@aws-sdk/client-kinesis';
 import { createPool } from '../../../src/processor/db';
 import { kinesisClientFor } from '../../../src/processor/kinesis-client';
 import { createLogger } from '../../../src/processor/logger';
@@ -30,6 +31,8 @@ export function startProcessor(
   workerId: string,
   logLines: string[],
   overrides: Partial<Omit<ProcessorSettings, 'streamName' | 'workerId'>> = {},
+  /** Adjusts the processor's real Kinesis client before it starts (e.g. middleware simulating AWS-only behaviour). */
+  prepareKinesis?: (client: KinesisClient) => void,
 ): RunningProcessor {
   const sink = new Writable({
     write(chunk: Buffer, _enc, cb) {
@@ -42,6 +45,7 @@ export function startProcessor(
   const pool = createPool({ ...processorDb(stack, database), maxConnections: 6 });
   pool.on('error', (err) => logger.warn({ code: (err as { code?: string }).code }, 'idle database connection failed')); // as main.ts does
   const kinesis = kinesisClientFor({ region: 'eu-central-2', endpoint: stack.kinesalite.endpoint });
+  prepareKinesis?.(kinesis);
   const phi = createPhiProtector({ kind: 'local', keyFile: stack.keyFile }, pgDataKeyStore(pool));
   const writer = new BatchWriter({ pool, phi, news2WindowMs: 60 * 60_000 });
   const processor = new Processor(

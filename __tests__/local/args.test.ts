@@ -12,6 +12,11 @@ describe('runner options', () => {
     expect(o).toMatchObject({ rate: 200, durationSec: 8, patients: 50, malformedShare: 0.02, duplicateShare: 0.05, processors: 1, stateDir: '.tmp/x' });
   });
 
+  it('keeps state between runs unless --fresh is given, which takes no value', () => {
+    expect(parseArgs([]).fresh).toBe(false);
+    expect(parseArgs(['--fresh', '--rate', '200'])).toMatchObject({ fresh: true, rate: 200 });
+  });
+
   it('rejects a rate of zero, naming the option, rule and value', () => {
     expect(() => parseArgs(['--rate', '0'])).toThrow(/--rate must be a number from 1 to 100000; received "0"/);
   });

@@ -12,7 +12,7 @@
  * from earlier runs does not change the figures.
  */
 import { randomBytes } from 'node:crypto';
-import { chmodSync, createWriteStream, existsSync, mkdirSync, readdirSync, readFileSync, truncateSync, writeFileSync, type WriteStream } from 'node:fs';
+import { chmodSync, createWriteStream, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, truncateSync, writeFileSync, type WriteStream } from 'node:fs';
 import { connect } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import {
@@ -145,6 +145,7 @@ export class LocalRun {
     const root = projectRoot();
     const state = resolve(process.cwd(), o.stateDir);
     const dirs = { kinesis: join(state, 'kinesis'), pg: join(state, 'pg'), keys: join(state, 'keys'), logs: join(state, 'logs') };
+    if (o.fresh) for (const d of [dirs.kinesis, dirs.pg]) rmSync(d, { recursive: true, force: true });
     for (const d of Object.values(dirs)) mkdirSync(d, { recursive: true });
     chmodSync(dirs.keys, 0o700);
     // Each run starts its logs afresh, so they hold this run only and never grow without bound.

@@ -11,7 +11,7 @@
  * stopped are what retention "lost": they must not be stored, and operators must be told.
  */
 import { randomUUID } from 'node:crypto';
-import { ListShardsCommand, ResourceNotFoundException, SplitShardCommand, type KinesisClient, type ListShardsCommandOutput } from '@aws-sdk/client-kinesis';
+import { DeleteStreamCommand, DescribeStreamSummaryCommand, ListShardsCommand, ResourceNotFoundException, SplitShardCommand, type KinesisClient, type ListShardsCommandOutput } from '@aws-sdk/client-kinesis';
 import type { Pool } from 'pg';
 import { startProcessor, type RunningProcessor } from './support/in-process';
 import { adminPool, count, createStream, eventRecord, makeEvent, makePatientId, newDatabase, putRecords, startStack, waitFor, type TestStack } from './support/stack';
@@ -106,6 +106,50 @@ test('an unfinished parent lease whose shard was trimmed from the stream is fini
   const emf = logLines.filter((l) => l.includes('"_aws"')).map((l) => JSON.parse(l) as Record<string, unknown>);
   expect(emf.reduce((n, l) => n + ((l.ShardsExpiredUnread as number | undefined) ?? 0), 0)).toBe(1);
 }, 90_000);
+
+test('after the stream is deleted and recreated under the same name, the stale checkpoint is dropped and the new shard is read from the trim horizon', async () => {
+  // Real kinesalite behaviour, no simulation: the new stream reuses shardId-000000000000, and
+  // GetShardIterator AFTER_SEQUENCE_NUMBER with the old stream's checkpoint answers
+  // InvalidArgumentException ("did not come from this stream").
+  const database = await newDatabase(stack);
+  const stream = `vitals-${randomUUID().slice(0, 8)}`;
+  await createStream(stack.kinesis, stream, 1);
+  const db = adminPool(stack, database);
+  pools.push(db);
+  const pid = makePatientId();
+  patientIds.push(pid);
+  await putRecords(stack.kinesis, stream, Array.from({ length: 100 }, () => eventRecord(makeEvent({ patientId: pid }))));
+  const first = startProcessor(stack, database, stream, 'worker-a', logLines);
+  running.push(first);
+  await waitFor(async () => (await count(db, 'SELECT count(*) AS n FROM observations')) === 100, 20_000);
+  await first.stop();
+  running.splice(running.indexOf(first), 1);
+  const stale = (await db.query(`SELECT checkpoint FROM shard_leases WHERE shard_id = $1`, [PARENT])).rows[0].checkpoint as string;
+
+  await stack.kinesis.send(new DeleteStreamCommand({ StreamName: stream }));
+  await waitFor(async () => {
+    try {
+      await stack.kinesis.send(new DescribeStreamSummaryCommand({ StreamName: stream }));
+      return false;
+    } catch (err) {
+      return (err as Error).name === 'ResourceNotFoundException';
+    }
+  }, 10_000);
+  await new Promise((r) => setTimeout(r, 5)); // a new shard creation time, so sequence numbers differ
+  await createStream(stack.kinesis, stream, 1);
+  await putRecords(stack.kinesis, stream, Array.from({ length: 50 }, () => eventRecord(makeEvent({ patientId: pid }))));
+  const second = startProcessor(stack, database, stream, 'worker-b', logLines);
+  running.push(second);
+
+  await waitFor(async () => (await count(db, 'SELECT count(*) AS n FROM observations')) === 150, 20_000);
+  second.metrics.flush();
+  const resets = logLines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => typeof l.msg === 'string' && l.msg.startsWith('checkpoint refused by Kinesis'));
+  expect(resets.length).toBeGreaterThanOrEqual(1);
+  expect(resets[0]).toMatchObject({ level: 'warn', shardId: PARENT, checkpoint: stale });
+  const emf = logLines.filter((l) => l.includes('"_aws"')).map((l) => JSON.parse(l) as Record<string, unknown>);
+  expect(emf.reduce((n, l) => n + ((l.CheckpointsReset as number | undefined) ?? 0), 0)).toBeGreaterThanOrEqual(1);
+  expect((await db.query(`SELECT checkpoint FROM shard_leases WHERE shard_id = $1`, [PARENT])).rows[0].checkpoint).not.toBe(stale);
+}, 60_000);
 
 test('no log line of this file\'s runs contains a patient identifier', () => {
   expect(patientIds.length).toBeGreaterThan(0);

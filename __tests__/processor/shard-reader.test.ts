@@ -1,6 +1,7 @@
 import { GetRecordsCommand, GetShardIteratorCommand, type KinesisClient } from '@aws-sdk/client-kinesis';
 import { LeaseLostError } from '../../src/processor/leases';
 import { createLogger } from '../../src/processor/logger';
+import type { Metrics } from '../../src/processor/metrics';
 import { ShardReader, UNPROCESSABLE_ATTEMPTS, type BatchSink } from '../../src/processor/shard-reader';
 import type { BatchTarget, StreamRecord } from '../../src/processor/writer';
 import type { FieldError } from '../../src/schema';
@@ -15,14 +16,16 @@ function awsError(name: string): Error {
 
 type Step = { records?: string[]; next?: string | null; error?: string };
 
-/** A scripted Kinesis: GetRecords answers from `steps` in order; every call is recorded. */
-function fakeKinesis(steps: Step[]): { client: KinesisClient; calls: { op: string; input: Record<string, unknown> }[] } {
+/** A scripted Kinesis: GetRecords answers from `steps` in order, GetShardIterator fails with `iteratorErrors` first; every call is recorded. */
+function fakeKinesis(steps: Step[], iteratorErrors: string[] = []): { client: KinesisClient; calls: { op: string; input: Record<string, unknown> }[] } {
   const calls: { op: string; input: Record<string, unknown> }[] = [];
   let seq = 0;
   const client = {
     send: async (command: unknown) => {
       if (command instanceof GetShardIteratorCommand) {
         calls.push({ op: 'GetShardIterator', input: { ...command.input } });
+        const error = iteratorErrors.shift();
+        if (error) throw awsError(error);
         return { ShardIterator: `it-${calls.length}` };
       }
       if (command instanceof GetRecordsCommand) {
@@ -147,8 +150,42 @@ test('a lost lease stops the reader without retrying the batch', async () => {
 });
 
 test('a non-retryable Kinesis error is raised to the caller', async () => {
-  const { client } = fakeKinesis([{ error: 'ResourceNotFoundException' }]);
-  await expect(reader(client, recordingSink()).run()).rejects.toThrow('ResourceNotFoundException');
+  const { client } = fakeKinesis([{ error: 'AccessDeniedException' }]);
+  await expect(reader(client, recordingSink()).run()).rejects.toThrow('AccessDeniedException');
+});
+
+test('a shard Kinesis no longer has (trimmed past retention) ends the reader as shard-gone, from GetShardIterator or GetRecords', async () => {
+  const a = fakeKinesis([], ['ResourceNotFoundException']);
+  const sinkA = recordingSink();
+  expect(await reader(a.client, sinkA, '42').run()).toBe('shard-gone');
+  expect(a.calls.map((c) => c.op)).toEqual(['GetShardIterator']);
+  const b = fakeKinesis([{ error: 'ResourceNotFoundException' }]);
+  const sinkB = recordingSink();
+  expect(await reader(b.client, sinkB, '42').run()).toBe('shard-gone');
+  expect([...sinkA.batches, ...sinkB.batches]).toEqual([]); // nothing committed: the lease is left to the shard sync
+});
+
+test('a checkpoint Kinesis refuses as not from this shard (stream recreated) is dropped: the shard is read from the trim horizon and counted', async () => {
+  const { client, calls } = fakeKinesis([{ records: ['a'], next: null }], ['InvalidArgumentException']);
+  const counted: string[] = [];
+  const metrics = { count: (name: string) => counted.push(name), observe: () => undefined } as unknown as Metrics;
+  const sink = recordingSink();
+  const r = new ShardReader({
+    kinesis: client, sink, streamName: 's', shardId: 'shardId-000000000000', owner: 'me', epoch: 3, checkpoint: '42',
+    logger, metrics, idlePollMs: 200, maxRecordsPerCall: 10_000, signal: new AbortController().signal,
+  });
+  expect(await r.run()).toBe('finished');
+  const iterators = calls.filter((c) => c.op === 'GetShardIterator').map((c) => c.input);
+  expect(iterators[0]).toMatchObject({ ShardIteratorType: 'AFTER_SEQUENCE_NUMBER', StartingSequenceNumber: '42' });
+  expect(iterators[1]).toMatchObject({ ShardIteratorType: 'TRIM_HORIZON' });
+  expect(iterators[1]).not.toHaveProperty('StartingSequenceNumber');
+  expect(counted).toContain('CheckpointsReset');
+  expect(sink.batches.map((b) => b.records.length)).toEqual([1]);
+});
+
+test('an invalid argument without a checkpoint is raised, not retried from the trim horizon forever', async () => {
+  const { client } = fakeKinesis([], ['InvalidArgumentException']);
+  await expect(reader(client, recordingSink()).run()).rejects.toThrow('InvalidArgumentException');
 });
 
 /** An error shaped like pg's DatabaseError. */

@@ -287,7 +287,7 @@ describe('Monitoring and the processor agree on metrics', () => {
   // only by namespace, name and its exact dimension set.
   const lines: string[] = [];
   const metrics = new Metrics({ environment: 'dev', write: (l) => lines.push(l) });
-  for (const name of ['EventsProcessed', 'DeadLetters', 'AlertsRaised', 'DuplicatesSkipped', 'LeaseLosses'] as const) metrics.count(name);
+  for (const name of ['EventsProcessed', 'DeadLetters', 'AlertsRaised', 'DuplicatesSkipped', 'LeaseLosses', 'ShardsExpiredUnread'] as const) metrics.count(name);
   metrics.observe('BatchLatencyMs', 12);
   metrics.observe('MillisBehindLatest', 300);
   metrics.flush();

@@ -31,6 +31,7 @@ export const PROCESSOR_METRICS = {
   alertsRaised: 'AlertsRaised',
   duplicatesSkipped: 'DuplicatesSkipped',
   leaseLosses: 'LeaseLosses',
+  shardsExpiredUnread: 'ShardsExpiredUnread',
 } as const;
 /** The processor's EMF dimension set: `Service` (its name) and `Environment`. */
 export const PROCESSOR_SERVICE_DIMENSION_VALUE = 'vitals-processor';
@@ -78,6 +79,7 @@ export const ALARM_THRESHOLDS = {
   processorRunningTasks: { periodSeconds: 60, evaluationPeriods: 3 },
   processorErrors: { thresholdErrors: 5, periodSeconds: 300, evaluationPeriods: 1 },
   deadLetters: { thresholdEvents: 1, periodSeconds: 300, evaluationPeriods: 1 },
+  shardsExpiredUnread: { thresholdShards: 1, periodSeconds: 300, evaluationPeriods: 1 },
   api5xxRate: { thresholdPercent: 1, minRequestsPerPeriod: 20, periodSeconds: 300, evaluationPeriods: 1 },
   api4xxRate: { thresholdPercent: 5, minRequestsPerPeriod: 20, periodSeconds: 300, evaluationPeriods: 1 },
   apiThrottles: { thresholdRequests: 10, periodSeconds: 300, evaluationPeriods: 1 },
@@ -100,6 +102,7 @@ const ALARM_SLUGS: Readonly<Record<AlarmId, string>> = {
   processorRunningTasks: 'processor-running-tasks',
   processorErrors: 'processor-errors',
   deadLetters: 'processor-dead-letters',
+  shardsExpiredUnread: 'processor-shards-expired-unread',
   api5xxRate: 'api-5xx-rate',
   api4xxRate: 'api-4xx-rate',
   apiThrottles: 'api-throttles',
@@ -447,6 +450,17 @@ export class Monitoring extends Construct {
         missingDataReason: 'no datapoint means nothing was dead-lettered',
         runbook: 'Drain and requeue dead letters',
         metric: metric(namespace, PROCESSOR_METRICS.deadLetters, processor, 'Sum'),
+      },
+      shardsExpiredUnread: {
+        description: `Shards trimmed from the stream before the processor finished them (EMF ${PROCESSOR_METRICS.shardsExpiredUnread}) in ${env}: records were lost to retention`,
+        comparison: 'GreaterThanOrEqualToThreshold',
+        threshold: t.shardsExpiredUnread.thresholdShards,
+        periodSeconds: t.shardsExpiredUnread.periodSeconds,
+        evaluationPeriods: t.shardsExpiredUnread.evaluationPeriods,
+        treatMissingData: TreatMissingData.NOT_BREACHING,
+        missingDataReason: 'no datapoint means no shard expired unread',
+        runbook: 'Records expired unread',
+        metric: metric(namespace, PROCESSOR_METRICS.shardsExpiredUnread, processor, 'Sum'),
       },
       api5xxRate: {
         description: `API ${props.apiName}/${props.stageName}: 5XX responses above ${t.api5xxRate.thresholdPercent} % of requests`,

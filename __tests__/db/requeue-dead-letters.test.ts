@@ -1,0 +1,288 @@
+/**
+ * The dead-letter requeue command against kinesalite and PostgreSQL (TLS) started by this file, with a
+ * real processor: a test-only trigger (created here, never in migrations) makes one event
+ * unprocessable; dropping it is "the fix"; the command then puts the record back and the processor
+ * stores it exactly once.
+ */
+import { randomUUID } from 'node:crypto';
+import { GetRecordsCommand, GetShardIteratorCommand, ListShardsCommand, PutRecordsCommand, type PutRecordsCommandOutput } from '@aws-sdk/client-kinesis';
+import type { Pool } from 'pg';
+import { main, requeueDeadLetters, type PutRecordsClient } from '../../src/db/requeue-dead-letters';
+import { pgDataKeyStore } from '../../src/processor/main';
+import { createPhiProtector } from '../../src/processor/phi';
+import { startProcessor, type RunningProcessor } from '../processor/support/in-process';
+import { adminPool, count, createStream, eventRecord, makeEvent, makePatientId, newDatabase, putRecords, startStack, waitFor, type TestStack } from '../processor/support/stack';
+
+let stack: TestStack;
+const running: RunningProcessor[] = [];
+const pools: Pool[] = [];
+const processorLogs: string[] = [];
+
+beforeAll(async () => {
+  stack = await startStack();
+}, 90_000);
+
+afterEach(async () => {
+  await Promise.all(running.splice(0).map((p) => p.stop()));
+});
+
+afterAll(async () => {
+  await Promise.all(pools.map((p) => p.end()));
+  await stack?.stop();
+});
+
+interface Scenario {
+  readonly db: Pool;
+  readonly database: string;
+  readonly stream: string;
+}
+
+async function scenario(): Promise<Scenario> {
+  const database = await newDatabase(stack);
+  const stream = `requeue-${randomUUID().slice(0, 8)}`;
+  await createStream(stack.kinesis, stream, 1);
+  const db = adminPool(stack, database);
+  pools.push(db);
+  return { db, database, stream };
+}
+
+/** The test-only "bug": inserts of the listed event ids fail with a check violation (poison, 23514). */
+async function installRejectingTrigger(db: Pool, eventId: string): Promise<void> {
+  await db.query(`
+    CREATE TABLE test_rejections (event_id uuid PRIMARY KEY);
+    CREATE FUNCTION test_reject_event() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER AS $fn$
+    BEGIN
+      IF EXISTS (SELECT 1 FROM test_rejections WHERE event_id = NEW.event_id) THEN
+        RAISE EXCEPTION USING ERRCODE = '23514', MESSAGE = 'test rejection';
+      END IF;
+      RETURN NEW;
+    END
+    $fn$;
+    CREATE TRIGGER test_reject_event BEFORE INSERT ON event_ids FOR EACH ROW EXECUTE FUNCTION test_reject_event();
+  `);
+  await db.query('INSERT INTO test_rejections (event_id) VALUES ($1)', [eventId]);
+}
+
+async function fixTheBug(db: Pool): Promise<void> {
+  await db.query('DROP TRIGGER test_reject_event ON event_ids');
+}
+
+function runProcessor(s: Scenario): RunningProcessor {
+  const p = startProcessor(stack, s.database, s.stream, 'worker-a', processorLogs);
+  running.push(p);
+  return p;
+}
+
+/** The command's environment, as the ECS task definition gives it (local variants of the AWS-only ones). */
+function commandEnv(s: Scenario): NodeJS.ProcessEnv {
+  return {
+    NODE_ENV: 'development',
+    AWS_REGION: 'eu-central-2',
+    STREAM_NAME: s.stream,
+    KINESIS_ENDPOINT: stack.kinesalite.endpoint,
+    DB_HOST: stack.pg.host,
+    DB_PORT: String(stack.pg.port),
+    DB_NAME: s.database,
+    DB_SSL_CA_FILE: stack.pg.caFile,
+    DB_ADMIN_USER: stack.pg.adminUser,
+    DB_ADMIN_PASSWORD: stack.pg.adminPassword,
+    PHI_LOCAL_KEY_FILE: stack.keyFile,
+  };
+}
+
+/** Runs the CLI entry point in-process; returns its exit code, output lines and parsed summary. */
+async function runCommand(s: Scenario, args: string[]): Promise<{ code: number; lines: string[]; summary: Record<string, unknown> }> {
+  const lines: string[] = [];
+  const code = await main(args, commandEnv(s), (line) => lines.push(line));
+  return { code, lines, summary: JSON.parse(lines[lines.length - 1] ?? '{}') as Record<string, unknown> };
+}
+
+/** A stored event whose first insert the trigger rejected: one `unprocessable` dead letter, 2 neighbours stored. */
+async function unprocessableEvent(s: Scenario): Promise<{ culprit: Record<string, unknown>; patientId: string }> {
+  const patientId = makePatientId();
+  const t0 = Date.now() - 60_000;
+  const events = [0, 1, 2].map((i) => makeEvent({ patientId, deviceId: 'monitor-7', observedAt: new Date(t0 + i * 1_000) }));
+  const culprit = events[1] as Record<string, unknown>;
+  await installRejectingTrigger(s.db, String(culprit.eventId));
+  await putRecords(stack.kinesis, s.stream, events.map(eventRecord));
+  runProcessor(s);
+  await waitFor(async () => (await count(s.db, "SELECT count(*) AS n FROM dead_letters WHERE reason = 'unprocessable'")) === 1, 30_000);
+  await waitFor(async () => (await count(s.db, 'SELECT count(*) AS n FROM observations')) === 2, 10_000);
+  return { culprit, patientId };
+}
+
+/** Every record in the (single-shard) stream, oldest first. */
+async function streamRecords(stream: string): Promise<Array<{ data: string; partitionKey: string }>> {
+  const shards = await stack.kinesis.send(new ListShardsCommand({ StreamName: stream }));
+  const shardId = shards.Shards?.[0]?.ShardId as string;
+  const it = await stack.kinesis.send(new GetShardIteratorCommand({ StreamName: stream, ShardId: shardId, ShardIteratorType: 'TRIM_HORIZON' }));
+  const out = await stack.kinesis.send(new GetRecordsCommand({ ShardIterator: it.ShardIterator }));
+  return (out.Records ?? []).map((r) => ({ data: Buffer.from(r.Data ?? new Uint8Array()).toString('utf8'), partitionKey: r.PartitionKey ?? '' }));
+}
+
+test('after the fix, a requeued unprocessable event is stored exactly once and its dead letter marked requeued', async () => {
+  const s = await scenario();
+  const { culprit } = await unprocessableEvent(s);
+  await fixTheBug(s.db);
+
+  const run = await runCommand(s, ['--reason', 'unprocessable']);
+
+  expect(run.code).toBe(0);
+  expect(run.summary).toMatchObject({ dryRun: false, selected: 1, requeued: 1, failed: 0 });
+  await waitFor(async () => (await count(s.db, 'SELECT count(*) AS n FROM observations WHERE event_id = $1', [culprit.eventId])) === 1, 20_000);
+  expect(await count(s.db, 'SELECT count(*) AS n FROM observations')).toBe(3);
+  expect(await count(s.db, 'SELECT count(*) AS n FROM event_ids WHERE event_id = $1', [culprit.eventId])).toBe(1);
+  expect(await count(s.db, 'SELECT count(*) AS n FROM dead_letters WHERE requeued_at IS NOT NULL')).toBe(1);
+  // The processor took the requeued record as a valid event: no new dead letter.
+  expect(await count(s.db, 'SELECT count(*) AS n FROM dead_letters')).toBe(1);
+}, 90_000);
+
+test('a second requeue run selects nothing and puts nothing', async () => {
+  const s = await scenario();
+  await unprocessableEvent(s);
+  await fixTheBug(s.db);
+  await runCommand(s, ['--reason', 'unprocessable']);
+  const recordsAfterFirst = (await streamRecords(s.stream)).length;
+
+  const second = await runCommand(s, ['--reason', 'unprocessable']);
+
+  expect(second.code).toBe(0);
+  expect(second.summary).toMatchObject({ selected: 0, requeued: 0, failed: 0 });
+  expect((await streamRecords(s.stream)).length).toBe(recordsAfterFirst);
+}, 90_000);
+
+test('a dry run counts the matching dead letters and changes nothing', async () => {
+  const s = await scenario();
+  await unprocessableEvent(s);
+  await fixTheBug(s.db);
+  const recordsBefore = (await streamRecords(s.stream)).length;
+
+  const dry = await runCommand(s, ['--reason', 'unprocessable', '--dry-run']);
+
+  expect(dry.code).toBe(0);
+  expect(dry.summary).toMatchObject({ dryRun: true, selected: 1, requeued: 0, failed: 0 });
+  expect(await count(s.db, 'SELECT count(*) AS n FROM dead_letters WHERE requeued_at IS NOT NULL')).toBe(0);
+  expect((await streamRecords(s.stream)).length).toBe(recordsBefore);
+  await new Promise((r) => setTimeout(r, 1_000)); // give a wrongly re-put record time to be stored
+  expect(await count(s.db, 'SELECT count(*) AS n FROM observations')).toBe(2);
+}, 90_000);
+
+test('no output line of the command contains a patient id, a payload or a device id', async () => {
+  const s = await scenario();
+  const { patientId, culprit } = await unprocessableEvent(s);
+  await fixTheBug(s.db);
+
+  const dry = await runCommand(s, ['--dry-run']);
+  const real = await runCommand(s, []);
+
+  const output = [...dry.lines, ...real.lines].join('\n');
+  expect(real.summary).toMatchObject({ requeued: 1 });
+  expect(output).not.toContain(patientId);
+  expect(output).not.toContain(String(culprit.eventId));
+  expect(output).not.toContain('monitor-7');
+  expect(processorLogs.join('\n')).not.toContain(patientId);
+}, 90_000);
+
+test('the reason and time filters select only matching dead letters', async () => {
+  const s = await scenario();
+  await unprocessableEvent(s);
+  await putRecords(stack.kinesis, s.stream, [{ data: 'not json {', partitionKey: 'x' }]);
+  await waitFor(async () => (await count(s.db, "SELECT count(*) AS n FROM dead_letters WHERE reason = 'undecodable'")) === 1, 20_000);
+  const future = new Date(Date.now() + 3_600_000).toISOString();
+
+  expect((await runCommand(s, ['--dry-run'])).summary).toMatchObject({ selected: 2 });
+  expect((await runCommand(s, ['--dry-run', '--reason', 'undecodable'])).summary).toMatchObject({ selected: 1 });
+  expect((await runCommand(s, ['--dry-run', '--reason', 'invalid'])).summary).toMatchObject({ selected: 0 });
+  expect((await runCommand(s, ['--dry-run', '--since', future])).summary).toMatchObject({ selected: 0 });
+  expect((await runCommand(s, ['--dry-run', '--until', future])).summary).toMatchObject({ selected: 2 });
+  expect((await runCommand(s, ['--dry-run', '--limit', '1'])).summary).toMatchObject({ selected: 1 });
+}, 90_000);
+
+test('an undecodable payload goes back byte for byte under a stable hashed partition key, and a valid one under its device id', async () => {
+  const s = await scenario();
+  const invalid = makeEvent({ deviceId: 'monitor-9', pulse: 900 }); // outside the physiological range
+  await putRecords(stack.kinesis, s.stream, [{ data: 'not json {', partitionKey: 'x' }, eventRecord(invalid)]);
+  const p = runProcessor(s);
+  await waitFor(async () => (await count(s.db, 'SELECT count(*) AS n FROM dead_letters')) === 2, 20_000);
+  await p.stop();
+  running.splice(running.indexOf(p), 1);
+
+  const run = await runCommand(s, []);
+
+  expect(run.summary).toMatchObject({ selected: 2, requeued: 2, failed: 0 });
+  const requeued = (await streamRecords(s.stream)).slice(2);
+  expect(requeued.map((r) => r.data).sort()).toEqual([JSON.stringify(invalid), 'not json {'].sort());
+  const undecodable = requeued.find((r) => r.data === 'not json {');
+  expect(undecodable?.partitionKey).toMatch(/^dead-letter-[0-9a-f]{32}$/);
+  expect(requeued.find((r) => r.data !== 'not json {')?.partitionKey).toBe('monitor-9');
+}, 90_000);
+
+test('entries Kinesis refuses are retried, and an entry it keeps refusing stays unmarked and counts as failed', async () => {
+  const s = await scenario();
+  await putRecords(stack.kinesis, s.stream, ['a {', 'b {', 'c {'].map((data) => ({ data, partitionKey: 'x' })));
+  const p = runProcessor(s);
+  await waitFor(async () => (await count(s.db, 'SELECT count(*) AS n FROM dead_letters')) === 3, 20_000);
+  await p.stop();
+  running.splice(running.indexOf(p), 1);
+  // Kinesis refuses "a {" always and "b {" on the first two attempts (per-entry ErrorCode, as throttling does).
+  let calls = 0;
+  const flaky: PutRecordsClient = {
+    send: async (command: PutRecordsCommand): Promise<PutRecordsCommandOutput> => {
+      calls++;
+      const records = command.input.Records ?? [];
+      const refuse = records.map((r) => {
+        const text = Buffer.from(r.Data ?? new Uint8Array()).toString();
+        return text === 'a {' || (text === 'b {' && calls <= 2);
+      });
+      const accepted = records.filter((_, i) => !refuse[i]);
+      const out = accepted.length > 0 ? await stack.kinesis.send(new PutRecordsCommand({ ...command.input, Records: accepted })) : { Records: [] };
+      let j = 0;
+      return {
+        $metadata: {},
+        FailedRecordCount: refuse.filter(Boolean).length,
+        Records: refuse.map((r) => (r ? { ErrorCode: 'ProvisionedThroughputExceededException', ErrorMessage: 'slow down' } : (out.Records ?? [])[j++] ?? {})),
+      };
+    },
+  };
+  const phi = createPhiProtector({ kind: 'local', keyFile: stack.keyFile }, pgDataKeyStore(s.db));
+
+  const summary = await requeueDeadLetters({ streamName: s.stream, maxAttempts: 4 }, { db: s.db, kinesis: flaky, phi, sleep: async () => undefined });
+
+  expect(summary).toMatchObject({ selected: 3, requeued: 2, failed: 1, failures: { ProvisionedThroughputExceededException: 1 } });
+  expect(calls).toBe(4);
+  const { rows } = await s.db.query<{ id: string; requeued: boolean }>('SELECT dead_letter_id::text AS id, requeued_at IS NOT NULL AS requeued FROM dead_letters ORDER BY dead_letter_id');
+  expect(rows.map((r) => r.requeued)).toEqual([false, true, true]);
+  expect(summary.failedDeadLetterIds).toEqual([rows[0]?.id]);
+}, 90_000);
+
+test('a dead letter whose payload cannot be decrypted counts as failed and the others are still requeued', async () => {
+  const s = await scenario();
+  await putRecords(stack.kinesis, s.stream, ['a {', 'b {'].map((data) => ({ data, partitionKey: 'x' })));
+  const p = runProcessor(s);
+  await waitFor(async () => (await count(s.db, 'SELECT count(*) AS n FROM dead_letters')) === 2, 20_000);
+  await p.stop();
+  running.splice(running.indexOf(p), 1);
+  // Tampered ciphertext: AES-GCM authentication fails.
+  await s.db.query(`UPDATE dead_letters SET payload_ciphertext = set_byte(payload_ciphertext, 13, (get_byte(payload_ciphertext, 13) + 1) % 256)
+                    WHERE dead_letter_id = (SELECT min(dead_letter_id) FROM dead_letters)`);
+
+  const run = await runCommand(s, []);
+
+  expect(run.code).toBe(2);
+  expect(run.summary).toMatchObject({ selected: 2, requeued: 1, failed: 1, failures: { decrypt: 1 } });
+  expect(await count(s.db, 'SELECT count(*) AS n FROM dead_letters WHERE requeued_at IS NULL')).toBe(1);
+}, 90_000);
+
+test('a second run while one holds the lock refuses to start', async () => {
+  const s = await scenario();
+  const holder = await s.db.connect();
+  await holder.query("SELECT pg_advisory_lock(hashtext('vitals_requeue_dead_letters'))");
+  try {
+    const run = await runCommand(s, []);
+    expect(run.code).toBe(1);
+    expect(run.summary).toMatchObject({ level: 'error', err: expect.stringMatching(/another requeue run holds the lock/) });
+  } finally {
+    await holder.query("SELECT pg_advisory_unlock(hashtext('vitals_requeue_dead_letters'))");
+    holder.release();
+  }
+}, 60_000);

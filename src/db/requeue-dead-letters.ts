@@ -1,0 +1,307 @@
+/**
+ * The dead-letter requeue command (`node dist/src/db/requeue-dead-letters.js [--reason R] [--since ISO]
+ * [--until ISO] [--limit N] [--dry-run]`, a one-off ECS task with the admin secret): after a processor
+ * fix, puts dead-lettered records back on the stream when they are older than the stream's retention
+ * (younger ones can be replayed from the shard instead). Each payload is decrypted with the processor's
+ * own envelope protector (src/processor/phi.ts) and re-put with PutRecords; a row is marked
+ * `requeued_at` only after Kinesis accepted its record. At-least-once: a crash between the put and the
+ * mark re-puts the record on the next run, and the processor's event-id dedupe stores it once.
+ * Output: one JSON summary line. Never payloads, partition keys or patient ids.
+ */
+import { createHash } from 'node:crypto';
+import { PutRecordsCommand, type PutRecordsCommandOutput } from '@aws-sdk/client-kinesis';
+import { KMSClient } from '@aws-sdk/client-kms';
+import { Pool } from 'pg';
+import { tlsOptions } from '../processor/db';
+import { kinesisClientFor } from '../processor/kinesis-client';
+import { pgDataKeyStore } from '../processor/main';
+import { EnvelopeProtector, kmsWrapper, localWrapper, readLocalKey, type KeyWrapper, type PatientIdentityProtector } from '../processor/phi';
+import { parseRequeueArgs, requeueEnvironmentFrom, RequeueConfigError, type RequeueEnvironment, type RequeueFilter } from './requeue-args';
+
+/** PutRecords' own limits: 500 entries and 5 MiB (data plus partition keys) per request. */
+export const PUT_RECORDS_MAX_ENTRIES = 500;
+export const PUT_RECORDS_MAX_BYTES = 5 * 1024 * 1024;
+/** Kinesis' partition key limit (Unicode characters). */
+export const PARTITION_KEY_MAX_CHARS = 256;
+/** Attempts for the entries of one batch Kinesis keeps refusing (throttling, KMS errors) before they count as failed. */
+export const PUT_MAX_ATTEMPTS = 8;
+export const PUT_BACKOFF_BASE_MS = 100;
+export const PUT_BACKOFF_CAP_MS = 5_000;
+/** At most this many failed dead-letter ids in the summary (ids only: never payloads). */
+export const MAX_REPORTED_FAILED_IDS = 100;
+/** One requeue at a time per database (session advisory lock key). */
+export const REQUEUE_LOCK = 'vitals_requeue_dead_letters';
+
+export interface RequeueOptions extends RequeueFilter {
+  /** The stream the records go back to (the processor's STREAM_NAME). */
+  readonly streamName: string;
+  /** Dead letters per page and per PutRecords call. @default PUT_RECORDS_MAX_ENTRIES */
+  readonly batchSize?: number;
+  /** @default PUT_MAX_ATTEMPTS */
+  readonly maxAttempts?: number;
+}
+
+/** The slice of the Kinesis client used here (tests may wrap the real one). */
+export interface PutRecordsClient {
+  send(command: PutRecordsCommand): Promise<PutRecordsCommandOutput>;
+}
+
+export interface RequeueDeps {
+  /** Admin pool: reads dead_letters and data_keys, writes requeued_at. */
+  readonly db: Pool;
+  readonly kinesis: PutRecordsClient;
+  /** Decrypts payloads; not needed for a dry run. */
+  readonly phi?: PatientIdentityProtector;
+  /** @default setTimeout */
+  readonly sleep?: (ms: number) => Promise<void>;
+}
+
+export interface RequeueSummary {
+  readonly dryRun: boolean;
+  /** Dead letters matching the filters and not yet requeued (capped by --limit). */
+  readonly selected: number;
+  readonly requeued: number;
+  readonly failed: number;
+  /** Failure counts by cause: a Kinesis error code, an SDK error name, or `decrypt`. */
+  readonly failures: Readonly<Record<string, number>>;
+  /** The first MAX_REPORTED_FAILED_IDS failed dead_letter_id values, for a follow-up run or the incident. */
+  readonly failedDeadLetterIds: readonly string[];
+}
+
+interface DeadLetterRow {
+  readonly dead_letter_id: string;
+  readonly stream_name: string;
+  readonly shard_id: string;
+  readonly sequence_number: string;
+  readonly payload_ciphertext: Buffer;
+  readonly data_key_id: string;
+}
+
+interface Entry {
+  readonly id: string;
+  readonly data: Buffer;
+  readonly partitionKey: string;
+}
+
+/**
+ * The event's device id (the stream's partition key, design contract) when the payload is a JSON
+ * object with a usable one; otherwise a stable hash of the dead letter's id (undecodable payloads).
+ */
+export function partitionKeyFor(deadLetterId: string, payload: Buffer): string {
+  try {
+    const parsed: unknown = JSON.parse(payload.toString('utf8'));
+    if (parsed && typeof parsed === 'object' && !Array.isArray(parsed)) {
+      const deviceId = (parsed as { deviceId?: unknown }).deviceId;
+      if (typeof deviceId === 'string' && deviceId.length > 0 && deviceId.length <= PARTITION_KEY_MAX_CHARS) return deviceId;
+    }
+  } catch {
+    // not JSON: fall through
+  }
+  return `dead-letter-${createHash('sha256').update(`dead_letters/${deadLetterId}`).digest('hex').slice(0, 32)}`;
+}
+
+/** Splits entries into PutRecords requests within both the entry and the byte limit. */
+export function putRecordsBatches<T extends { readonly data: Buffer; readonly partitionKey: string }>(entries: readonly T[], maxEntries = PUT_RECORDS_MAX_ENTRIES): T[][] {
+  const batches: T[][] = [];
+  let current: T[] = [];
+  let bytes = 0;
+  for (const e of entries) {
+    const size = e.data.length + Buffer.byteLength(e.partitionKey, 'utf8');
+    if (current.length > 0 && (current.length >= maxEntries || bytes + size > PUT_RECORDS_MAX_BYTES)) {
+      batches.push(current);
+      current = [];
+      bytes = 0;
+    }
+    current.push(e);
+    bytes += size;
+  }
+  if (current.length > 0) batches.push(current);
+  return batches;
+}
+
+function filterClause(options: RequeueFilter): { where: string; params: unknown[] } {
+  const params: unknown[] = [options.reason ?? null, options.since ?? null, options.until ?? null];
+  return {
+    where: `requeued_at IS NULL AND ($1::text IS NULL OR reason = $1) AND ($2::timestamptz IS NULL OR dead_lettered_at >= $2)
+            AND ($3::timestamptz IS NULL OR dead_lettered_at < $3)`,
+    params,
+  };
+}
+
+const defaultSleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Puts the entries with PutRecords, re-sending the entries Kinesis refused (and whole requests that
+ * threw) with full-jitter backoff; returns the ids accepted and the last error code of each refused one.
+ */
+async function putWithRetries(
+  kinesis: PutRecordsClient,
+  streamName: string,
+  entries: readonly Entry[],
+  maxAttempts: number,
+  sleep: (ms: number) => Promise<void>,
+): Promise<{ accepted: string[]; refused: Map<string, string> }> {
+  const accepted: string[] = [];
+  const refused = new Map<string, string>();
+  let pending = [...entries];
+  for (let attempt = 1; pending.length > 0 && attempt <= maxAttempts; attempt++) {
+    if (attempt > 1) await sleep(Math.random() * Math.min(PUT_BACKOFF_CAP_MS, PUT_BACKOFF_BASE_MS * 2 ** (attempt - 1)));
+    let out: PutRecordsCommandOutput;
+    try {
+      out = await kinesis.send(new PutRecordsCommand({ StreamName: streamName, Records: pending.map((e) => ({ Data: e.data, PartitionKey: e.partitionKey })) }));
+    } catch (err) {
+      // Error names only: SDK messages can quote request fields.
+      const code = err instanceof Error ? err.name : 'PutRecordsFailed';
+      for (const e of pending) refused.set(e.id, code);
+      continue;
+    }
+    const next: Entry[] = [];
+    pending.forEach((e, i) => {
+      const result = out.Records?.[i];
+      if (result && !result.ErrorCode && result.SequenceNumber) {
+        accepted.push(e.id);
+        refused.delete(e.id);
+      } else {
+        refused.set(e.id, result?.ErrorCode ?? 'NoResult');
+        next.push(e);
+      }
+    });
+    pending = next;
+  }
+  return { accepted, refused };
+}
+
+/**
+ * Selects dead letters not yet requeued (filters, oldest id first, at most `limit`), and page by page
+ * decrypts them, re-puts them and marks the accepted ones. A dead letter that cannot be decrypted or
+ * put counts as failed and stays unmarked, so a later run retries it.
+ */
+export async function requeueDeadLetters(options: RequeueOptions, deps: RequeueDeps): Promise<RequeueSummary> {
+  const { where, params } = filterClause(options);
+  const limit = options.limit ?? Number.MAX_SAFE_INTEGER;
+  if (options.dryRun) {
+    const { rows } = await deps.db.query<{ n: string }>(`SELECT count(*) AS n FROM dead_letters WHERE ${where}`, params);
+    return { dryRun: true, selected: Math.min(Number(rows[0]?.n ?? 0), limit), requeued: 0, failed: 0, failures: {}, failedDeadLetterIds: [] };
+  }
+  const phi = deps.phi;
+  if (!phi) throw new Error('requeueDeadLetters needs a PHI protector (deps.phi) unless dryRun');
+  const sleep = deps.sleep ?? defaultSleep;
+  const batchSize = Math.min(options.batchSize ?? PUT_RECORDS_MAX_ENTRIES, PUT_RECORDS_MAX_ENTRIES);
+  const maxAttempts = options.maxAttempts ?? PUT_MAX_ATTEMPTS;
+
+  // Two concurrent runs would put the same records twice: harmless (dedupe), but pointless.
+  const lock = await deps.db.connect();
+  let locked = false;
+  try {
+    const { rows } = await lock.query<{ ok: boolean }>('SELECT pg_try_advisory_lock(hashtext($1)) AS ok', [REQUEUE_LOCK]);
+    locked = rows[0]?.ok === true;
+    if (!locked) throw new Error('another requeue run holds the lock on this database; wait for it to finish');
+
+    let selected = 0;
+    let requeued = 0;
+    const failures: Record<string, number> = {};
+    const failedIds: string[] = [];
+    const fail = (id: string, cause: string): void => {
+      failures[cause] = (failures[cause] ?? 0) + 1;
+      if (failedIds.length < MAX_REPORTED_FAILED_IDS) failedIds.push(id);
+    };
+    let after = '0';
+    while (selected < limit) {
+      const { rows: page } = await deps.db.query<DeadLetterRow>(
+        `SELECT dead_letter_id::text, stream_name, shard_id, sequence_number, payload_ciphertext, data_key_id
+         FROM dead_letters WHERE ${where} AND dead_letter_id > $4::bigint ORDER BY dead_letter_id LIMIT $5`,
+        [...params, after, Math.min(batchSize, limit - selected)],
+      );
+      if (page.length === 0) break;
+      selected += page.length;
+      after = (page[page.length - 1] as DeadLetterRow).dead_letter_id;
+
+      const entries: Entry[] = [];
+      for (const row of page) {
+        try {
+          // The writer bound each ciphertext to its origin (additional data).
+          const aad = Buffer.from(`${row.stream_name}/${row.shard_id}/${row.sequence_number}`);
+          const data = await phi.decrypt({ ciphertext: row.payload_ciphertext, dataKeyId: row.data_key_id }, aad);
+          entries.push({ id: row.dead_letter_id, data, partitionKey: partitionKeyFor(row.dead_letter_id, data) });
+        } catch {
+          // The message could only name a key id; the cause class is what the operator needs.
+          fail(row.dead_letter_id, 'decrypt');
+        }
+      }
+      for (const batch of putRecordsBatches(entries, batchSize)) {
+        const { accepted, refused } = await putWithRetries(deps.kinesis, options.streamName, batch, maxAttempts, sleep);
+        if (accepted.length > 0) {
+          // Only after Kinesis accepted them: a crash before this line re-puts them next run (deduped).
+          await deps.db.query('UPDATE dead_letters SET requeued_at = now() WHERE dead_letter_id = ANY($1::bigint[]) AND requeued_at IS NULL', [accepted]);
+          requeued += accepted.length;
+        }
+        for (const [id, code] of refused) fail(id, code);
+      }
+    }
+    const failed = Object.values(failures).reduce((a, b) => a + b, 0);
+    return { dryRun: false, selected, requeued, failed, failures, failedDeadLetterIds: failedIds };
+  } finally {
+    if (locked) await lock.query('SELECT pg_advisory_unlock(hashtext($1))', [REQUEUE_LOCK]).catch(() => undefined);
+    lock.release();
+  }
+}
+
+/** Decrypt-only protector: the processor's envelope protector without a pseudonym key (never needed here). */
+export function decryptingProtector(env: RequeueEnvironment, db: Pool): PatientIdentityProtector {
+  const wrapper: KeyWrapper =
+    env.phi.kind === 'kms'
+      ? kmsWrapper(new KMSClient({ region: env.region, maxAttempts: 4, retryMode: 'adaptive' }), env.phi.phiKeyArn)
+      : localWrapper(readLocalKey(env.phi.keyFile));
+  const mac = {
+    mac: async (): Promise<Buffer> => {
+      throw new Error('the requeue command computes no pseudonyms');
+    },
+  };
+  return new EnvelopeProtector({ mac, wrapper, store: pgDataKeyStore(db) });
+}
+
+/** The CLI: parse, wire the adapters, run, print one summary line. Exit 0 all requeued, 2 some failed, 1 error. */
+export async function main(argv: readonly string[], env: NodeJS.ProcessEnv, write: (line: string) => void): Promise<number> {
+  let filter: RequeueFilter;
+  let settings: RequeueEnvironment;
+  try {
+    filter = parseRequeueArgs(argv);
+    settings = requeueEnvironmentFrom(env);
+  } catch (err) {
+    const problems = err instanceof RequeueConfigError ? err.problems : [String(err)];
+    write(JSON.stringify({ level: 'fatal', msg: 'invalid requeue configuration', problems }));
+    return 1;
+  }
+  const db = new Pool({
+    host: settings.db.host,
+    port: settings.db.port,
+    database: settings.db.database,
+    user: settings.db.adminUser,
+    password: settings.db.adminPassword,
+    ssl: tlsOptions(settings.db.sslCaFile),
+    max: 2,
+    application_name: 'vitals-requeue',
+  });
+  db.on('error', () => undefined); // a dropped idle connection; the next query reports it
+  const kinesis = kinesisClientFor({ region: settings.region, endpoint: settings.kinesisEndpoint });
+  try {
+    const summary = await requeueDeadLetters(
+      { ...filter, streamName: settings.streamName },
+      { db, kinesis, phi: filter.dryRun ? undefined : decryptingProtector(settings, db) },
+    );
+    write(JSON.stringify({ level: summary.failed > 0 ? 'warn' : 'info', msg: 'dead-letter requeue', stream: settings.streamName, ...summary }));
+    return summary.failed > 0 ? 2 : 0;
+  } catch (err) {
+    // pg messages name objects and SQLSTATEs, never row data; no payload is ever in an error here.
+    const code = (err as { code?: unknown }).code;
+    write(JSON.stringify({ level: 'error', msg: 'dead-letter requeue failed', err: err instanceof Error ? err.message : String(err), ...(typeof code === 'string' ? { code } : {}) }));
+    return 1;
+  } finally {
+    kinesis.destroy();
+    await db.end();
+  }
+}
+
+if (require.main === module) {
+  main(process.argv.slice(2), process.env, (line) => process.stdout.write(`${line}\n`)).then((code) => process.exit(code));
+}

@@ -1,6 +1,6 @@
 /** The requeue command's flags and environment: each rule rejects with flag/variable, rule and received value. */
 import { parseRequeueArgs, requeueEnvironmentFrom } from '../../src/db/requeue-args';
-import { partitionKeyFor, putRecordsBatches, PUT_RECORDS_MAX_BYTES } from '../../src/db/requeue-dead-letters';
+import { main, partitionKeyFor, putRecordsBatches, PUT_RECORDS_MAX_BYTES } from '../../src/db/requeue-dead-letters';
 
 const LOCAL_ENV = {
   STREAM_NAME: 'vitals-events-dev',
@@ -100,4 +100,14 @@ test('PutRecords batches stay within 500 entries and 5 MiB', () => {
   const batches = putRecordsBatches(big);
   expect(batches.map((b) => b.length)).toEqual([5, 5, 1]);
   for (const b of batches) expect(b.reduce((n, e) => n + e.data.length + 1, 0)).toBeLessThanOrEqual(PUT_RECORDS_MAX_BYTES);
+});
+
+test('the command reports flag and environment problems together, exits 1 and touches nothing', async () => {
+  const lines: string[] = [];
+  const code = await main(['--reason', 'nope'], { NODE_ENV: 'production' }, (line) => lines.push(line));
+  expect(code).toBe(1);
+  expect(lines).toHaveLength(1);
+  const out = JSON.parse(lines[0] as string) as { level: string; problems: string[] };
+  expect(out.level).toBe('fatal');
+  expect(out.problems.join('\n')).toMatch(/--reason must be one of[\s\S]*missing environment variable STREAM_NAME/);
 });

@@ -241,7 +241,67 @@ describe('ProcessingService: migration task definition', () => {
   });
 });
 
+describe('ProcessingService: operations task definition (dead-letter requeue)', () => {
+  test('runs the requeue command from the same image, hardened like the processor', () => {
+    const [c] = containers('vitals-ops-test');
+    const [p] = containers('vitals-processor-test');
+    expect(c.command).toEqual(['node', 'dist/src/db/requeue-dead-letters.js']);
+    expect(c.image).toBe(p.image);
+    expect(c).toMatchObject({ user: '1000:1000', readonlyRootFilesystem: true, privileged: false });
+    expect(c.logConfiguration.options['awslogs-stream-prefix']).toBe('ops');
+  });
+
+  test('gets the stream, region, PHI key and database location as environment, and no password or local-only variable', () => {
+    const [c] = containers('vitals-ops-test');
+    expect(envOf(c)).toEqual({
+      NODE_ENV: 'production',
+      AWS_REGION: REGION,
+      STREAM_NAME: DUMMY.streamName,
+      DB_HOST: DUMMY.dbEndpoint,
+      DB_PORT: '5432',
+      DB_NAME: 'vitals',
+      DB_SSL_CA_FILE: '/app/certs/rds-global-bundle.pem',
+      PHI_KMS_KEY_ARN: DUMMY.phiKeyArn,
+    });
+    expect(JSON.stringify(c.environment)).not.toMatch(/PASSWORD|PHI_LOCAL_KEY_FILE|KINESIS_ENDPOINT/);
+  });
+
+  test('gets the admin credentials only as ECS secrets from the master secret', () => {
+    const [c] = containers('vitals-ops-test');
+    expect(c.secrets).toEqual([
+      { name: 'DB_ADMIN_USER', valueFrom: `${DUMMY.masterSecretArn}:username::` },
+      { name: 'DB_ADMIN_PASSWORD', valueFrom: `${DUMMY.masterSecretArn}:password::` },
+    ]);
+  });
+
+  test('has its own task role and execution role, shared with neither the processor nor the migrations', () => {
+    const td = taskDefinition('vitals-ops-test');
+    const others = [taskDefinition('vitals-processor-test'), taskDefinition('vitals-migrate-test')];
+    expect(td.task_role_arn).toMatch(/^\$\{aws_iam_role\.[^.]*OpsTaskRole[^.]*\.arn\}$/);
+    for (const o of others) {
+      expect(td.task_role_arn).not.toEqual(o.task_role_arn);
+      expect(td.execution_role_arn).not.toEqual(o.execution_role_arn);
+    }
+  });
+});
+
 describe('ProcessingService: IAM', () => {
+  test('the operations task role may only put records on this stream, generate its data keys and decrypt with the PHI key', () => {
+    const statements = inlineStatementsOf(parsed, stack.processing.opsTaskRole);
+    expect(statements.map((st) => st.sid).sort()).toEqual(['PhiDecrypt', 'StreamKey', 'StreamWrite']);
+    expect(bySid(statements, 'StreamWrite')).toMatchObject({ actions: ['kinesis:PutRecord', 'kinesis:PutRecords'], resources: [DUMMY.streamArn] });
+    expect(bySid(statements, 'StreamKey')).toMatchObject({ actions: ['kms:GenerateDataKey'], resources: [DUMMY.streamKeyArn] });
+    expect(bySid(statements, 'PhiDecrypt')).toMatchObject({ actions: ['kms:Decrypt'], resources: [DUMMY.phiKeyArn] });
+    for (const st of statements) expect(st.effect ?? 'Allow').toBe('Allow');
+  });
+
+  test('the operations execution role may read exactly the master secret and decrypt with its key', () => {
+    const statements = inlineStatementsOf(parsed, stack.processing.opsExecutionRole);
+    expect(statements.map((st) => st.sid).sort()).toEqual(['EcrAuthToken', 'EcrPull', 'Logs', 'MasterSecret', 'MasterSecretKey']);
+    expect(bySid(statements, 'MasterSecret')).toMatchObject({ actions: ['secretsmanager:GetSecretValue'], resources: [DUMMY.masterSecretArn] });
+    expect(bySid(statements, 'MasterSecretKey')).toMatchObject({ actions: ['kms:Decrypt'], resources: [DUMMY.secretKeyArn] });
+  });
+
   test('the task role reads exactly this stream and decrypts with exactly its key', () => {
     const statements = inlineStatementsOf(parsed, stack.processing.taskRole);
     expect(bySid(statements, 'StreamRead')).toMatchObject({
@@ -282,7 +342,8 @@ describe('ProcessingService: IAM', () => {
   });
 
   test('only ECS tasks of this account may assume the roles', () => {
-    for (const role of [stack.processing.taskRole, stack.processing.executionRole, stack.processing.migrationExecutionRole]) {
+    const p = stack.processing;
+    for (const role of [p.taskRole, p.executionRole, p.migrationExecutionRole, p.opsTaskRole, p.opsExecutionRole]) {
       const [trust] = trustStatementsOf(parsed, role);
       expect(trust.principals).toEqual([{ type: 'Service', identifiers: ['ecs-tasks.amazonaws.com'] }]);
       expect(trust.condition).toEqual(
@@ -305,12 +366,12 @@ describe('ProcessingService: IAM', () => {
         }
       }
     }
-    // One per execution role (processor and migration).
-    expect(wildcardResources).toEqual([['ecr:GetAuthorizationToken'], ['ecr:GetAuthorizationToken']]);
+    // One per execution role (processor, migration, operations).
+    expect(wildcardResources).toEqual([['ecr:GetAuthorizationToken'], ['ecr:GetAuthorizationToken'], ['ecr:GetAuthorizationToken']]);
   });
 
   test('role names carry the environment suffix', () => {
-    for (const name of ['vitals-processor-task-test', 'vitals-processor-exec-test', 'vitals-migrate-exec-test']) {
+    for (const name of ['vitals-processor-task-test', 'vitals-processor-exec-test', 'vitals-migrate-exec-test', 'vitals-ops-task-test', 'vitals-ops-exec-test']) {
       expect(json).toHaveResourceWithProperties(IamRole, { name });
     }
   });
@@ -467,6 +528,7 @@ describe('ProcessingService: attribute getters', () => {
           taskRoleArn: p.taskRoleArn,
           logGroupName: p.logGroupName,
           migrationTaskDefinitionArn: p.migrationTaskDefinitionArn,
+          opsTaskDefinitionArn: p.opsTaskDefinitionArn,
         };
         for (const [name, value] of Object.entries(getters)) new TerraformOutput(scope, name, { value });
       }),
@@ -476,6 +538,7 @@ describe('ProcessingService: attribute getters', () => {
     expect(outputs.taskRoleArn.value).toMatch(/^\$\{aws_iam_role\.[^.]*TaskRole[^.]*\.arn\}$/);
     expect(outputs.logGroupName.value).toMatch(/^\$\{aws_cloudwatch_log_group\.[^.]+\.name\}$/);
     expect(outputs.migrationTaskDefinitionArn.value).toMatch(/^\$\{aws_ecs_task_definition\.[^.]*Migration[^.]*\.arn\}$/);
+    expect(outputs.opsTaskDefinitionArn.value).toMatch(/^\$\{aws_ecs_task_definition\.[^.]*OpsTaskDefinition[^.]*\.arn\}$/);
   });
 
   test('publish the autoscaling bounds', () => {

@@ -158,6 +158,7 @@ describe('PipelineStack', () => {
       'api_events_url', 'stream_name', 'stream_arn', 'db_cluster_endpoint', 'db_reader_endpoint', 'db_master_secret_arn', 'ecs_cluster_name',
       'ecs_service_name', 'kms_data_key_arn', 'kms_logs_key_arn', 'kms_phi_key_arn', 'kms_patient_hmac_key_arn', 'vpc_id',
       'private_subnet_ids', 'audit_trail_name', 'audit_bucket_name', 'audit_log_group_name', 'processor_log_group_name',
+      'ecs_ops_task_definition_arn',
     ]));
   });
 

@@ -262,13 +262,19 @@ export function decryptingProtector(env: RequeueEnvironment, db: Pool): PatientI
 
 /** The CLI: parse, wire the adapters, run, print one summary line. Exit 0 all requeued, 2 some failed, 1 error. */
 export async function main(argv: readonly string[], env: NodeJS.ProcessEnv, write: (line: string) => void): Promise<number> {
-  let filter: RequeueFilter;
-  let settings: RequeueEnvironment;
-  try {
-    filter = parseRequeueArgs(argv);
-    settings = requeueEnvironmentFrom(env);
-  } catch (err) {
-    const problems = err instanceof RequeueConfigError ? err.problems : [String(err)];
+  // Flags and environment both checked, so every problem is reported at once.
+  const problems: string[] = [];
+  const attempt = <T>(parse: () => T): T | undefined => {
+    try {
+      return parse();
+    } catch (err) {
+      problems.push(...(err instanceof RequeueConfigError ? err.problems : [String(err)]));
+      return undefined;
+    }
+  };
+  const filter = attempt(() => parseRequeueArgs(argv));
+  const settings = attempt(() => requeueEnvironmentFrom(env));
+  if (!filter || !settings) {
     write(JSON.stringify({ level: 'fatal', msg: 'invalid requeue configuration', problems }));
     return 1;
   }

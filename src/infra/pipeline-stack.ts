@@ -188,6 +188,7 @@ export class PipelineStack extends VitalsStack {
     out('ecs_cluster_name', this.processing.clusterName, 'ECS cluster');
     out('ecs_service_name', this.processing.serviceName, 'processor ECS service');
     out('ecs_migration_task_definition_arn', this.processing.migrationTaskDefinitionArn, 'one-off migration task (aws ecs run-task)');
+    out('ecs_ops_task_definition_arn', this.processing.opsTaskDefinitionArn, 'one-off operations task: dead-letter requeue (aws ecs run-task)');
     out('ecr_repository_url', `${this.accountId}.dkr.ecr.${this.config.region}.amazonaws.com/${Registry.repositoryName(this.config.environment)}`, 'processor image repository (registry stack)');
     out('processor_log_group_name', this.processing.logGroupName, 'processor logs (and EMF metrics)');
     out('kms_data_key_arn', this.keys.data.arn, 'stream, database, secret and backup key');

@@ -1,5 +1,6 @@
 /**
- * The processor on ECS Fargate: cluster, processor and migration task definitions, their roles,
+ * The processor on ECS Fargate: cluster, processor, migration and operations (dead-letter requeue)
+ * task definitions, their roles,
  * the service in the private subnets, and Application Auto Scaling on CPU and Kinesis lag.
  *
  * Every dependency (stream, database, keys, subnets, image) arrives as a typed prop; nothing is
@@ -157,6 +158,12 @@ export const STREAM_READ_ACTIONS = [
   'kinesis:GetShardIterator',
   'kinesis:ListShards',
 ] as const;
+/** Kinesis write actions of the dead-letter requeue (puts records back; reads nothing). */
+export const STREAM_WRITE_ACTIONS = ['kinesis:PutRecord', 'kinesis:PutRecords'] as const;
+/** A producer on a KMS-encrypted stream: Kinesis generates a data key as the caller. */
+export const STREAM_PRODUCER_KEY_ACTIONS = ['kms:GenerateDataKey'] as const;
+/** The requeue only decrypts dead-letter payloads (unwraps their data keys); it encrypts nothing. */
+export const PHI_DECRYPT_ACTIONS = ['kms:Decrypt'] as const;
 /** Envelope encryption of patient identifiers. */
 export const PHI_KEY_ACTIONS = ['kms:Decrypt', 'kms:GenerateDataKey'] as const;
 /** Patient pseudonyms (HMAC). */
@@ -175,6 +182,8 @@ export const CONTAINER_USER = '1000:1000';
 /** Seconds ECS waits after SIGTERM before SIGKILL; the processor drains within it (Fargate max 120). */
 export const STOP_TIMEOUT_SECONDS = 60;
 export const MIGRATION_COMMAND = ['node', 'dist/src/db/migrate.js'] as const;
+/** The operations task's default command; flags (`--reason`, `--dry-run`, ...) come as a run-task override. */
+export const OPS_COMMAND = ['node', 'dist/src/db/requeue-dead-letters.js'] as const;
 
 const DEFAULT_LOG_RETENTION_DAYS = 365;
 const DEFAULT_DESIRED_COUNT = 2;
@@ -272,8 +281,12 @@ export class ProcessingService extends Construct {
   public readonly taskRole: IamRole;
   public readonly executionRole: IamRole;
   public readonly migrationExecutionRole: IamRole;
+  public readonly opsExecutionRole: IamRole;
+  /** The dead-letter requeue's role: write to the stream, decrypt dead-letter payloads; nothing else. */
+  public readonly opsTaskRole: IamRole;
   public readonly taskDefinition: EcsTaskDefinition;
   public readonly migrationTaskDefinition: EcsTaskDefinition;
+  public readonly opsTaskDefinition: EcsTaskDefinition;
   public readonly service: EcsService;
   public readonly scalableTarget: AppautoscalingTarget;
   public readonly cpuScalingPolicy: AppautoscalingPolicy;
@@ -349,10 +362,18 @@ export class ProcessingService extends Construct {
     ];
 
     this.executionRole = role('ExecutionRole', `vitals-processor-exec-${env}`, pullAndLog);
-    this.migrationExecutionRole = role('MigrationExecutionRole', `vitals-migrate-exec-${env}`, [
+    // The one-off admin tasks (migrations, operations) get the master secret injected by ECS.
+    const pullLogAndMasterSecret: DataAwsIamPolicyDocumentStatement[] = [
       ...pullAndLog,
       { sid: 'MasterSecret', actions: ['secretsmanager:GetSecretValue'], resources: [database.masterSecretArn] },
       { sid: 'MasterSecretKey', actions: ['kms:Decrypt'], resources: [database.secretKeyArn] },
+    ];
+    this.migrationExecutionRole = role('MigrationExecutionRole', `vitals-migrate-exec-${env}`, pullLogAndMasterSecret);
+    this.opsExecutionRole = role('OpsExecutionRole', `vitals-ops-exec-${env}`, pullLogAndMasterSecret);
+    this.opsTaskRole = role('OpsTaskRole', `vitals-ops-task-${env}`, [
+      { sid: 'StreamWrite', actions: [...STREAM_WRITE_ACTIONS], resources: [stream.arn] },
+      { sid: 'StreamKey', actions: [...STREAM_PRODUCER_KEY_ACTIONS], resources: [stream.keyArn] },
+      { sid: 'PhiDecrypt', actions: [...PHI_DECRYPT_ACTIONS], resources: [props.phiKeyArn] },
     ]);
     this.taskRole = role('TaskRole', `vitals-processor-task-${env}`, [
       { sid: 'StreamRead', actions: [...STREAM_READ_ACTIONS], resources: [stream.arn] },
@@ -473,6 +494,42 @@ export class ProcessingService extends Construct {
       runtimePlatform,
       volume: [{ name: TMP_VOLUME }],
       containerDefinitions: JSON.stringify([migrationContainer]),
+    });
+
+    // The dead-letter requeue (src/db/requeue-dead-letters.ts), run like the migrations as a one-off
+    // task with the admin secret; unlike them it calls AWS (PutRecords, KMS), so it has a task role.
+    const opsContainer = {
+      name: 'ops',
+      image: imageUri,
+      ...hardened,
+      command: [...OPS_COMMAND],
+      environment: env_({
+        NODE_ENV: 'production',
+        AWS_REGION: region,
+        STREAM_NAME: stream.name,
+        DB_HOST: database.endpoint,
+        DB_PORT: dbPort,
+        DB_NAME: database.name,
+        DB_SSL_CA_FILE: RDS_CA_BUNDLE_PATH,
+        PHI_KMS_KEY_ARN: props.phiKeyArn,
+      }),
+      secrets: [
+        { name: 'DB_ADMIN_USER', valueFrom: `${database.masterSecretArn}:username::` },
+        { name: 'DB_ADMIN_PASSWORD', valueFrom: `${database.masterSecretArn}:password::` },
+      ],
+      logConfiguration: logConfiguration('ops'),
+    };
+    this.opsTaskDefinition = new EcsTaskDefinition(this, 'OpsTaskDefinition', {
+      family: `vitals-ops-${env}`,
+      requiresCompatibilities: ['FARGATE'],
+      networkMode: 'awsvpc',
+      cpu: String(MIGRATION_CPU),
+      memory: String(MIGRATION_MEMORY_MIB),
+      executionRoleArn: this.opsExecutionRole.arn,
+      taskRoleArn: this.opsTaskRole.arn,
+      runtimePlatform,
+      volume: [{ name: TMP_VOLUME }],
+      containerDefinitions: JSON.stringify([opsContainer]),
     });
 
     // ---- Service --------------------------------------------------------------------------
@@ -597,5 +654,8 @@ export class ProcessingService extends Construct {
   }
   get migrationTaskDefinitionArn(): string {
     return this.migrationTaskDefinition.arn;
+  }
+  get opsTaskDefinitionArn(): string {
+    return this.opsTaskDefinition.arn;
   }
 }

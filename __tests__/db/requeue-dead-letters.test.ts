@@ -286,3 +286,29 @@ test('a second run while one holds the lock refuses to start', async () => {
     holder.release();
   }
 }, 60_000);
+
+test('large payloads are requeued in pages of at most 5 MiB, every one accepted and marked', async () => {
+  const s = await scenario();
+  // Eleven undecodable records of ~1 MiB (Kinesis' record limit): three PutRecords requests at least.
+  const big = Array.from({ length: 11 }, (_, i) => ({ data: `${i} `.padEnd(1024 * 1024 - 300, 'x'), partitionKey: `k${i}` }));
+  for (const r of big) await putRecords(stack.kinesis, s.stream, [r]);
+  const p = runProcessor(s);
+  await waitFor(async () => (await count(s.db, 'SELECT count(*) AS n FROM dead_letters')) === 11, 30_000);
+  await p.stop();
+  running.splice(running.indexOf(p), 1);
+  const requests: number[] = [];
+  const counting: PutRecordsClient = {
+    send: async (command: PutRecordsCommand): Promise<PutRecordsCommandOutput> => {
+      requests.push((command.input.Records ?? []).reduce((n, r) => n + (r.Data?.length ?? 0) + Buffer.byteLength(r.PartitionKey ?? ''), 0));
+      return stack.kinesis.send(command);
+    },
+  };
+  const phi = createPhiProtector({ kind: 'local', keyFile: stack.keyFile }, pgDataKeyStore(s.db));
+
+  const summary = await requeueDeadLetters({ streamName: s.stream }, { db: s.db, kinesis: counting, phi });
+
+  expect(summary).toMatchObject({ selected: 11, requeued: 11, failed: 0 });
+  expect(requests.length).toBeGreaterThanOrEqual(3);
+  for (const bytes of requests) expect(bytes).toBeLessThanOrEqual(5 * 1024 * 1024);
+  expect(await count(s.db, 'SELECT count(*) AS n FROM dead_letters WHERE requeued_at IS NULL')).toBe(0);
+}, 120_000);

@@ -207,10 +207,15 @@ export async function requeueDeadLetters(options: RequeueOptions, deps: RequeueD
     };
     let after = '0';
     while (selected < limit) {
+      // A page is at most one PutRecords request: <= batchSize rows and <= 5 MiB of payloads (always
+      // at least one row), so memory stays bounded whatever the payload sizes (up to 1 MiB each).
       const { rows: page } = await deps.db.query<DeadLetterRow>(
-        `SELECT dead_letter_id::text, stream_name, shard_id, sequence_number, payload_ciphertext, data_key_id
-         FROM dead_letters WHERE ${where} AND dead_letter_id > $4::bigint ORDER BY dead_letter_id LIMIT $5`,
-        [...params, after, Math.min(batchSize, limit - selected)],
+        `SELECT dead_letter_id::text, stream_name, shard_id, sequence_number, payload_ciphertext, data_key_id FROM (
+           SELECT *, sum(payload_bytes) OVER (ORDER BY dead_letter_id) AS running_bytes, row_number() OVER (ORDER BY dead_letter_id) AS n
+           FROM (SELECT * FROM dead_letters WHERE ${where} AND dead_letter_id > $4::bigint ORDER BY dead_letter_id LIMIT $5) candidates
+         ) page
+         WHERE n = 1 OR running_bytes <= $6 ORDER BY dead_letter_id`,
+        [...params, after, Math.min(batchSize, limit - selected), PUT_RECORDS_MAX_BYTES],
       );
       if (page.length === 0) break;
       selected += page.length;

@@ -11,25 +11,15 @@ import { main, requeueDeadLetters, type PutRecordsClient } from '../../src/db/re
 import { pgDataKeyStore } from '../../src/processor/main';
 import { createPhiProtector } from '../../src/processor/phi';
 import { startProcessor, type RunningProcessor } from '../processor/support/in-process';
-import { adminPool, count, createStream, eventRecord, makeEvent, makePatientId, newDatabase, putRecords, startStack, waitFor, type TestStack } from '../processor/support/stack';
+import { adminPool, count, createStream, eventRecord, makeEvent, makePatientId, newDatabase, putRecords, waitFor, type TestStack } from '../processor/support/stack';
+import { useIntegrationStack } from '../processor/support/lifecycle';
 
 let stack: TestStack;
 const running: RunningProcessor[] = [];
 const pools: Pool[] = [];
 const processorLogs: string[] = [];
 
-beforeAll(async () => {
-  stack = await startStack();
-}, 90_000);
-
-afterEach(async () => {
-  await Promise.all(running.splice(0).map((p) => p.stop()));
-});
-
-afterAll(async () => {
-  await Promise.all(pools.map((p) => p.end()));
-  await stack?.stop();
-});
+useIntegrationStack({ onStack: (s) => (stack = s), stack: () => stack, running, pools });
 
 interface Scenario {
   readonly db: Pool;

@@ -14,7 +14,8 @@ import { randomUUID } from 'node:crypto';
 import { DeleteStreamCommand, DescribeStreamSummaryCommand, ListShardsCommand, ResourceNotFoundException, SplitShardCommand, type KinesisClient, type ListShardsCommandOutput } from '@aws-sdk/client-kinesis';
 import type { Pool } from 'pg';
 import { startProcessor, type RunningProcessor } from './support/in-process';
-import { adminPool, count, createStream, eventRecord, makeEvent, makePatientId, newDatabase, putRecords, startStack, waitFor, type TestStack } from './support/stack';
+import { adminPool, count, createStream, eventRecord, makeEvent, makePatientId, newDatabase, putRecords, waitFor, type TestStack } from './support/stack';
+import { useIntegrationStack } from './support/lifecycle';
 
 const PARENT = 'shardId-000000000000';
 
@@ -45,18 +46,7 @@ function hideTrimmedShard(shardId: string): (client: KinesisClient) => void {
   };
 }
 
-beforeAll(async () => {
-  stack = await startStack();
-}, 60_000);
-
-afterEach(async () => {
-  await Promise.all(running.splice(0).map((p) => p.stop()));
-});
-
-afterAll(async () => {
-  await Promise.all(pools.map((p) => p.end()));
-  await stack?.stop();
-});
+useIntegrationStack({ onStack: (s) => (stack = s), stack: () => stack, running, pools }, 60_000);
 
 test('an unfinished parent lease whose shard was trimmed from the stream is finished as expired, and its children are read', async () => {
   const database = await newDatabase(stack);

@@ -24,10 +24,10 @@ import {
   newDatabase,
   processorEnv,
   putRecords,
-  startStack,
   waitFor,
   type TestStack,
 } from './support/stack';
+import { useIntegrationStack } from './support/lifecycle';
 
 let stack: TestStack;
 const logLines: string[] = [];
@@ -79,18 +79,7 @@ function run(database: string, stream: string, overrides: Parameters<typeof star
 
 const bySequence = (a: string, b: string): number => (BigInt(a) < BigInt(b) ? -1 : BigInt(a) > BigInt(b) ? 1 : 0);
 
-beforeAll(async () => {
-  stack = await startStack();
-}, 60_000);
-
-afterEach(async () => {
-  await Promise.all(running.splice(0).map((p) => p.stop()));
-});
-
-afterAll(async () => {
-  await Promise.all(pools.map((p) => p.end()));
-  await stack?.stop();
-});
+useIntegrationStack({ onStack: (s) => (stack = s), stack: () => stack, running, pools }, 60_000);
 
 test('a record the database rejects is dead-lettered as unprocessable, its batch stored exactly once, and the shard moves on', async () => {
   const { db, database, stream } = await setup(1);

@@ -14,10 +14,10 @@ import {
   makePatientId,
   newDatabase,
   putRecords,
-  startStack,
   waitFor,
   type TestStack,
 } from './support/stack';
+import { useIntegrationStack } from './support/lifecycle';
 
 let stack: TestStack;
 const logLines: string[] = [];
@@ -46,18 +46,7 @@ function run(database: string, stream: string, workerId: string): RunningProcess
   return p;
 }
 
-beforeAll(async () => {
-  stack = await startStack();
-}, 60_000);
-
-afterEach(async () => {
-  await Promise.all(running.splice(0).map((p) => p.stop()));
-});
-
-afterAll(async () => {
-  await Promise.all(pools.map((p) => p.end()));
-  await stack?.stop();
-});
+useIntegrationStack({ onStack: (s) => (stack = s), stack: () => stack, running, pools }, 60_000);
 
 test('a 4-shard stream is consumed completely, every event stored once', async () => {
   const { db, database, stream } = await setup(4);

@@ -3,6 +3,7 @@
  * at once (flag or variable, rule, received value). Pure: no I/O beyond what it is given.
  */
 import { parseArgs } from 'node:util';
+import { envReader } from '../processor/env-reader';
 
 /** The reasons the processor stores (src/processor/writer.ts `StoredDeadLetterReason`). */
 export const DEAD_LETTER_REASONS = ['undecodable', 'invalid', 'future-timestamp', 'unprocessable'] as const;
@@ -110,19 +111,8 @@ export function parseRequeueArgs(argv: readonly string[]): RequeueFilter {
  */
 export function requeueEnvironmentFrom(env: NodeJS.ProcessEnv): RequeueEnvironment {
   const problems: string[] = [];
-  const production = env.NODE_ENV === 'production';
-  const get = (name: string): string | undefined => {
-    const v = env[name];
-    return v === undefined || v.trim() === '' ? undefined : v.trim();
-  };
-  const need = (name: string, localDefault?: string): string => {
-    const v = get(name) ?? (production ? undefined : localDefault);
-    if (v === undefined) problems.push(`missing environment variable ${name}${production ? ' (required when NODE_ENV=production)' : ''}`);
-    return v ?? '';
-  };
-  for (const name of ['PHI_LOCAL_KEY_FILE', 'KINESIS_ENDPOINT']) {
-    if (production && get(name) !== undefined) problems.push(`${name} must not be set when NODE_ENV=production`);
-  }
+  const { production, get, need, forbidInProduction } = envReader(env, problems);
+  for (const name of ['PHI_LOCAL_KEY_FILE', 'KINESIS_ENDPOINT']) forbidInProduction(name);
   const streamName = need('STREAM_NAME');
   const region = need('AWS_REGION', 'eu-central-2');
   const kinesisEndpoint = get('KINESIS_ENDPOINT');

@@ -5,6 +5,7 @@
  */
 import { hostname } from 'node:os';
 import type { DbSettings } from './db';
+import { envReader } from './env-reader';
 
 export type PhiSettings =
   | { readonly kind: 'kms'; readonly region: string; readonly phiKeyArn: string; readonly hmacKeyArn: string }
@@ -56,19 +57,7 @@ const KMS_ARN = /^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:(key|alias)\/.+$/;
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): ProcessorConfig {
   const problems: string[] = [];
-  const production = env.NODE_ENV === 'production';
-  const get = (name: string): string | undefined => {
-    const v = env[name];
-    return v === undefined || v.trim() === '' ? undefined : v.trim();
-  };
-  const need = (name: string, localDefault?: string): string => {
-    const v = get(name) ?? (production ? undefined : localDefault);
-    if (v === undefined) {
-      problems.push(`missing environment variable ${name}${production ? ' (required when NODE_ENV=production)' : ''}`);
-      return '';
-    }
-    return v;
-  };
+  const { production, get, need, forbidInProduction } = envReader(env, problems);
   const int = (name: string, raw: string | undefined, fallback: number, min: number, max: number): number => {
     if (raw === undefined || raw === '') return fallback; // a missing required value is reported by need()
     const n = Number(raw);
@@ -77,9 +66,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ProcessorConfi
       return fallback;
     }
     return n;
-  };
-  const forbidInProduction = (name: string): void => {
-    if (production && get(name) !== undefined) problems.push(`${name} must not be set when NODE_ENV=production`);
   };
 
   const region = need('AWS_REGION', 'eu-central-2');

@@ -15,8 +15,8 @@ import { join } from 'node:path';
 import { CreateStreamCommand, DescribeStreamSummaryCommand, PutRecordsCommand } from '@aws-sdk/client-kinesis';
 import { Client } from 'pg';
 import { freePort, startKinesalite, startPostgres, tempDataDir } from '../src/local/servers';
-import { tlsOptions } from '../src/processor/db';
-import { kinesisClientFor } from '../src/processor/kinesis-client';
+import { tlsOptions } from '../src/adapters/db';
+import { kinesisClientFor } from '../src/adapters/kinesis-client';
 
 const EVENTS = Number(process.argv[2] ?? 100_000);
 const SHARDS = Number(process.argv[3] ?? 4);

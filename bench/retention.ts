@@ -12,7 +12,7 @@ import { randomBytes } from 'node:crypto';
 import { Client, Pool } from 'pg';
 import { join } from 'node:path';
 import { startPostgres, tempDataDir } from '../src/local/servers';
-import { tlsOptions } from '../src/processor/db';
+import { tlsOptions } from '../src/adapters/db';
 import { RETENTION_BATCH, applyRetention } from '../src/processor/processor';
 
 const EXPIRED = Number(process.argv[2] ?? 1_000_000);

@@ -2,7 +2,7 @@
  * Migrations against a real PostgreSQL (TLS), through the real migration command.
  */
 import { Client } from 'pg';
-import { tlsOptions } from '../../src/processor/db';
+import { tlsOptions } from '../../src/adapters/db';
 import { PROCESSOR_TABLE_GRANTS } from '../../src/db/migrate';
 import { PROCESSOR_PASSWORD, adminClient, runMigrations, startStack, type TestStack } from '../processor/support/stack';
 

@@ -4,7 +4,7 @@
  */
 import { Client, Pool } from 'pg';
 import { retentionSettingsFromEnv } from '../../src/db/migrate';
-import { tlsOptions } from '../../src/processor/db';
+import { tlsOptions } from '../../src/adapters/db';
 import { applyRetention } from '../../src/processor/processor';
 import { PROCESSOR_PASSWORD, adminClient, runMigrations, startStack, type TestStack } from '../processor/support/stack';
 

@@ -11,7 +11,7 @@ import {
 import type { FastifyInstance } from 'fastify';
 import pino from 'pino';
 import { buildIngestServer, DEFAULT_MAX_BODY_BYTES, type IngestServerOptions } from '../../src/ingest/server';
-import { kinesisClientFor } from '../../src/processor/kinesis-client';
+import { kinesisClientFor } from '../../src/adapters/kinesis-client';
 import { startKinesalite, type KinesaliteServer } from '../../src/local/servers';
 
 

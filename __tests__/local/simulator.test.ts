@@ -16,7 +16,7 @@ import {
 import type { FastifyInstance } from 'fastify';
 import pino from 'pino';
 import { buildIngestServer } from '../../src/ingest/server';
-import { kinesisClientFor } from '../../src/processor/kinesis-client';
+import { kinesisClientFor } from '../../src/adapters/kinesis-client';
 import { startKinesalite, type KinesaliteServer } from '../../src/local/servers';
 import { Simulator, type SimulatorOptions } from '../../src/local/simulator';
 import { LatencySampler } from '../../src/local/status';

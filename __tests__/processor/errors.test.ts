@@ -1,6 +1,6 @@
 import { classifyError, rejectionDescription } from '../../src/processor/errors';
 import { LeaseLostError } from '../../src/processor/leases';
-import { errorSummary } from '../../src/processor/logger';
+import { errorSummary } from '../../src/adapters/logger';
 
 /** An error shaped like pg's DatabaseError (SQLSTATE in `code`, plus `severity`). */
 function pgError(code: string, fields: Record<string, string> = {}, message = `error ${code}`): Error {

@@ -10,8 +10,8 @@ import { get } from 'node:http';
 import type { Pool } from 'pg';
 import { freePort } from '../../src/local/servers';
 import { startHealthServer } from '../../src/processor/health';
-import { pgDataKeyStore } from '../../src/processor/main';
-import { createPhiProtector } from '../../src/processor/phi';
+import { pgDataKeyStore } from '../../src/adapters/data-key-store';
+import { createPhiProtector } from '../../src/adapters/phi';
 import { startProcessor, type RunningProcessor } from './support/in-process';
 import { startChild } from './support/child';
 import {

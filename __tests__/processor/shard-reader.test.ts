@@ -1,6 +1,6 @@
 import { GetRecordsCommand, GetShardIteratorCommand, type KinesisClient } from '@aws-sdk/client-kinesis';
 import { LeaseLostError } from '../../src/processor/leases';
-import { createLogger } from '../../src/processor/logger';
+import { createLogger } from '../../src/adapters/logger';
 import type { Metrics } from '../../src/processor/metrics';
 import { ShardReader, UNPROCESSABLE_ATTEMPTS, type BatchSink } from '../../src/processor/shard-reader';
 import type { BatchTarget, StreamRecord } from '../../src/processor/writer';

@@ -6,10 +6,10 @@
 import { randomUUID } from 'node:crypto';
 import { Writable } from 'node:stream';
 import type { Pool } from 'pg';
-import { createPool } from '../../src/processor/db';
-import { createLogger } from '../../src/processor/logger';
-import { pgDataKeyStore } from '../../src/processor/main';
-import { createPhiProtector } from '../../src/processor/phi';
+import { createPool } from '../../src/adapters/db';
+import { createLogger } from '../../src/adapters/logger';
+import { pgDataKeyStore } from '../../src/adapters/data-key-store';
+import { createPhiProtector } from '../../src/adapters/phi';
 import { Processor } from '../../src/processor/processor';
 import { BatchWriter } from '../../src/processor/writer';
 import { FAST_LEASES, startProcessor } from './support/in-process';

@@ -7,9 +7,9 @@
  * batch is seen blocked on a lock before going on.
  */
 import type { Pool } from 'pg';
-import { createPool } from '../../src/processor/db';
-import { pgDataKeyStore } from '../../src/processor/main';
-import { createPhiProtector, type PatientIdentityProtector } from '../../src/processor/phi';
+import { createPool } from '../../src/adapters/db';
+import { pgDataKeyStore } from '../../src/adapters/data-key-store';
+import { createPhiProtector, type PatientIdentityProtector } from '../../src/adapters/phi';
 import { BatchWriter, type BatchOutcome, type BatchTarget, type StreamRecord } from '../../src/processor/writer';
 import { adminPool, count, makeEvent, makePatientId, newDatabase, processorDb, startStack, waitFor, type TestStack } from './support/stack';
 

@@ -6,7 +6,7 @@
 import { join } from 'node:path';
 import { Client, escapeLiteral } from 'pg';
 import type { RunnerOption } from 'node-pg-migrate/dist/bundle/index';
-import { tlsOptions } from '../processor/db';
+import { tlsOptions } from '../adapters/db';
 
 export const PROCESSOR_ROLE = 'vitals_processor';
 

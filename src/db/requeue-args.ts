@@ -3,7 +3,7 @@
  * at once (flag or variable, rule, received value). Pure: no I/O beyond what it is given.
  */
 import { parseArgs } from 'node:util';
-import { envReader } from '../processor/env-reader';
+import { envReader } from '../adapters/env-reader';
 
 /** The reasons the processor stores (src/processor/writer.ts `StoredDeadLetterReason`). */
 export const DEAD_LETTER_REASONS = ['undecodable', 'invalid', 'future-timestamp', 'unprocessable'] as const;

@@ -3,7 +3,7 @@
  * [--until ISO] [--limit N] [--dry-run]`, a one-off ECS task with the admin secret): after a processor
  * fix, puts dead-lettered records back on the stream when they are older than the stream's retention
  * (younger ones can be replayed from the shard instead). Each payload is decrypted with the processor's
- * own envelope protector (src/processor/phi.ts) and re-put with PutRecords; a row is marked
+ * own envelope protector (src/adapters/phi.ts) and re-put with PutRecords; a row is marked
  * `requeued_at` only after Kinesis accepted its record. At-least-once: a crash between the put and the
  * mark re-puts the record on the next run, and the processor's event-id dedupe stores it once.
  * Output: one JSON summary line. Never payloads, partition keys or patient ids.
@@ -12,10 +12,10 @@ import { createHash } from 'node:crypto';
 import { PutRecordsCommand, type PutRecordsCommandOutput } from '@aws-sdk/client-kinesis';
 import { KMSClient } from '@aws-sdk/client-kms';
 import { Pool } from 'pg';
-import { tlsOptions } from '../processor/db';
-import { kinesisClientFor } from '../processor/kinesis-client';
-import { pgDataKeyStore } from '../processor/main';
-import { EnvelopeProtector, kmsWrapper, localWrapper, readLocalKey, type KeyWrapper, type PatientIdentityProtector } from '../processor/phi';
+import { tlsOptions } from '../adapters/db';
+import { kinesisClientFor } from '../adapters/kinesis-client';
+import { pgDataKeyStore } from '../adapters/data-key-store';
+import { EnvelopeProtector, kmsWrapper, localWrapper, readLocalKey, type KeyWrapper, type PatientIdentityProtector } from '../adapters/phi';
 import { parseRequeueArgs, requeueEnvironmentFrom, RequeueConfigError, type RequeueEnvironment, type RequeueFilter } from './requeue-args';
 
 /** PutRecords' own limits: 500 entries and 5 MiB (data plus partition keys) per request. */

@@ -3,8 +3,8 @@
  * (src/ingest/config.ts). Stops cleanly on SIGTERM/SIGINT, finishing requests in flight.
  */
 import pino from 'pino';
-import { kinesisClientFor } from '../processor/kinesis-client';
-import { REDACT_PATHS } from '../processor/logger';
+import { kinesisClientFor } from '../adapters/kinesis-client';
+import { REDACT_PATHS } from '../adapters/logger';
 import { loadIngestConfig } from './config';
 import { buildIngestServer } from './server';
 

@@ -7,7 +7,7 @@
  */
 import { PutRecordsCommand, type KinesisClient, type PutRecordsRequestEntry } from '@aws-sdk/client-kinesis';
 import type { DeviceEvent } from '../schema';
-import { backoffDelayMs, sleep, type BackoffPolicy } from '../processor/backoff';
+import { backoffDelayMs, sleep, type BackoffPolicy } from '../adapters/backoff';
 
 export interface PutEventsOptions {
   /** PutRecords calls per batch, the first included. @default 4 */

@@ -14,7 +14,7 @@ import type { KinesisClient } from '@aws-sdk/client-kinesis';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply } from 'fastify';
 import pino from 'pino';
 import { validateBatch, type FieldError } from '../schema';
-import { REDACT_PATHS } from '../processor/logger';
+import { REDACT_PATHS } from '../adapters/logger';
 import { putEvents, type PutEventsOptions } from './put-records';
 import { KeyedTokenBuckets, type Clock } from './token-bucket';
 

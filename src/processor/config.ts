@@ -4,8 +4,8 @@
  * AWS-side variable is mandatory and nothing falls back to a local default.
  */
 import { hostname } from 'node:os';
-import type { DbSettings } from './db';
-import { envReader } from './env-reader';
+import type { DbSettings } from '../adapters/db';
+import { envReader } from '../adapters/env-reader';
 
 export type PhiSettings =
   | { readonly kind: 'kms'; readonly region: string; readonly phiKeyArn: string; readonly hmacKeyArn: string }

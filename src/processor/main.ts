@@ -3,30 +3,16 @@
  * adapters, start the lease loop and the health server, and shut down gracefully on SIGTERM/SIGINT
  * within SHUTDOWN_DEADLINE_MS (well inside ECS's 60 s stopTimeout).
  */
-import type { Pool } from 'pg';
+import { pgDataKeyStore } from '../adapters/data-key-store';
+import { createPool } from '../adapters/db';
+import { kinesisClientFor } from '../adapters/kinesis-client';
+import { createLogger, errorSummary, type Logger } from '../adapters/logger';
+import { createPhiProtector } from '../adapters/phi';
 import { ConfigError, loadConfig, type ProcessorConfig } from './config';
-import { createPool } from './db';
 import { databaseAnswers, startHealthServer } from './health';
-import { kinesisClientFor } from './kinesis-client';
-import { createLogger, errorSummary, type Logger } from './logger';
 import { Metrics } from './metrics';
-import { createPhiProtector, type DataKeyStore } from './phi';
 import { Processor } from './processor';
 import { BatchWriter } from './writer';
-
-/** data_keys rows: the wrapped data keys ciphertexts reference. */
-export function pgDataKeyStore(pool: Pool): DataKeyStore {
-  return {
-    save: async (k) => {
-      await pool.query('INSERT INTO data_keys (data_key_id, wrapped_key, wrapping_key) VALUES ($1, $2, $3)', [k.dataKeyId, k.wrappedKey, k.wrappingKey]);
-    },
-    load: async (id) => {
-      const { rows } = await pool.query<{ wrapped_key: Buffer; wrapping_key: string }>('SELECT wrapped_key, wrapping_key FROM data_keys WHERE data_key_id = $1', [id]);
-      const row = rows[0];
-      return row ? { dataKeyId: id, wrappedKey: row.wrapped_key, wrappingKey: row.wrapping_key } : undefined;
-    },
-  };
-}
 
 export async function runProcessor(config: ProcessorConfig, logger: Logger): Promise<{ stop: () => Promise<void> }> {
   const metrics = new Metrics({ environment: config.environment, write: (line) => process.stdout.write(line) });

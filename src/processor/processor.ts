@@ -5,10 +5,10 @@
  */
 import type { KinesisClient } from '@aws-sdk/client-kinesis';
 import type { Pool } from 'pg';
-import { sleep } from './backoff';
+import { sleep } from '../adapters/backoff';
 import { DEFAULT_SHARD_STALL_UNHEALTHY_MS } from './config';
 import { LeaseManager, planLeases, type HeldLease } from './leases';
-import { errorSummary, type Logger } from './logger';
+import { errorSummary, type Logger } from '../adapters/logger';
 import type { Metrics } from './metrics';
 import { ShardReader, type BatchSink, type ReaderExit } from './shard-reader';
 

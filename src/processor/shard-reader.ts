@@ -9,10 +9,10 @@
  * (see `write`); retryable failures are retried, and their duration reported (`stalledForMs`).
  */
 import { GetRecordsCommand, GetShardIteratorCommand, type GetRecordsCommandOutput, type KinesisClient } from '@aws-sdk/client-kinesis';
-import { backoffDelayMs, isRetryableAwsError, sleep } from './backoff';
+import { backoffDelayMs, isRetryableAwsError, sleep } from '../adapters/backoff';
 import { classifyError, rejectionDescription } from './errors';
-import type { Logger } from './logger';
-import { errorSummary } from './logger';
+import type { Logger } from '../adapters/logger';
+import { errorSummary } from '../adapters/logger';
 import type { Metrics } from './metrics';
 import type { FieldError } from '../schema';
 import type { BatchOutcome, BatchTarget, StreamRecord } from './writer';

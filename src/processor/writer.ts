@@ -12,7 +12,7 @@ import { scoreNews2, type News2Result } from '../pipeline/news2';
 import type { NormalisedEvent } from '../pipeline/normalise';
 import type { FieldError } from '../schema';
 import { LeaseLostError } from './leases';
-import { LruCache, type Ciphertext, type PatientIdentityProtector } from './phi';
+import { LruCache, type Ciphertext, type PatientIdentityProtector } from '../adapters/phi';
 
 export interface StreamRecord {
   readonly data: Uint8Array;

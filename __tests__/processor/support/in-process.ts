@@ -1,14 +1,14 @@
 /** Runs a real Processor (real Kinesis client, pool, writer, PHI) inside the test process, capturing its log lines. */
 import { Writable } from 'node:stream';
 import type { KinesisClient } from '@aws-sdk/client-kinesis';
-import { createPool } from '../../../src/processor/db';
-import { kinesisClientFor } from '../../../src/processor/kinesis-client';
-import { createLogger } from '../../../src/processor/logger';
+import { createPool } from '../../../src/adapters/db';
+import { kinesisClientFor } from '../../../src/adapters/kinesis-client';
+import { createLogger } from '../../../src/adapters/logger';
 import { Metrics } from '../../../src/processor/metrics';
-import { createPhiProtector } from '../../../src/processor/phi';
+import { createPhiProtector } from '../../../src/adapters/phi';
 import { Processor, type ProcessorSettings } from '../../../src/processor/processor';
 import { BatchWriter } from '../../../src/processor/writer';
-import { pgDataKeyStore } from '../../../src/processor/main';
+import { pgDataKeyStore } from '../../../src/adapters/data-key-store';
 import { processorDb, type TestStack } from './stack';
 
 export interface RunningProcessor {

@@ -11,8 +11,8 @@ import { promisify } from 'node:util';
 import { CreateStreamCommand, DescribeStreamSummaryCommand, PutRecordsCommand, type KinesisClient } from '@aws-sdk/client-kinesis';
 import { Client, Pool } from 'pg';
 import { startKinesalite, startPostgres, tempDataDir, type KinesaliteServer, type PostgresServer } from '../../../src/local/servers';
-import { tlsOptions, type DbSettings } from '../../../src/processor/db';
-import { kinesisClientFor } from '../../../src/processor/kinesis-client';
+import { tlsOptions, type DbSettings } from '../../../src/adapters/db';
+import { kinesisClientFor } from '../../../src/adapters/kinesis-client';
 
 const execFileAsync = promisify(execFile);
 export const REPO_ROOT = join(__dirname, '..', '..', '..');

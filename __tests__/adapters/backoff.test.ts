@@ -1,4 +1,4 @@
-import { backoffDelayMs, isRetryableAwsError, sleep } from '../../src/processor/backoff';
+import { backoffDelayMs, isRetryableAwsError, sleep } from '../../src/adapters/backoff';
 
 function awsError(name: string, status?: number): Error {
   const e = new Error(name) as Error & { $metadata?: { httpStatusCode?: number } };

@@ -15,7 +15,7 @@ import {
   type DataKeyRecord,
   type DataKeyStore,
   type KmsLike,
-} from '../../src/processor/phi';
+} from '../../src/adapters/phi';
 
 function memoryStore(): DataKeyStore & { keys: Map<string, DataKeyRecord> } {
   const keys = new Map<string, DataKeyRecord>();

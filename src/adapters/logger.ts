@@ -3,7 +3,7 @@
  * object; the code never logs payloads in the first place (shard ids and sequence numbers only).
  */
 import pino, { type DestinationStream, type Logger } from 'pino';
-import { databaseErrorSummary, messageMayQuoteData } from './errors';
+import { databaseErrorSummary, messageMayQuoteData } from './error-summary';
 
 export type { Logger } from 'pino';
 

@@ -1,4 +1,4 @@
-import { iamPassword } from '../../src/processor/db';
+import { iamPassword } from '../../src/adapters/db';
 
 test('the IAM token is cached and renewed after the refresh interval', async () => {
   let now = 0;

@@ -1,41 +1,69 @@
-# syntax=docker/dockerfile:1.7
-# The processor image (ECS Fargate task). Default command: the processor; the one-off migration task
-# runs `node dist/src/db/migrate.js` from the same image. Runs as uid 1000 and writes nothing outside
-# /tmp, so the task can use a read-only root filesystem.
+# The processor image (ECS Fargate task). Default command: the processor; the one-off migration and
+# operations tasks run `node dist/src/db/migrate.js` and `node dist/src/db/requeue-dead-letters.js`
+# from the same image. Runs as uid 1000 and writes nothing outside /tmp, so the task can use a
+# read-only root filesystem.
 #
-# Node 22 LTS: Node 20 is past end of life, and AWS SDK v3 releases after early 2027 need Node >= 22.
-# Node >= 20.19 / 22.12 is required anyway: node-pg-migrate 9 is ESM-only and loaded with require().
-ARG NODE_IMAGE=node:22-bookworm-slim
+# No `# syntax=` line: it would make BuildKit pull a Dockerfile frontend from a registry; the
+# frontend built into the daemon reads this file. Build args default to what production gets;
+# scripts/image.sh overrides both to build where no registry is reachable (a locally assembled
+# base image, a locally served CA bundle stand-in).
+#
+# Node 22 LTS: Node 20 is past end of life, and AWS SDK v3 releases after early 2027 need Node >= 22;
+# node-pg-migrate 9 is ESM-only and loaded with require(), which needs Node >= 20.19 / 22.12.
+# The multi-arch index digest of node:22-bookworm-slim (Node 22.23.2, Debian snapshot 2026-09-18), as
+# docker-library/repo-info records it (repos/node/remote/22-bookworm-slim.md). Update tag and digest
+# together (`docker buildx imagetools inspect node:22-bookworm-slim`), and NODE_VERSION in
+# scripts/image.sh with them.
+ARG NODE_IMAGE=node:22-bookworm-slim@sha256:48e4b67d85f87bd551df43704e24d252f56cc5f8e9718841aace50f19948f0f9
+# The RDS CA bundle (all regions): the processor verifies Aurora's certificate with it.
+ARG RDS_CA_BUNDLE_URL=https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem
 
+# Compiles the runtime folders only (tsconfig.runtime.json): nothing of the CDKTF app, so an
+# infrastructure-only change leaves every layer of the image as it was.
 FROM ${NODE_IMAGE} AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
-# Full install (dev dependencies: typescript and the type packages); lifecycle scripts are not
-# needed to compile.
+# Full install (typescript and the type packages); lifecycle scripts are not needed to compile.
 RUN npm ci --no-audit --no-fund --ignore-scripts
-COPY tsconfig.json tsconfig.build.json main.ts ./
-COPY src ./src
-COPY scripts ./scripts
-COPY bench ./bench
-RUN npx tsc -p tsconfig.build.json
+COPY tsconfig.json tsconfig.runtime.json ./
+COPY src/adapters ./src/adapters
+COPY src/db ./src/db
+COPY src/pipeline ./src/pipeline
+COPY src/processor ./src/processor
+COPY src/schema ./src/schema
+RUN npx tsc -p tsconfig.runtime.json
 
-# The RDS CA bundle (all regions), fetched at build time so the processor verifies Aurora's
-# certificate (DB_SSL_CA_FILE=/app/certs/rds-global-bundle.pem).
-FROM ${NODE_IMAGE} AS certs
-ADD --chmod=444 https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem /certs/rds-global-bundle.pem
+# package.json and the lock reduced to the production tree: dev-dependency bumps (cdktf, the
+# provider) and script changes do not reach the image.
+FROM ${NODE_IMAGE} AS manifest
+WORKDIR /app
+COPY package.json package-lock.json scripts/runtime-manifest.js ./
+RUN node runtime-manifest.js . /manifest
+
+# Fetched in a stage of its own: the URL (a build arg) then reaches no RUN step's cache key, so the
+# same bundle from another URL leaves the image as it was.
+FROM ${NODE_IMAGE} AS rds-ca
+ARG RDS_CA_BUNDLE_URL
+ADD ${RDS_CA_BUNDLE_URL} /certs/rds-global-bundle.pem
 
 FROM ${NODE_IMAGE} AS runtime
 ENV NODE_ENV=production
 WORKDIR /app
-COPY package.json package-lock.json ./
+# ADD from a URL leaves the file root-only (0600), and `ADD --chmod` is ignored on URLs by older
+# BuildKit frontends and rejected by the legacy builder: chmod explicitly.
+COPY --from=rds-ca /certs/rds-global-bundle.pem /app/certs/rds-global-bundle.pem
+RUN chmod 0444 /app/certs/rds-global-bundle.pem
+COPY --from=manifest /manifest/package.json /manifest/package-lock.json ./
 # Production dependencies only; none of them needs an install script.
 RUN npm ci --omit=dev --no-audit --no-fund --ignore-scripts && npm cache clean --force && rm -rf /root/.npm /tmp/*
-# Only the runtime half of the build (the cdktf app in dist/main.js is not shipped).
 COPY --from=build /app/dist/src ./dist/src
-COPY --from=certs /certs/rds-global-bundle.pem /app/certs/rds-global-bundle.pem
 USER 1000:1000
+# Fails the build unless the runtime user can read the bundle and it holds certificates
+# (DB_SSL_CA_FILE=/app/certs/rds-global-bundle.pem in the task definitions).
+RUN node -e 'const { X509Certificate } = require("node:crypto"); const pem = require("node:fs").readFileSync("/app/certs/rds-global-bundle.pem", "utf8"); const n = (pem.match(/-----BEGIN CERTIFICATE-----/g) || []).length; new X509Certificate(pem); if (n === 0) throw new Error("no certificate in the RDS CA bundle"); console.log("RDS CA bundle readable by uid " + process.getuid() + ": " + n + " certificate(s)")'
 EXPOSE 8080
 STOPSIGNAL SIGTERM
-# ECS uses the task definition's health check (the same command); this one serves `docker run`.
+# The task definition's health check runs the same command (src/infra/processing-service.ts,
+# HEALTHCHECK_COMMAND); both read HEALTH_PORT.
 HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 CMD ["node", "dist/src/processor/healthcheck.js"]
 CMD ["node", "dist/src/processor/main.js"]

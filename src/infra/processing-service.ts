@@ -207,15 +207,10 @@ const FARGATE_MEMORY_BY_CPU: Readonly<Record<number, (mib: number) => boolean>> 
 };
 
 /**
- * The container health check: a node one-liner (the image has node, not curl/wget) that exits 0
- * only on HTTP 200 from the processor's health endpoint.
+ * The container health check, the same command as the image's HEALTHCHECK (Dockerfile): exits 0 only
+ * on HTTP 200 from GET /health on HEALTH_PORT (src/processor/healthcheck.ts).
  */
-export function healthCheckScript(port: number = HEALTH_PORT): string {
-  return (
-    `const r=require('http').get('http://127.0.0.1:${port}/health',s=>process.exit(s.statusCode===200?0:1));` +
-    `r.on('error',()=>process.exit(1));r.setTimeout(4000,()=>process.exit(1));`
-  );
-}
+export const HEALTHCHECK_COMMAND = ['node', 'dist/src/processor/healthcheck.js'] as const;
 
 /** Default dedupe horizon of the migration command (src/db/migrate.ts). */
 export const DEFAULT_EVENT_ID_RETENTION_DAYS = 35;
@@ -437,7 +432,7 @@ export class ProcessingService extends Construct {
         LOG_LEVEL: props.logLevel ?? LogLevel.INFO,
       }),
       healthCheck: {
-        command: ['CMD', 'node', '-e', healthCheckScript(HEALTH_PORT)],
+        command: ['CMD', ...HEALTHCHECK_COMMAND],
         interval: 15,
         timeout: 5,
         retries: 3,

@@ -217,6 +217,8 @@ base_image() {
     --change 'CMD ["node"]' \
     --message "local stand-in for node:22-bookworm-slim (node $NODE_VERSION, npm $NPM_VERSION)" - "$ref" >/dev/null
   rm -rf "$rootfs"
+  # Earlier bases (other pins) go, unless an image still builds on them.
+  "$DOCKER" image ls --format '{{.Repository}}:{{.Tag}}' vitals-local-base | grep -vxF "$ref" | xargs -r "$DOCKER" rmi >/dev/null 2>&1 || true
   say "base image $ref assembled in $((SECONDS - start)) s ($(du_image "$ref"))"
   echo "$ref"
 }
@@ -275,7 +277,11 @@ build() {
     esac
   done
   [ -f "$context/Dockerfile" ] || die "no Dockerfile in $context"
-  daemon_answers || daemon_start
+  local own_daemon=false
+  if ! daemon_answers; then
+    daemon_start
+    own_daemon=$STARTED_HERE
+  fi
   local base ca served server_pid url
   base=$(base_image)
   ca=$(rds_ca_substitute)
@@ -283,19 +289,22 @@ build() {
   server_pid=${served%% *}
   url=${served#* }
   # shellcheck disable=SC2064 # expand now: the trap must stop this server and, maybe, this daemon
-  trap "kill $server_pid 2>/dev/null || true; $([ "$STARTED_HERE" = true ] && echo daemon_stop)" EXIT
+  trap "kill $server_pid 2>/dev/null || true; $([ "$own_daemon" = true ] && echo daemon_stop)" EXIT
   say "building $tag from $context (base $base; RDS CA bundle substitute from $url)"
-  local start=$SECONDS iid="$WORK/iid.$$"
+  local start=$SECONDS iid="$WORK/iid.$$" buildlog="$WORK/build-${tag//[^A-Za-z0-9._-]/_}.log"
   mkdir -p "$WORK"
-  "$DOCKER" build "${no_cache[@]}" --network host --progress plain \
+  if ! "$DOCKER" build "${no_cache[@]}" --network host --progress plain \
     --build-arg "NODE_IMAGE=$base" --build-arg "RDS_CA_BUNDLE_URL=$url" \
-    --iidfile "$iid" --tag "$tag" "$context" >&2 \
-    || die "docker build failed (output above)"
+    --iidfile "$iid" --tag "$tag" "$context" >"$buildlog" 2>&1; then
+    tail -40 "$buildlog" >&2
+    die "docker build failed (the end of its log above; all of it in $buildlog)"
+  fi
+  grep -E 'RDS CA bundle readable' "$buildlog" | sed 's/^#[0-9]* [0-9.]* /    /' >&2 || true
   local id
   id=$(cat "$iid")
   rm -f "$iid"
   [[ "$id" =~ ^sha256:[0-9a-f]{64}$ ]] || die "docker build wrote no image id (got '$id')"
-  say "built $tag in $((SECONDS - start)) s: $id ($(du_image "$id"))"
+  say "built $tag in $((SECONDS - start)) s: $id ($(du_image "$id")); build log $buildlog"
   echo "build_seconds=$((SECONDS - start))"
   echo "image_id=$id"
 }
@@ -310,7 +319,11 @@ image_test() {
   out=$(build --no-cache --tag vitals-processor:test) || exit $?
   id=$(echo "$out" | sed -n 's/^image_id=//p' | tail -1)
   cold=$(echo "$out" | sed -n 's/^build_seconds=//p' | tail -1)
-  IMAGE_ID="$id" COLD_BUILD_SECONDS="$cold" npx ts-node --transpile-only __tests__/image/run-image.ts
+  local rc=0
+  TMPDIR="$ROOT/.tmp" IMAGE_ID="$id" COLD_BUILD_SECONDS="$cold" npx ts-node --transpile-only __tests__/image/run-image.ts || rc=$?
+  # Each cold build leaves ~0.6 GB of build cache: keep about one build's worth.
+  "$DOCKER" builder prune --force --keep-storage 2GB >/dev/null || true
+  return "$rc"
 }
 
 case "${1:-}" in

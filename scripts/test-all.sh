@@ -37,6 +37,16 @@ bash scripts/terraform-check.sh | tee .tmp/terraform-check.log
 echo "==> checkov"
 bash scripts/checkov.sh | tee .tmp/checkov.log
 
+echo "==> container image (scripts/image.sh test: build, then run as the ECS task definitions do)"
+set +e
+bash scripts/image.sh test 2>&1 | tee .tmp/image.log
+image_rc=${PIPESTATUS[0]}
+set -e
+if [ "$image_rc" != 0 ] && [ "$image_rc" != 3 ]; then
+  echo "container image test failed (exit $image_rc; see above)" >&2
+  exit 1
+fi
+
 echo
 echo "==> summary"
 if grep -q SKIPPED .tmp/terraform-check.log; then
@@ -45,6 +55,11 @@ else
   echo "terraform validate + offline plan: $(grep -c '^OK: ' .tmp/terraform-check.log) stacks OK"
 fi
 grep '^checkov: ' .tmp/checkov.log || true
+if [ "$image_rc" = 3 ]; then
+  echo "image: SKIPPED (no Docker daemon can run here; see the banner above)"
+else
+  grep '^image: ' .tmp/image.log
+fi
 node -e 'const r = require("./.tmp/jest-results.json");
 console.log(`jest: ${r.numPassedTests} passed, ${r.numFailedTests} failed, ${r.numPendingTests} skipped`);'
 

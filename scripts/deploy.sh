@@ -14,8 +14,16 @@
 # Usage: scripts/deploy.sh --env dev [--region eu-central-2] [--account-id 123456789012]
 #          [--steps registry,image,pipeline,migrate,verify] [--skip-bootstrap] [--image URI@sha256:…]
 #          [--image-tag TAG] [--platform linux/amd64] [--dockerfile Dockerfile] [--auto-approve] [--dry-run]
+#          [--tf-log-dir DIR] [--emulator https://127.0.0.1:PORT --emulator-ca CERT.pem]
 # --dry-run prints every command without running anything that changes AWS (and without needing
 # AWS credentials); values only AWS can tell (account, digest, outputs) appear as <placeholders>.
+# --tf-log-dir keeps terraform's debug log of each stack as DIR/<stack>-apply.log (every AWS API
+# call it made: src/rehearsal turns them into an API call record). It holds request bodies: keep it
+# private.
+# --emulator runs the same sequence against a local AWS API emulator (the deploy rehearsal,
+# scripts/rehearse.sh): the stacks are synthesized for it (src/infra/emulator), the image is built
+# locally (scripts/image.sh build) and not pushed, and the migrate and verify steps are skipped
+# because the emulator runs no containers.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -34,6 +42,11 @@ PLATFORM="linux/amd64" # the task definitions' default CPU architecture (X86_64)
 DOCKERFILE="Dockerfile"
 MIGRATION_CONTAINER="migrate"
 MIGRATION_WAIT_ROUNDS=3 # `aws ecs wait tasks-stopped` gives up after 10 min; migrations get 30
+TF_LOG_DIR=""
+EMULATOR=""
+EMULATOR_CA="${REHEARSAL_CA_BUNDLE:-}"
+# Exit status of scripts/image.sh when no Docker daemon can run (after its SKIPPED banner).
+IMAGE_SKIPPED_STATUS=3
 
 usage() {
   awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"
@@ -90,6 +103,9 @@ while [ $# -gt 0 ]; do
     --dockerfile) DOCKERFILE="${2:?--dockerfile needs a value}"; shift 2 ;;
     --auto-approve) AUTO_APPROVE=true; shift ;;
     --dry-run) DRY_RUN=true; shift ;;
+    --tf-log-dir) TF_LOG_DIR="${2:?--tf-log-dir needs a value}"; shift 2 ;;
+    --emulator) EMULATOR="${2:?--emulator needs a value}"; shift 2 ;;
+    --emulator-ca) EMULATOR_CA="${2:?--emulator-ca needs a value}"; shift 2 ;;
     -h | --help) usage; exit 0 ;;
     *) die "unknown argument '$1' (see --help)" ;;
   esac
@@ -100,6 +116,21 @@ done
   || die "--env must be lowercase alphanumeric, start with a letter, at most 8 characters; received '$ENV_NAME'"
 [[ "$REGION" =~ ^[a-z]{2}(-[a-z]+)+-[0-9]$ ]] || die "--region must be an AWS region code such as eu-central-2; received '$REGION'"
 [ -z "$ACCOUNT_ID" ] || [[ "$ACCOUNT_ID" =~ ^[0-9]{12}$ ]] || die "--account-id must be 12 digits; received '$ACCOUNT_ID'"
+if [ -n "$EMULATOR" ]; then
+  # Loopback only: emulator mode must never send a deploy anywhere else (src/infra/emulator checks too).
+  [[ "$EMULATOR" =~ ^https://(127(\.[0-9]{1,3}){3}|localhost|\[::1\]):[0-9]{1,5}$ ]] \
+    || die "--emulator must be an https URL of an emulator on loopback (https://127.0.0.1:PORT); received '$EMULATOR'"
+  [ -n "$EMULATOR_CA" ] && [ -f "$EMULATOR_CA" ] || die "--emulator needs --emulator-ca: the PEM file that verifies the emulator's certificate; received '$EMULATOR_CA'"
+  EMULATOR_CA="$(cd "$(dirname "$EMULATOR_CA")" && pwd)/$(basename "$EMULATOR_CA")"
+  # The cdktf app synthesizes for the emulator (src/infra/emulator); the AWS CLI talks to it too.
+  export REHEARSAL_ENDPOINT="$EMULATOR" REHEARSAL_CA_BUNDLE="$EMULATOR_CA" AWS_ENDPOINT_URL="$EMULATOR" AWS_CA_BUNDLE="$EMULATOR_CA"
+elif [ -n "${REHEARSAL_ENDPOINT:-}" ]; then
+  die "REHEARSAL_ENDPOINT is set (emulator mode of the cdktf app) but --emulator is not: unset it for a real deploy"
+fi
+if [ -n "$TF_LOG_DIR" ]; then
+  mkdir -p "$TF_LOG_DIR"
+  TF_LOG_DIR="$(cd "$TF_LOG_DIR" && pwd)"
+fi
 
 declare -a SELECTED=()
 IFS=',' read -r -a requested <<<"$STEPS"
@@ -143,7 +174,7 @@ if wants bootstrap || wants registry || wants pipeline || wants migrate || wants
   need terraform "Terraform >= 1.10, runs every cdktf deploy"
 fi
 need aws "AWS CLI, for ECR, ECS and the caller identity"
-if wants image; then need docker "builds and pushes the processor image"; fi
+if wants image && [ -z "$EMULATOR" ]; then need docker "builds and pushes the processor image"; fi
 if [ "${#missing[@]}" -gt 0 ]; then
   if [ "$DRY_RUN" = true ]; then
     echo "deploy.sh: warning: missing (a real run stops here): ${missing[*]}" >&2
@@ -154,7 +185,7 @@ fi
 if wants image && [ "$DRY_RUN" = true ] && [ ! -f "$DOCKERFILE" ]; then
   echo "deploy.sh: warning: no $DOCKERFILE (a real run stops here)" >&2
 fi
-if wants image && [ "$DRY_RUN" = false ]; then
+if wants image && [ "$DRY_RUN" = false ] && [ -z "$EMULATOR" ]; then
   [ -f "$DOCKERFILE" ] || die "no $DOCKERFILE in $(pwd): the image step builds the processor image from it (--dockerfile PATH)"
   docker info >/dev/null 2>&1 || die "docker is installed but its daemon does not answer (docker info failed): start Docker and retry"
 fi
@@ -176,7 +207,19 @@ REPOSITORY_URI="$REGISTRY_HOST/$REPOSITORY"
 # The cdktf app reads its settings from these (src/infra/config.ts); Terraform reads TF_VAR_*.
 export ENVIRONMENT="$ENV_NAME" AWS_REGION="$REGION" AWS_DEFAULT_REGION="$REGION" TF_VAR_account_id="$ACCOUNT_ID"
 
-log "environment $ENV_NAME, region $REGION, account $ACCOUNT_ID, steps: ${SELECTED[*]}$([ "$DRY_RUN" = true ] && echo ' (dry run)')"
+log "environment $ENV_NAME, region $REGION, account $ACCOUNT_ID, steps: ${SELECTED[*]}$([ "$DRY_RUN" = true ] && echo ' (dry run)')$([ -n "$EMULATOR" ] && echo " (EMULATOR at $EMULATOR: nothing reaches AWS)")"
+
+# cdktf deploy of one stack; with --tf-log-dir, terraform's debug log of it goes to DIR/<stack>-apply.log.
+cdktf_deploy() {
+  local stack="$1"
+  shift
+  if [ -n "$TF_LOG_DIR" ]; then set -- TF_LOG=debug TF_LOG_PATH="$TF_LOG_DIR/$stack-apply.log" "$@"; fi
+  if [ $# -gt 0 ]; then
+    run env "$@" npx cdktf deploy "$stack" "${CDKTF_APPROVE[@]}"
+  else
+    run npx cdktf deploy "$stack" "${CDKTF_APPROVE[@]}"
+  fi
+}
 
 # Value of one output of a deployed stack (read from its remote state).
 stack_output() {
@@ -193,17 +236,56 @@ stack_output() {
 # ---- 1. bootstrap ----------------------------------------------------------------------------
 if wants bootstrap; then
   log "1/6 state bootstrap (local state: terraform.$BOOTSTRAP_STACK.tfstate; keep it safe)"
-  run npx cdktf deploy "$BOOTSTRAP_STACK" "${CDKTF_APPROVE[@]}"
+  cdktf_deploy "$BOOTSTRAP_STACK"
 fi
 
 # ---- 2. registry -----------------------------------------------------------------------------
 if wants registry; then
   log "2/6 image registry $REPOSITORY"
-  run npx cdktf deploy "$REGISTRY_STACK" "${CDKTF_APPROVE[@]}"
+  cdktf_deploy "$REGISTRY_STACK"
 fi
 
 # ---- 3. image --------------------------------------------------------------------------------
-if wants image; then
+# Against the emulator: build locally (scripts/image.sh), no push (the emulator stores no images);
+# the digest is the local image id, or a synthetic one when no Docker daemon can run here.
+emulator_image() {
+  local repository_url id_line="" status=0 out
+  repository_url="$(stack_output "$REGISTRY_STACK" ecr_repository_url)"
+  log "3/6 processor image: built locally; the push to $repository_url is SKIPPED against the emulator (it stores no images)"
+  if [ ! -f scripts/image.sh ]; then
+    status=$IMAGE_SKIPPED_STATUS
+    echo "deploy.sh: scripts/image.sh is missing: no image can be built" >&2
+  elif [ "$DRY_RUN" = true ]; then
+    show bash scripts/image.sh build
+    id_line="image_id=sha256:<local-image-id>"
+  else
+    out="$(mktemp "${TMPDIR:-/tmp}/image-build.XXXXXX")"
+    show bash scripts/image.sh build
+    bash scripts/image.sh build >"$out" || status=$?
+    cat "$out" >&2
+    id_line="$(tail -n 1 "$out")"
+    rm -f "$out"
+  fi
+  if [ "$status" -eq 0 ]; then
+    [ "$DRY_RUN" = true ] || [[ "$id_line" =~ ^image_id=sha256:[0-9a-f]{64}$ ]] \
+      || die "scripts/image.sh build did not end with image_id=sha256:<64 hex> (last line: '$id_line')"
+    PROCESSOR_IMAGE="$repository_url@${id_line#image_id=}"
+    log "processor image: $PROCESSOR_IMAGE (the digest is the LOCAL IMAGE ID, not a registry manifest digest: nothing was pushed)"
+  elif [ "$status" -eq "$IMAGE_SKIPPED_STATUS" ]; then
+    PROCESSOR_IMAGE="$repository_url@sha256:$(printf '0%.0s' {1..63})1"
+    echo "################################################################################" >&2
+    echo "## SYNTHETIC IMAGE DIGEST: no image was built (no Docker daemon can run here)." >&2
+    echo "## The pipeline is planned with $PROCESSOR_IMAGE" >&2
+    echo "## (image: SYNTHETIC), which names no image anywhere." >&2
+    echo "################################################################################" >&2
+  else
+    die "scripts/image.sh build failed (exit $status)"
+  fi
+}
+
+if wants image && [ -n "$EMULATOR" ]; then
+  emulator_image
+elif wants image; then
   if [ -z "$IMAGE_TAG" ]; then
     # Tags are immutable: the commit names the image; uncommitted changes get a unique suffix.
     IMAGE_TAG="$(git rev-parse --short=12 HEAD 2>/dev/null || echo manual)"
@@ -235,7 +317,17 @@ fi
 # ---- 4. pipeline -----------------------------------------------------------------------------
 if wants pipeline; then
   log "4/6 pipeline $PIPELINE_STACK with $PROCESSOR_IMAGE"
-  run env TF_VAR_processor_image="$PROCESSOR_IMAGE" npx cdktf deploy "$PIPELINE_STACK" "${CDKTF_APPROVE[@]}"
+  cdktf_deploy "$PIPELINE_STACK" TF_VAR_processor_image="$PROCESSOR_IMAGE"
+fi
+
+if [ -n "$EMULATOR" ]; then
+  for step in migrate verify; do
+    if wants "$step"; then
+      log "SKIPPED against the emulator: step $step (it runs ECS tasks; the emulator runs no containers or databases)"
+    fi
+  done
+  log "done: $ENV_NAME deployed to the EMULATOR at $EMULATOR (migrations and service checks not run)"
+  exit 0
 fi
 
 # ---- 5. migrate ------------------------------------------------------------------------------

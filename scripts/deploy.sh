@@ -194,7 +194,7 @@ fi
 if [ "$DRY_RUN" = true ]; then
   caller_account="${ACCOUNT_ID:-<account-id>}"
 else
-  caller_account="$(aws sts get-caller-identity --query Account --output text 2>/dev/null)" \
+  caller_account="$(aws sts get-caller-identity --region "$REGION" --query Account --output text 2>/dev/null)" \
     || die "no usable AWS credentials (aws sts get-caller-identity failed): configure a profile, SSO login or role first"
 fi
 if [ -n "$ACCOUNT_ID" ] && [ "$ACCOUNT_ID" != "$caller_account" ]; then

@@ -249,7 +249,7 @@ fi
 # Against the emulator: build locally (scripts/image.sh), no push (the emulator stores no images);
 # the digest is the local image id, or a synthetic one when no Docker daemon can run here.
 emulator_image() {
-  local repository_url id_line="" status=0 out
+  local repository_url id_line="" status=0 out IMAGE_SOURCE
   repository_url="$(stack_output "$REGISTRY_STACK" ecr_repository_url)"
   log "3/6 processor image: built locally; the push to $repository_url is SKIPPED against the emulator (it stores no images)"
   if [ ! -f scripts/image.sh ]; then
@@ -271,6 +271,7 @@ emulator_image() {
       || die "scripts/image.sh build did not end with image_id=sha256:<64 hex> (last line: '$id_line')"
     PROCESSOR_IMAGE="$repository_url@${id_line#image_id=}"
     log "processor image: $PROCESSOR_IMAGE (the digest is the LOCAL IMAGE ID, not a registry manifest digest: nothing was pushed)"
+    IMAGE_SOURCE=local-image-id
   elif [ "$status" -eq "$IMAGE_SKIPPED_STATUS" ]; then
     PROCESSOR_IMAGE="$repository_url@sha256:$(printf '0%.0s' {1..63})1"
     echo "################################################################################" >&2
@@ -278,9 +279,11 @@ emulator_image() {
     echo "## The pipeline is planned with $PROCESSOR_IMAGE" >&2
     echo "## (image: SYNTHETIC), which names no image anywhere." >&2
     echo "################################################################################" >&2
+    IMAGE_SOURCE=synthetic
   else
     die "scripts/image.sh build failed (exit $status)"
   fi
+  if [ -n "${GITHUB_OUTPUT:-}" ]; then printf 'processor_image=%s\nprocessor_image_source=%s\n' "$PROCESSOR_IMAGE" "$IMAGE_SOURCE" >>"$GITHUB_OUTPUT"; fi
 }
 
 if wants image && [ -n "$EMULATOR" ]; then

@@ -14,9 +14,11 @@
 # Usage: scripts/deploy.sh --env dev [--region eu-central-2] [--account-id 123456789012]
 #          [--steps registry,image,pipeline,migrate,verify] [--skip-bootstrap] [--image URI@sha256:…]
 #          [--image-tag TAG] [--platform linux/amd64] [--dockerfile Dockerfile] [--auto-approve] [--dry-run]
-#          [--tf-log-dir DIR] [--emulator https://127.0.0.1:PORT --emulator-ca CERT.pem]
+#          [--skip-provider-lock] [--tf-log-dir DIR] [--emulator https://127.0.0.1:PORT --emulator-ca CERT.pem]
 # --dry-run prints every command without running anything that changes AWS (and without needing
 # AWS credentials); values only AWS can tell (account, digest, outputs) appear as <placeholders>.
+# --skip-provider-lock passes the same flag to cdktf: for terraform set up with a provider mirror and
+# no registry access (cdktf otherwise runs `terraform providers lock`, which asks the registry).
 # --tf-log-dir keeps terraform's debug log of each stack as DIR/<stack>-apply.log (every AWS API
 # call it made: src/rehearsal turns them into an API call record). It holds request bodies: keep it
 # private.
@@ -43,6 +45,7 @@ DOCKERFILE="Dockerfile"
 MIGRATION_CONTAINER="migrate"
 MIGRATION_WAIT_ROUNDS=3 # `aws ecs wait tasks-stopped` gives up after 10 min; migrations get 30
 TF_LOG_DIR=""
+CDKTF_FLAGS=()
 EMULATOR=""
 EMULATOR_CA="${REHEARSAL_CA_BUNDLE:-}"
 # Exit status of scripts/image.sh when no Docker daemon can run (after its SKIPPED banner).
@@ -103,6 +106,7 @@ while [ $# -gt 0 ]; do
     --dockerfile) DOCKERFILE="${2:?--dockerfile needs a value}"; shift 2 ;;
     --auto-approve) AUTO_APPROVE=true; shift ;;
     --dry-run) DRY_RUN=true; shift ;;
+    --skip-provider-lock) CDKTF_FLAGS+=(--skip-provider-lock); shift ;;
     --tf-log-dir) TF_LOG_DIR="${2:?--tf-log-dir needs a value}"; shift 2 ;;
     --emulator) EMULATOR="${2:?--emulator needs a value}"; shift 2 ;;
     --emulator-ca) EMULATOR_CA="${2:?--emulator-ca needs a value}"; shift 2 ;;
@@ -215,9 +219,9 @@ cdktf_deploy() {
   shift
   if [ -n "$TF_LOG_DIR" ]; then set -- TF_LOG=debug TF_LOG_PATH="$TF_LOG_DIR/$stack-apply.log" "$@"; fi
   if [ $# -gt 0 ]; then
-    run env "$@" npx cdktf deploy "$stack" "${CDKTF_APPROVE[@]}"
+    run env "$@" npx cdktf deploy "$stack" "${CDKTF_APPROVE[@]}" "${CDKTF_FLAGS[@]}"
   else
-    run npx cdktf deploy "$stack" "${CDKTF_APPROVE[@]}"
+    run npx cdktf deploy "$stack" "${CDKTF_APPROVE[@]}" "${CDKTF_FLAGS[@]}"
   fi
 }
 

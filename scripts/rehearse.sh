@@ -138,7 +138,7 @@ export PATH="$PWD/$VENV/bin:$PATH" # the AWS CLI deploy.sh uses
 log "scripts/deploy.sh --emulator: $BOOTSTRAP, $REGISTRY, image, $PIPELINE (log: $OUT/deploy.log)"
 : >"$OUT/deploy.outputs"
 GITHUB_OUTPUT="$PWD/$OUT/deploy.outputs" bash scripts/deploy.sh --env "$ENV_NAME" --region "$REGION" --account-id "$ACCOUNT_ID" \
-  --emulator "$ENDPOINT" --emulator-ca "$CERT" --tf-log-dir "$OUT/tf-logs" --auto-approve >"$OUT/deploy.log" 2>&1 &
+  --emulator "$ENDPOINT" --emulator-ca "$CERT" --skip-provider-lock --tf-log-dir "$OUT/tf-logs" --auto-approve >"$OUT/deploy.log" 2>&1 &
 deploy_pid=$!
 
 lock_seen=false
@@ -197,7 +197,7 @@ phase_done state-read
 # ---- 4. diff -----------------------------------------------------------------------------------
 log "npx cdktf diff $PIPELINE"
 set +e
-TF_LOG=debug TF_LOG_PATH="$PWD/$OUT/tf-logs/$PIPELINE-diff.log" npx cdktf diff "$PIPELINE" >"$OUT/diff.txt" 2>&1
+TF_LOG=debug TF_LOG_PATH="$PWD/$OUT/tf-logs/$PIPELINE-diff.log" npx cdktf diff "$PIPELINE" --skip-provider-lock >"$OUT/diff.txt" 2>&1
 diff_status=$?
 set -e
 [ "$diff_status" -eq 0 ] || { tail -40 "$OUT/diff.txt"; die "cdktf diff $PIPELINE failed (exit $diff_status)"; }
@@ -234,7 +234,7 @@ for stack in "$PIPELINE" "$REGISTRY"; do
   done < <(helper destroy-removals "$OUT/state-$stack.txt")
   log "npx cdktf destroy $stack"
   set +e
-  TF_LOG=debug TF_LOG_PATH="$PWD/$OUT/tf-logs/$stack-destroy.log" npx cdktf destroy "$stack" --auto-approve >"$OUT/destroy-$stack.txt" 2>&1
+  TF_LOG=debug TF_LOG_PATH="$PWD/$OUT/tf-logs/$stack-destroy.log" npx cdktf destroy "$stack" --auto-approve --skip-provider-lock >"$OUT/destroy-$stack.txt" 2>&1
   destroy_status=$?
   set -e
   [ "$destroy_status" -eq 0 ] || { tail -40 "$OUT/destroy-$stack.txt"; die "cdktf destroy $stack failed (exit $destroy_status)"; }

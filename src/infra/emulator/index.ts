@@ -129,23 +129,38 @@ export function adjustForEmulator<T extends Json>(stackJson: T, target: Emulator
   }
 
   const resources = isObject(json.resource) ? json.resource : {};
-  const removed = allowlist.skippedResourceTypes.map((s) => s.type).filter((type) => type in resources);
-  for (const type of removed) delete resources[type];
-  if (removed.length > 0) {
-    const mentionsRemoved = (text: string): boolean => removed.some((type) => new RegExp(`(^|[^A-Za-z0-9_])${type}\\.`).test(text));
-    json.resource = dropReferences(resources, mentionsRemoved, 'resource');
-    for (const section of ['output', 'data', 'locals'] as const) {
-      if (json[section] !== undefined && JSON.stringify(json[section]).match(new RegExp(removed.map((t) => `${t}\\.`).join('|')))) {
-        throw new Error(`emulator mode removes ${removed.join(', ')}, but the stack's ${section} section refers to them: extend src/infra/emulator`);
-      }
-    }
-  }
+  const skipped = allowlist.skippedResourceTypes.map((s) => s.type).filter((type) => type in resources);
+  removeAddresses(json, skipped.flatMap((type) => Object.keys(resources[type] as Json).map((name) => `${type}.${name}`)));
 
-  dropConditionedBucketPolicyStatements(json, allowlist.droppedPolicyConditions.map((c) => c.key));
+  // A bucket policy left without statements is left out as a whole (S3 refuses an empty policy).
+  const emptied = dropConditionedBucketPolicyStatements(json, allowlist.droppedPolicyConditions.map((c) => c.key));
+  removeAddresses(json, emptied);
   return json as T;
 }
 
-/** Removes list items (and depends_on entries) naming a removed resource; any other reference is an error. */
+/**
+ * Removes resources and data sources (`type.name`, `data.type.name`) and the list items and
+ * depends_on entries that name them; any other reference to them is an error (nothing here may
+ * change a value silently).
+ */
+function removeAddresses(json: Json, addresses: readonly string[]): void {
+  if (addresses.length === 0) return;
+  for (const address of addresses) {
+    const [section, type, name] = address.startsWith('data.') ? ['data', ...address.split('.').slice(1)] : ['resource', ...address.split('.')];
+    const ofType = isObject(json[section]) ? (json[section] as Json)[type] : undefined;
+    if (isObject(ofType)) {
+      delete ofType[name];
+      if (Object.keys(ofType).length === 0) delete (json[section] as Json)[type];
+    }
+  }
+  const patterns = addresses.map((a) => new RegExp(`(^|[^A-Za-z0-9_.])${a.replace(/\./g, '\\.')}($|[^A-Za-z0-9_])`));
+  const mentionsRemoved = (text: string): boolean => patterns.some((p) => p.test(text));
+  for (const section of Object.keys(json)) {
+    if (section === 'terraform' || section === 'provider' || section === '//') continue;
+    json[section] = dropReferences(json[section], mentionsRemoved, section);
+  }
+}
+
 function dropReferences(value: unknown, mentionsRemoved: (text: string) => boolean, path: string): unknown {
   if (Array.isArray(value)) {
     return value
@@ -163,19 +178,24 @@ function dropReferences(value: unknown, mentionsRemoved: (text: string) => boole
 
 /**
  * Leaves statements with a condition on one of `keys` out of the policy documents that S3 bucket
- * policies use (found through the bucket policies' `policy` references).
+ * policies use (found through the bucket policies' `policy` references). Returns the addresses of
+ * the bucket policies (and their documents) left without any statement.
  */
-function dropConditionedBucketPolicyStatements(json: Json, keys: readonly string[]): void {
+function dropConditionedBucketPolicyStatements(json: Json, keys: readonly string[]): string[] {
+  const emptied: string[] = [];
   const resources = isObject(json.resource) ? json.resource : {};
   const documents = isObject(json.data) && isObject(json.data.aws_iam_policy_document) ? json.data.aws_iam_policy_document : {};
-  const bucketPolicies = isObject(resources.aws_s3_bucket_policy) ? Object.values(resources.aws_s3_bucket_policy) : [];
-  for (const policy of bucketPolicies) {
+  const bucketPolicies = isObject(resources.aws_s3_bucket_policy) ? resources.aws_s3_bucket_policy : {};
+  for (const [name, policy] of Object.entries(bucketPolicies)) {
     const ref = isObject(policy) && typeof policy.policy === 'string' ? /^\$\{data\.aws_iam_policy_document\.([A-Za-z0-9_-]+)\.json\}$/.exec(policy.policy) : null;
     const document = ref ? documents[ref[1]] : undefined;
-    if (!isObject(document) || !Array.isArray(document.statement)) continue;
-    document.statement = document.statement.filter((statement: unknown) => {
+    if (ref === null || !isObject(document) || !Array.isArray(document.statement)) continue;
+    const kept = document.statement.filter((statement: unknown) => {
       const conditions = isObject(statement) && Array.isArray(statement.condition) ? statement.condition : [];
       return !conditions.some((c: unknown) => isObject(c) && typeof c.variable === 'string' && keys.includes(c.variable));
     });
+    document.statement = kept;
+    if (kept.length === 0) emptied.push(`aws_s3_bucket_policy.${name}`, `data.aws_iam_policy_document.${ref[1]}`);
   }
+  return emptied;
 }

@@ -239,7 +239,11 @@ stack_output() {
 
 # ---- 1. bootstrap ----------------------------------------------------------------------------
 if wants bootstrap; then
-  log "1/6 state bootstrap (local state: terraform.$BOOTSTRAP_STACK.tfstate; keep it safe)"
+  if [ -n "$EMULATOR" ]; then
+    log "1/6 state bootstrap (local state of the rehearsal: cdktf.out/rehearsal/terraform.$BOOTSTRAP_STACK.tfstate)"
+  else
+    log "1/6 state bootstrap (local state: terraform.$BOOTSTRAP_STACK.tfstate; keep it safe)"
+  fi
   cdktf_deploy "$BOOTSTRAP_STACK"
 fi
 

@@ -13,7 +13,7 @@ const ACCOUNT = '123456789012';
 const DIGEST = `sha256:${'b'.repeat(64)}`;
 const IMAGE = `${ACCOUNT}.dkr.ecr.eu-central-2.amazonaws.com/vitals-processor-dev@${DIGEST}`;
 /** The only system tools the script and the stand-ins use: linked into the sandbox, so PATH holds nothing else. */
-const SYSTEM_TOOLS = ['dirname', 'git', 'date', 'seq', 'env', 'mkdir', 'touch', 'cat', 'awk', 'node'] as const;
+const SYSTEM_TOOLS = ['bash', 'dirname', 'basename', 'git', 'date', 'seq', 'env', 'mkdir', 'touch', 'cat', 'awk', 'node', 'mktemp', 'tail', 'rm'] as const;
 
 interface Run {
   status: number | null;
@@ -47,6 +47,7 @@ esac`,
 if [[ "$*" == *" init "* ]]; then mkdir -p cdktf.out/stacks/pipeline-dev/.terraform; fi
 if [[ "$*" == *" output -raw "* ]]; then
   case "\${@: -1}" in
+    ecr_repository_url) echo ${ACCOUNT}.dkr.ecr.eu-central-2.amazonaws.com/vitals-processor-dev ;;
     ecs_cluster_name) echo vitals-dev ;;
     ecs_service_name) echo vitals-processor-dev ;;
     ecs_migration_task_definition_arn) echo arn:aws:ecs:eu-central-2:${ACCOUNT}:task-definition/vitals-migrate-dev:3 ;;
@@ -66,7 +67,7 @@ afterAll(() => {
 });
 
 /** A scratch copy of the repository layout the script expects, with stand-ins on PATH. */
-function sandbox(withStubs: readonly string[] = Object.keys(STUBS)): { repo: string; bin: string; sys: string; calls: string; state: string } {
+function sandbox(withStubs: readonly string[] = Object.keys(STUBS), files: Record<string, string> = {}): { repo: string; bin: string; sys: string; calls: string; state: string } {
   const root = mkdtempSync(join(process.env.TMPDIR ?? '/tmp', 'deploy-sh-'));
   sandboxes.push(root);
   const repo = join(root, 'repo');
@@ -81,6 +82,7 @@ function sandbox(withStubs: readonly string[] = Object.keys(STUBS)): { repo: str
   }
   copyFileSync(SCRIPT, join(repo, 'scripts', 'deploy.sh'));
   writeFileSync(join(repo, 'Dockerfile'), 'FROM scratch\n');
+  for (const [path, content] of Object.entries(files)) writeFileSync(join(repo, path), content);
   const calls = join(root, 'calls.log');
   writeFileSync(calls, '');
   for (const name of withStubs) {
@@ -96,8 +98,8 @@ function baseEnv(box: { repo: string; bin: string; sys: string; calls: string; s
   return { PATH: `${box.bin}:${box.sys}`, HOME: box.repo, CALLS: box.calls, STATE: box.state, GIT_CEILING_DIRECTORIES: resolve(box.repo, '..') };
 }
 
-function deploy(args: readonly string[], options: { stubs?: readonly string[]; env?: Record<string, string> } = {}): Run {
-  const box = sandbox(options.stubs);
+function deploy(args: readonly string[], options: { stubs?: readonly string[]; env?: Record<string, string>; files?: Record<string, string> } = {}): Run {
+  const box = sandbox(options.stubs, options.files);
   const result = spawnSync('/bin/bash', [join(box.repo, 'scripts', 'deploy.sh'), ...args], {
     cwd: box.repo,
     encoding: 'utf8',
@@ -269,5 +271,78 @@ describe('scripts/deploy.sh against stand-in AWS tools', () => {
     const run = deploy(['--env', 'dev', '--steps', 'image', '--dockerfile', 'missing/Dockerfile']);
     expect(run.status).toBe(1);
     expect(run.stderr).toMatch(/no missing\/Dockerfile in .*: the image step builds the processor image from it/);
+  });
+});
+
+describe('scripts/deploy.sh --emulator (the deploy rehearsal)', () => {
+  const CA = { 'emulator-ca.pem': '-----BEGIN CERTIFICATE-----\n(test)\n-----END CERTIFICATE-----\n' };
+  const EMULATOR = ['--emulator', 'https://127.0.0.1:4566', '--emulator-ca', 'emulator-ca.pem'];
+  const IMAGE_ID = `sha256:${'c'.repeat(64)}`;
+  const imageScript = (body: string): Record<string, string> => ({ ...CA, 'scripts/image.sh': `echo "image.sh $*" >> "$CALLS"\n${body}\n` });
+
+  test('refuses an emulator endpoint that is not https on loopback', () => {
+    for (const endpoint of ['https://10.0.0.5:4566', 'http://127.0.0.1:4566', 'https://sts.amazonaws.com']) {
+      const run = deploy(['--env', 'dev', '--dry-run', '--emulator', endpoint, '--emulator-ca', 'emulator-ca.pem'], { stubs: [], files: CA });
+      expect(run.status).toBe(1);
+      expect(run.stderr).toMatch(/--emulator must be an https URL of an emulator on loopback/);
+    }
+  });
+
+  test('refuses --emulator without the CA bundle that verifies it', () => {
+    const run = deploy(['--env', 'dev', '--dry-run', '--emulator', 'https://127.0.0.1:4566'], { stubs: [] });
+    expect(run.status).toBe(1);
+    expect(run.stderr).toMatch(/--emulator needs --emulator-ca/);
+  });
+
+  test('refuses a real deploy while the cdktf app would synthesize for an emulator', () => {
+    const run = deploy(['--env', 'dev', '--dry-run'], { stubs: [], env: { REHEARSAL_ENDPOINT: 'https://127.0.0.1:4566' } });
+    expect(run.status).toBe(1);
+    expect(run.stderr).toMatch(/REHEARSAL_ENDPOINT is set .* but --emulator is not/);
+  });
+
+  test('runs the same sequence with a local image and no push, and says migrate and verify are skipped', () => {
+    const run = deploy(['--env', 'dev', ...EMULATOR, '--auto-approve'], { files: imageScript(`echo "building" ; echo "image_id=${IMAGE_ID}"`) });
+    // stderr in the comparison, so a failure shows why
+    expect({ status: run.status, stderr: run.status === 0 ? '' : run.stderr }).toEqual({ status: 0, stderr: '' });
+    expectInOrder(run.calls, [
+      /^aws sts get-caller-identity --region eu-central-2 /,
+      /^npx cdktf deploy state-bootstrap --auto-approve$/,
+      /^npx cdktf deploy registry-dev --auto-approve$/,
+      /^terraform -chdir=cdktf.out\/stacks\/registry-dev output -raw ecr_repository_url$/,
+      /^image\.sh build$/,
+      /^npx cdktf deploy pipeline-dev --auto-approve$/,
+      new RegExp(`TF_VAR_processor_image=${ACCOUNT}\\.dkr\\.ecr\\.eu-central-2\\.amazonaws\\.com/vitals-processor-dev@${IMAGE_ID} `),
+    ]);
+    expect(run.calls.filter((c) => /^docker |ecr get-login-password|ecr describe-images|^aws ecs /.test(c))).toEqual([]);
+    expect(run.stderr).toMatch(/push to .*vitals-processor-dev is SKIPPED against the emulator/);
+    expect(run.stderr).toMatch(/LOCAL IMAGE ID, not a registry manifest digest/);
+    expect(run.stderr).toMatch(/SKIPPED against the emulator: step migrate/);
+    expect(run.stderr).toMatch(/SKIPPED against the emulator: step verify/);
+  });
+
+  test('without a Docker daemon (image.sh exit 3) the pipeline gets a synthetic digest, announced loudly', () => {
+    const run = deploy(['--env', 'dev', ...EMULATOR, '--auto-approve'], { files: imageScript('echo "SKIPPED: no Docker daemon"; exit 3') });
+    expect(run.status).toBe(0);
+    expect(run.stderr).toMatch(/SYNTHETIC IMAGE DIGEST: no image was built/);
+    expect(run.calls.join('\n')).toMatch(new RegExp(`TF_VAR_processor_image=${ACCOUNT}\\.dkr\\.ecr\\.eu-central-2\\.amazonaws\\.com/vitals-processor-dev@sha256:0{63}1 `));
+  });
+
+  test('a failing image build stops the rehearsal before the pipeline', () => {
+    const run = deploy(['--env', 'dev', ...EMULATOR, '--auto-approve'], { files: imageScript('echo "build broke" >&2; exit 1') });
+    expect(run.status).toBe(1);
+    expect(run.stderr).toMatch(/scripts\/image.sh build failed \(exit 1\)/);
+    expect(run.calls.filter((c) => c.includes('deploy pipeline-dev'))).toEqual([]);
+  });
+
+  test('an image build that does not end with the image id is refused', () => {
+    const run = deploy(['--env', 'dev', ...EMULATOR, '--auto-approve'], { files: imageScript('echo "image_id=latest"') });
+    expect(run.status).toBe(1);
+    expect(run.stderr).toMatch(/did not end with image_id=sha256:<64 hex>/);
+  });
+
+  test('--tf-log-dir gives each stack its own terraform debug log', () => {
+    const run = deploy(['--env', 'dev', '--dry-run', '--account-id', ACCOUNT, '--tf-log-dir', 'logs', '--steps', 'registry'], { stubs: [] });
+    expect(run.status).toBe(0);
+    expect(run.stderr).toMatch(/^\+ env TF_LOG=debug TF_LOG_PATH=\/.*\/logs\/registry-dev-apply\.log npx cdktf deploy registry-dev$/m);
   });
 });

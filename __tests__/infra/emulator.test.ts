@@ -139,6 +139,15 @@ describe('emulator mode', () => {
     expect(JSON.stringify(pipeline.resource?.aws_sns_topic_policy)).toMatch(/aws:SecureTransport/);
   });
 
+  it('leaves out the allowlisted attributes, so the provider takes its default', () => {
+    expect(EMULATOR_ALLOWLIST.droppedAttributes.length).toBeGreaterThan(0);
+    for (const { type, attribute } of EMULATOR_ALLOWLIST.droppedAttributes) {
+      const realResources = Object.values(real[2].resource?.[type] ?? {});
+      expect(realResources.some((r) => attribute in r)).toBe(true);
+      for (const r of Object.values(pipeline.resource?.[type] ?? {})) expect(r).not.toHaveProperty(attribute);
+    }
+  });
+
   it('leaves out a bucket policy with no statement left (the state bucket), rather than an empty policy', () => {
     expect(bootstrap.resource?.aws_s3_bucket_policy).toBeUndefined();
     expect(Object.keys(bootstrap.data?.aws_iam_policy_document ?? {}).filter((n) => n.includes('Bucket_PolicyDocument'))).toEqual([]);
@@ -155,6 +164,7 @@ describe('emulator mode', () => {
       // bucket policies and their documents, whose aws:SecureTransport statement goes
       /^data\.aws_iam_policy_document\.[A-Za-z0-9_]*Bucket_PolicyDocument[A-Za-z0-9_]*(\.statement\[\d+\].*)?$/,
       /^resource\.aws_s3_bucket_policy(\.[A-Za-z0-9_]+)?$/,
+      ...EMULATOR_ALLOWLIST.droppedAttributes.map((d) => new RegExp(`^resource\\.${d.type}\\.[A-Za-z0-9_]+\\.${d.attribute}$`)),
     ];
     const used = new Set<RegExp>();
     real.forEach((json, i) => {
@@ -204,7 +214,10 @@ describe('emulator mode', () => {
 
 describe('allowlist', () => {
   it('gives every entry a reason', () => {
-    const entries = [...EMULATOR_ALLOWLIST.skippedResourceTypes, ...EMULATOR_ALLOWLIST.droppedPolicyConditions, ...EMULATOR_ALLOWLIST.drift, ...EMULATOR_ALLOWLIST.destroyStateRemoval];
+    const entries = [
+      ...EMULATOR_ALLOWLIST.skippedResourceTypes, ...EMULATOR_ALLOWLIST.droppedPolicyConditions, ...EMULATOR_ALLOWLIST.droppedAttributes,
+      ...EMULATOR_ALLOWLIST.drift, ...EMULATOR_ALLOWLIST.destroyStateRemoval,
+    ];
     expect(entries.length).toBeGreaterThan(0);
     for (const e of entries) expect(e.reason.length).toBeGreaterThan(20);
   });

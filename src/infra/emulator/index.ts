@@ -40,6 +40,11 @@ export interface DroppedPolicyCondition extends EmulatorGap {
   /** Condition key (e.g. aws:SecureTransport) whose statements are left out of S3 bucket policies. */
   readonly key: string;
 }
+export interface DroppedAttribute extends EmulatorGap {
+  readonly type: string;
+  /** Top-level attribute left out of every resource of the type (the provider then takes its default). */
+  readonly attribute: string;
+}
 export interface DriftEntry extends EmulatorGap {
   readonly type: string;
   /** Top-level attribute of the resource type that the emulator does not store or report as written. */
@@ -52,6 +57,7 @@ export interface DestroyStateRemoval extends EmulatorGap {
 export interface EmulatorAllowlist {
   readonly skippedResourceTypes: readonly SkippedResourceType[];
   readonly droppedPolicyConditions: readonly DroppedPolicyCondition[];
+  readonly droppedAttributes: readonly DroppedAttribute[];
   readonly drift: readonly DriftEntry[];
   readonly destroyStateRemoval: readonly DestroyStateRemoval[];
 }
@@ -105,8 +111,8 @@ const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null 
  * The stack JSON for the emulator (a pure function; the input is not modified): provider and S3
  * backend endpoints with the emulator's CA bundle and path-style S3 addressing, the bootstrap's
  * local state moved into cdktf.out/rehearsal, resources of skipped types removed along with the
- * list items and depends_on entries that name them, and S3 bucket policy statements conditioned on
- * a dropped key left out.
+ * list items and depends_on entries that name them, dropped attributes left out, and S3 bucket
+ * policy statements conditioned on a dropped key left out.
  */
 export function adjustForEmulator<T extends Json>(stackJson: T, target: EmulatorTarget, allowlist: EmulatorAllowlist = EMULATOR_ALLOWLIST): T {
   const json = structuredClone(stackJson) as Json;
@@ -131,6 +137,13 @@ export function adjustForEmulator<T extends Json>(stackJson: T, target: Emulator
   const resources = isObject(json.resource) ? json.resource : {};
   const skipped = allowlist.skippedResourceTypes.map((s) => s.type).filter((type) => type in resources);
   removeAddresses(json, skipped.flatMap((type) => Object.keys(resources[type] as Json).map((name) => `${type}.${name}`)));
+
+  const remaining = isObject(json.resource) ? json.resource : {};
+  for (const { type, attribute } of allowlist.droppedAttributes) {
+    for (const resource of Object.values(isObject(remaining[type]) ? remaining[type] : {})) {
+      if (isObject(resource)) delete resource[attribute];
+    }
+  }
 
   // A bucket policy left without statements is left out as a whole (S3 refuses an empty policy).
   const emptied = dropConditionedBucketPolicyStatements(json, allowlist.droppedPolicyConditions.map((c) => c.key));

@@ -127,6 +127,7 @@ provider_installation {
 RC
 mkdir -p "$OUT/plugin-cache"
 export TF_CLI_CONFIG_FILE="$PWD/$OUT/cli.tfrc" TF_PLUGIN_CACHE_DIR="$PWD/$OUT/plugin-cache" TF_IN_AUTOMATION=1
+export CHECKPOINT_DISABLE=1 # no version check calls from terraform or cdktf
 unset AWS_PROFILE AWS_SESSION_TOKEN AWS_ROLE_ARN AWS_WEB_IDENTITY_TOKEN_FILE AWS_DEFAULT_PROFILE
 export AWS_ACCESS_KEY_ID=AKIAREHEARSAL0000000 AWS_SECRET_ACCESS_KEY=rehearsal-emulator-only
 export AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null AWS_EC2_METADATA_DISABLED=true
@@ -197,7 +198,7 @@ phase_done state-read
 # ---- 4. diff -----------------------------------------------------------------------------------
 log "npx cdktf diff $PIPELINE"
 set +e
-TF_LOG=debug TF_LOG_PATH="$PWD/$OUT/tf-logs/$PIPELINE-diff.log" npx cdktf diff "$PIPELINE" --skip-provider-lock >"$OUT/diff.txt" 2>&1
+TF_LOG=debug TF_LOG_PATH="$PWD/$OUT/tf-logs/$PIPELINE-diff.log" npx cdktf diff "$PIPELINE" --skip-provider-lock --no-color >"$OUT/diff.txt" 2>&1
 diff_status=$?
 set -e
 [ "$diff_status" -eq 0 ] || { tail -40 "$OUT/diff.txt"; die "cdktf diff $PIPELINE failed (exit $diff_status)"; }
@@ -234,7 +235,7 @@ for stack in "$PIPELINE" "$REGISTRY"; do
   done < <(helper destroy-removals "$OUT/state-$stack.txt")
   log "npx cdktf destroy $stack"
   set +e
-  TF_LOG=debug TF_LOG_PATH="$PWD/$OUT/tf-logs/$stack-destroy.log" npx cdktf destroy "$stack" --auto-approve --skip-provider-lock >"$OUT/destroy-$stack.txt" 2>&1
+  TF_LOG=debug TF_LOG_PATH="$PWD/$OUT/tf-logs/$stack-destroy.log" npx cdktf destroy "$stack" --auto-approve --skip-provider-lock --no-color >"$OUT/destroy-$stack.txt" 2>&1
   destroy_status=$?
   set -e
   [ "$destroy_status" -eq 0 ] || { tail -40 "$OUT/destroy-$stack.txt"; die "cdktf destroy $stack failed (exit $destroy_status)"; }

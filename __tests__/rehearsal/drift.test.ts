@@ -72,6 +72,10 @@ describe('plan counts', () => {
     expect(countsFromPlanText('Error: something')).toBeUndefined();
   });
 
+  it('reads the Plan line through terminal colour codes', () => {
+    expect(countsFromPlanText('pipeline-dev  \u001b[1mPlan:\u001b[0m 0 to add, 4 to change, 0 to destroy.')).toEqual({ add: 0, change: 4, destroy: 0 });
+  });
+
   it('counts a replacement as one add and one destroy, as terraform does', () => {
     const plan: Plan = {
       resource_changes: [

@@ -86,7 +86,9 @@ export interface PlanCounts {
 }
 
 /** What `terraform plan` says in its "Plan:" line (or "No changes."), as terraform counts it. */
-export function countsFromPlanText(text: string): PlanCounts | undefined {
+export function countsFromPlanText(coloured: string): PlanCounts | undefined {
+  // eslint-disable-next-line no-control-regex
+  const text = coloured.replace(/\u001b\[[0-9;]*[A-Za-z]/g, '');
   if (/No changes\./.test(text)) return { add: 0, change: 0, destroy: 0 };
   const m = /Plan: (\d+) to add, (\d+) to change, (\d+) to destroy/.exec(text);
   return m ? { add: Number(m[1]), change: Number(m[2]), destroy: Number(m[3]) } : undefined;

@@ -257,12 +257,12 @@ fi
 # Against the emulator: build locally (scripts/image.sh), no push (the emulator stores no images);
 # the digest is the local image id, or a synthetic one when no Docker daemon can run here.
 emulator_image() {
-  local repository_url id_line="" status=0 out IMAGE_SOURCE
+  local repository_url id_line="" status=0 out IMAGE_SOURCE why="no Docker daemon can run here: scripts/image.sh exited $IMAGE_SKIPPED_STATUS"
   repository_url="$(stack_output "$REGISTRY_STACK" ecr_repository_url)"
   log "3/6 processor image: built locally; the push to $repository_url is SKIPPED against the emulator (it stores no images)"
   if [ ! -f scripts/image.sh ]; then
     status=$IMAGE_SKIPPED_STATUS
-    echo "deploy.sh: scripts/image.sh is missing: no image can be built" >&2
+    why="scripts/image.sh is missing"
   elif [ "$DRY_RUN" = true ]; then
     show bash scripts/image.sh build
     id_line="image_id=sha256:<local-image-id>"
@@ -283,7 +283,7 @@ emulator_image() {
   elif [ "$status" -eq "$IMAGE_SKIPPED_STATUS" ]; then
     PROCESSOR_IMAGE="$repository_url@sha256:$(printf '0%.0s' {1..63})1"
     echo "################################################################################" >&2
-    echo "## SYNTHETIC IMAGE DIGEST: no image was built (no Docker daemon can run here)." >&2
+    echo "## SYNTHETIC IMAGE DIGEST: no image was built ($why)." >&2
     echo "## The pipeline is planned with $PROCESSOR_IMAGE" >&2
     echo "## (image: SYNTHETIC), which names no image anywhere." >&2
     echo "################################################################################" >&2

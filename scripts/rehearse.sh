@@ -189,7 +189,8 @@ declare -A APPLIED=()
 for stack in "$BOOTSTRAP" "$REGISTRY" "$PIPELINE"; do
   terraform -chdir="$STACKS/$stack" state list >"$OUT/state-$stack.txt"
   terraform -chdir="$STACKS/$stack" show -json >"$OUT/state-$stack.json"
-  APPLIED[$stack]=$(grep -c . "$OUT/state-$stack.txt" || true)
+  # Managed resources only: state list also shows the data sources read.
+  APPLIED[$stack]=$(grep -vc '^data\.' "$OUT/state-$stack.txt" || true)
   [ "${APPLIED[$stack]}" -gt 0 ] || die "$stack has nothing in its state after the deploy"
   log "$stack: ${APPLIED[$stack]} resources applied"
 done
@@ -211,7 +212,7 @@ phase_done diff
 log "operator path: npx cdktf synth && cd $STACKS/$PIPELINE && terraform init && terraform state list; terraform state show <a stream>"
 (npx cdktf synth >/dev/null && cd "$STACKS/$PIPELINE" && terraform init -no-color >/dev/null && terraform state list) >"$OUT/operator-state-list.txt" \
   || die "the operator's terraform state list failed"
-listed=$(grep -c . "$OUT/operator-state-list.txt" || true)
+listed=$(grep -vc '^data\.' "$OUT/operator-state-list.txt" || true)
 [ "$listed" -eq "${APPLIED[$PIPELINE]}" ] || die "terraform state list shows $listed resources, the apply left ${APPLIED[$PIPELINE]}"
 stream_address=$(grep -m1 '^aws_kinesis_stream\.' "$OUT/operator-state-list.txt" || true)
 [ -n "$stream_address" ] || die "terraform state list shows no aws_kinesis_stream"
@@ -239,7 +240,7 @@ for stack in "$PIPELINE" "$REGISTRY"; do
   destroy_status=$?
   set -e
   [ "$destroy_status" -eq 0 ] || { tail -40 "$OUT/destroy-$stack.txt"; die "cdktf destroy $stack failed (exit $destroy_status)"; }
-  left=$(terraform -chdir="$STACKS/$stack" state list | grep -c . || true)
+  left=$(terraform -chdir="$STACKS/$stack" state list | grep -vc '^data\.' || true)
   [ "$left" -eq 0 ] || die "$stack still has $left resources in state after destroy"
   DESTROYED[$stack]=$(( APPLIED[$stack] - REMOVED[$stack] ))
   log "$stack: ${DESTROYED[$stack]} destroyed, ${REMOVED[$stack]} state-removed (emulator gaps), nothing left in state"

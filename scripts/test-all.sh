@@ -47,6 +47,9 @@ if [ "$image_rc" != 0 ] && [ "$image_rc" != 3 ]; then
   exit 1
 fi
 
+echo "==> deploy rehearsal (npm run rehearse: deploy, lock, diff, state, destroy against moto server)"
+bash scripts/rehearse.sh | tee .tmp/rehearsal.log
+
 echo
 echo "==> summary"
 if grep -q SKIPPED .tmp/terraform-check.log; then
@@ -60,6 +63,7 @@ if [ "$image_rc" = 3 ]; then
 else
   grep '^image: ' .tmp/image.log
 fi
+grep '^rehearsal: ' cdktf.out/rehearsal/summary.txt || echo "rehearsal: no summary (see above)"
 node -e 'const r = require("./.tmp/jest-results.json");
 console.log(`jest: ${r.numPassedTests} passed, ${r.numFailedTests} failed, ${r.numPendingTests} skipped`);'
 

@@ -86,6 +86,31 @@ describe('resource ARN', () => {
   });
 });
 
+describe('resource ARN of a type without one', () => {
+  const state: StateResource[] = [
+    { address: 'aws_iam_role.R', type: 'aws_iam_role', values: { id: 'vitals-processor-task-dev', name: 'vitals-processor-task-dev', arn: 'arn:aws:iam::123456789012:role/vitals-processor-task-dev' } },
+    { address: 'aws_iam_role_policy.P', type: 'aws_iam_role_policy', values: { id: 'vitals-processor-task-dev:policy', name: 'vitals-processor-task-dev-policy', role: 'vitals-processor-task-dev' } },
+    { address: 'aws_kinesis_stream.S', type: 'aws_kinesis_stream', values: { id: 'arn:aws:kinesis:eu-central-2:123456789012:stream/vitals-events-dev', name: 'vitals-events-dev', arn: 'arn:aws:kinesis:eu-central-2:123456789012:stream/vitals-events-dev' } },
+    { address: 'aws_ecs_service.Svc', type: 'aws_ecs_service', values: { id: 'arn:aws:ecs:eu-central-2:123456789012:service/vitals-dev/vitals-processor-dev', name: 'vitals-processor-dev' } },
+  ];
+  const request = (over: Partial<LoggedRequest>): LoggedRequest => ({ service: 'IAM', operation: 'PutRolePolicy', httpMethod: 'POST', url: 'https://127.0.0.1:1/', body: '', region: 'eu-central-2', ...over });
+
+  it('is the resource of the same service the (form-encoded) request names: a role policy acts on its role, not on what it grants', () => {
+    const body = `Action=PutRolePolicy&PolicyDocument=${encodeURIComponent('{"Resource":"arn:aws:kinesis:eu-central-2:123456789012:stream/vitals-events-dev"}')}&PolicyName=vitals-processor-task-dev-policy&RoleName=vitals-processor-task-dev`;
+    expect(resourceArn(request({ body, resourceType: 'aws_iam_role_policy' }), state)).toBe('arn:aws:iam::123456789012:role/vitals-processor-task-dev');
+  });
+
+  it('is the id of a resource whose id is its ARN', () => {
+    const create = request({ service: 'ECS', operation: 'CreateService', resourceType: 'aws_ecs_service', body: '{"cluster":"vitals-dev","serviceName":"vitals-processor-dev"}' });
+    expect(resourceArn(create, state)).toBe('arn:aws:ecs:eu-central-2:123456789012:service/vitals-dev/vitals-processor-dev');
+  });
+
+  it('is the lock table for the state backend\'s DynamoDB calls', () => {
+    const lock = request({ service: 'DynamoDB', operation: 'PutItem', resourceType: undefined, body: '{"Item":{"LockID":{"S":"b/k"}},"TableName":"vitals-tfstate-lock"}' });
+    expect(resourceArn(lock, state)).toBe('arn:aws:dynamodb:eu-central-2:123456789012:table/vitals-tfstate-lock');
+  });
+});
+
 describe('API call record', () => {
   it('has exactly the fields stack, phase, action and resource', () => {
     const calls = apiCallsFromLog('state-bootstrap', 'apply', LOG, STATE);

@@ -61,7 +61,46 @@ describe('drift classification', () => {
         { address: 'data.aws_iam_policy_document.D', type: 'aws_iam_policy_document', mode: 'data', change: { actions: ['read'] } },
       ],
     };
-    expect(classifyDrift(plan, ALLOWLIST)).toEqual({ allowlisted: [], unexpected: [], entriesUsed: [] });
+    expect(classifyDrift(plan, ALLOWLIST)).toEqual({ allowlisted: [], consequences: [], unexpected: [], entriesUsed: [] });
+  });
+});
+
+describe('changes that follow from allowlisted drift', () => {
+  // A role policy whose document reads the ARN of a stream with allowlisted drift: Terraform defers
+  // the document to apply time, so the policy is "known after apply".
+  const plan = (streamChange: PlanResourceChange['change'], policyAfter: Record<string, unknown>, policyUnknown: Record<string, unknown>): Plan => ({
+    resource_changes: [
+      { address: 'aws_kinesis_stream.S', type: 'aws_kinesis_stream', mode: 'managed', change: streamChange },
+      { address: 'data.aws_iam_policy_document.D', type: 'aws_iam_policy_document', mode: 'data', action_reason: 'read_because_dependency_pending', change: { actions: ['read'] } },
+      update('aws_iam_role_policy.P', { policy: '{"Statement":[]}', name: 'p' }, { name: 'p', ...policyAfter }, policyUnknown),
+    ],
+    configuration: {
+      root_module: {
+        resources: [
+          { address: 'data.aws_iam_policy_document.D', expressions: { statement: [{ resources: { references: ['aws_kinesis_stream.S.arn', 'aws_kinesis_stream.S'] } }] } },
+          { address: 'aws_iam_role_policy.P', expressions: { policy: { references: ['data.aws_iam_policy_document.D.json', 'data.aws_iam_policy_document.D'] } } },
+        ],
+      },
+    },
+  });
+  const allowlist: DriftEntry[] = [{ type: 'aws_kinesis_stream', attribute: 'tags_all', reason: 'the emulator ignores CreateStream tags' }];
+  const tagsDrift = { actions: ['update'], before: { tags_all: {} }, after: { tags_all: { A: 'b' } }, after_unknown: {} };
+
+  it('accepts a value known only after apply, read from a data source deferred by allowlisted changes', () => {
+    const report = classifyDrift(plan(tagsDrift, { policy: null }, { policy: true }), allowlist);
+    expect(report.unexpected).toEqual([]);
+    expect(report.consequences.map((c) => [c.address, c.because])).toEqual([['aws_iam_role_policy.P', ['aws_kinesis_stream.S']]]);
+  });
+
+  it('does not accept a known policy change, even next to allowlisted drift', () => {
+    const report = classifyDrift(plan(tagsDrift, { policy: '{"Statement":[{"Effect":"Allow"}]}' }, {}), allowlist);
+    expect(report.unexpected.map((f) => f.address)).toEqual(['aws_iam_role_policy.P']);
+  });
+
+  it('does not accept it when the pending change behind the data source is not allowlisted', () => {
+    const renamed = { actions: ['update'], before: { name: 'a' }, after: { name: 'b' }, after_unknown: {} };
+    const report = classifyDrift(plan(renamed, { policy: null }, { policy: true }), allowlist);
+    expect(report.unexpected.map((f) => f.address).sort()).toEqual(['aws_iam_role_policy.P', 'aws_kinesis_stream.S']);
   });
 });
 

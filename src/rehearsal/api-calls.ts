@@ -156,8 +156,8 @@ export interface StateJson {
 
 /** Attributes that name a resource in requests (the id in a URL or body). */
 const IDENTIFYING_ATTRIBUTES = ['arn', 'id', 'name', 'key_id', 'cluster_identifier', 'identifier', 'bucket'] as const;
-/** Identifiers too short or generic to attribute a request by (e.g. "daily", booleans). */
-const MIN_IDENTIFIER_LENGTH = 6;
+/** Identifiers too short or generic to attribute a request by (e.g. "daily", a tag value). */
+const MIN_IDENTIFIER_LENGTH = 8;
 
 function escapeRegExp(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
@@ -165,10 +165,12 @@ function escapeRegExp(s: string): string {
 
 /**
  * The ARN a request acted on. S3: the bucket (or object) from the path-style URL. API Gateway: the
- * request path as its IAM resource (arn:aws:apigateway:<region>::<path>). Otherwise the resource of
- * the request's Terraform type in the stack's state whose identifier (arn, id, name...) the URL or
- * body names, longest match first; its `arn` attribute; null when none matches or it has no ARN
- * (a create whose id the service assigns, a describe call without a name).
+ * request path as its IAM resource (arn:aws:apigateway:<region>::<path>). DynamoDB calls of the state
+ * backend (the lock table): the table its body names. Otherwise the resource in the stack's state
+ * whose identifier (arn, id, name...) the URL or body names, longest match first, preferring the
+ * request's own Terraform type, taking the ARN of another resource of the same service it names where
+ * that type has none (a role policy's role, a topic policy's topic); null when nothing matches (a create whose id the
+ * service assigns, a describe or list call, provider set-up).
  */
 export function resourceArn(request: LoggedRequest, state: readonly StateResource[]): string | null {
   const prefix = IAM_PREFIX[request.service];
@@ -187,22 +189,64 @@ export function resourceArn(request: LoggedRequest, state: readonly StateResourc
   if (prefix === 'apigateway' && url !== undefined) {
     return `arn:aws:apigateway:${request.region ?? ''}::${decodeURIComponent(url.pathname)}`;
   }
+  if (prefix === 'dynamodb' && request.resourceType === undefined) {
+    const table = /"TableName":"([^"]+)"/.exec(request.body)?.[1];
+    const account = accountOf(state);
+    return table !== undefined && account !== undefined && request.region !== undefined ? `arn:aws:dynamodb:${request.region}:${account}:table/${table}` : null;
+  }
   if (request.resourceType === undefined) return null;
-  const haystack = `${url !== undefined ? decodeURIComponent(url.pathname + url.search) : request.url}\n${request.body}`;
-  let best: { length: number; arn: string | null } | undefined;
+  const haystack = [
+    url !== undefined ? decodeURIComponent(url.pathname + url.search) : request.url,
+    request.body,
+    formDecoded(request.body),
+  ].join('\n');
+  const ofType = bestMatch(haystack, state.filter((r) => r.type === request.resourceType));
+  if (ofType?.arn !== undefined) return ofType.arn;
+  // Only resources of the request's own service: a role policy's body names the log groups and keys
+  // it grants, but the call acts on the role.
+  const sameService = state.filter((r) => r.type !== request.resourceType && arnOf(r)?.split(':')[2] === prefix);
+  return bestMatch(haystack, sameService)?.arn ?? null;
+}
+
+function formDecoded(body: string): string {
+  try {
+    return decodeURIComponent(body.replace(/\+/g, ' '));
+  } catch {
+    return body;
+  }
+}
+
+/** The resource's `arn`, or its `id` where that is an ARN (an ECS service's, say). */
+function arnOf(resource: StateResource): string | undefined {
+  for (const value of [resource.values.arn, resource.values.id]) {
+    if (typeof value === 'string' && value.startsWith('arn:')) return value;
+  }
+  return undefined;
+}
+
+function accountOf(state: readonly StateResource[]): string | undefined {
   for (const resource of state) {
-    if (resource.type !== request.resourceType || resource.mode === 'data') continue;
+    const account = arnOf(resource)?.split(':')[4];
+    if (account !== undefined && /^\d{12}$/.test(account)) return account;
+  }
+  return undefined;
+}
+
+/** The resource whose longest identifier the text names as a whole word; its ARN (undefined when it has none). */
+function bestMatch(haystack: string, candidates: readonly StateResource[]): { arn: string | undefined } | undefined {
+  let best: { length: number; arn: string | undefined } | undefined;
+  for (const resource of candidates) {
+    if (resource.mode === 'data') continue;
     for (const attribute of IDENTIFYING_ATTRIBUTES) {
       const value = resource.values[attribute];
       if (typeof value !== 'string' || value.length < MIN_IDENTIFIER_LENGTH) continue;
-      const named = new RegExp(`(^|[^A-Za-z0-9_-])${escapeRegExp(value)}($|[^A-Za-z0-9_-])`).test(haystack);
-      if (named && (best === undefined || value.length > best.length)) {
-        const arn = resource.values.arn;
-        best = { length: value.length, arn: typeof arn === 'string' && arn.startsWith('arn:') ? arn : null };
+      if (best !== undefined && value.length <= best.length) continue;
+      if (new RegExp(`(^|[^A-Za-z0-9_-])${escapeRegExp(value)}($|[^A-Za-z0-9_-])`).test(haystack)) {
+        best = { length: value.length, arn: arnOf(resource) };
       }
     }
   }
-  return best?.arn ?? null;
+  return best;
 }
 
 /** The record of one log: every request as { stack, phase, action, resource }. */

@@ -32,12 +32,17 @@ function drift(planFile: string, diffOutputFile: string): number {
   for (const f of report.allowlisted) {
     console.log(`  allowlisted: ${f.address} ${f.actions.join('/')}: ${f.attributes.join(', ')}`);
   }
+  for (const f of report.consequences) {
+    console.log(`  follows from allowlisted drift: ${f.address} ${f.actions.join('/')}: ${f.attributes.join(', ')} (known after apply: read from a data source deferred by pending changes of ${f.because.join(', ')})`);
+  }
   for (const f of report.unexpected) {
     console.log(`  UNEXPECTED: ${f.address} ${f.actions.join('/')}: ${f.attributes.join(', ')}`);
   }
   if (report.unexpected.length > 0) status = 1;
-  const reasons = report.entriesUsed.map((e) => `${e.type}.${e.attribute}: ${e.reason}`);
-  console.log(`drift: ${report.unexpected.length} unexpected, ${report.allowlisted.length} allowlisted${reasons.length > 0 ? ` (${reasons.join('; ')})` : ''}`);
+  for (const e of report.entriesUsed) console.log(`  allowlist entry ${e.type}.${e.attribute}: ${e.reason}`);
+  const used = report.entriesUsed.map((e) => `${e.type}.${e.attribute}`);
+  console.log(`drift: ${report.unexpected.length} unexpected, ${report.allowlisted.length} allowlisted + ${report.consequences.length} following from them`
+    + `${used.length > 0 ? ` (${used.join(', ')}: emulator artifacts, reasons in src/infra/emulator/allowlist.json)` : ''}`);
   return status;
 }
 

@@ -18,7 +18,8 @@ export interface PlanResourceChange {
   };
 }
 export interface Plan {
-  readonly resource_changes?: readonly PlanResourceChange[];
+  readonly resource_changes?: readonly (PlanResourceChange & { readonly action_reason?: string })[];
+  readonly configuration?: { readonly root_module?: { readonly resources?: readonly { readonly address: string; readonly expressions?: unknown }[] } };
 }
 
 export interface DriftFinding {
@@ -31,6 +32,12 @@ export interface DriftFinding {
 export interface DriftReport {
   /** Changes whose every attribute is an allowlisted emulator artifact. */
   readonly allowlisted: readonly (DriftFinding & { readonly entries: readonly DriftEntry[] })[];
+  /**
+   * Changes that only follow from allowlisted ones: attributes known only after apply because they
+   * come from a data source Terraform defers to apply time, as its inputs have (allowlisted) changes
+   * pending. A policy document reading a drifting stream's ARN, say. A real change would be known.
+   */
+  readonly consequences: readonly (DriftFinding & { readonly because: readonly string[] })[];
   /** Changes with at least one attribute that is not (the attributes listed are the unmatched ones). */
   readonly unexpected: readonly DriftFinding[];
   /** The allowlist entries that matched something. */
@@ -59,9 +66,33 @@ function isUnknown(marker: unknown): boolean {
 
 const IGNORED_ACTIONS = new Set(['no-op', 'read']);
 
+/** Every `references` entry in a plan configuration's expressions, as resource addresses. */
+function referencedAddresses(expressions: unknown): string[] {
+  const found = new Set<string>();
+  const walk = (node: unknown): void => {
+    if (Array.isArray(node)) { node.forEach(walk); return; }
+    if (typeof node !== 'object' || node === null) return;
+    for (const [key, value] of Object.entries(node)) {
+      if (key === 'references' && Array.isArray(value)) {
+        for (const ref of value) {
+          const parts = String(ref).split('.');
+          const address = parts[0] === 'data' ? parts.slice(0, 3).join('.') : parts.slice(0, 2).join('.');
+          if (address.split('.').length >= 2) found.add(address);
+        }
+      } else {
+        walk(value);
+      }
+    }
+  };
+  walk(expressions);
+  return [...found];
+}
+
 export function classifyDrift(plan: Plan, allowlist: readonly DriftEntry[]): DriftReport {
   const allowlisted: (DriftFinding & { entries: DriftEntry[] })[] = [];
+  const consequences: (DriftFinding & { because: string[] })[] = [];
   const unexpected: DriftFinding[] = [];
+  const candidates: { finding: DriftFinding; change: PlanResourceChange['change'] }[] = [];
   const used = new Set<DriftEntry>();
   for (const rc of plan.resource_changes ?? []) {
     if (rc.mode === 'data' || rc.change.actions.every((a) => IGNORED_ACTIONS.has(a))) continue;
@@ -73,10 +104,39 @@ export function classifyDrift(plan: Plan, allowlist: readonly DriftEntry[]): Dri
       entries.forEach((e) => used.add(e));
       allowlisted.push({ ...finding, entries });
     } else {
-      unexpected.push({ ...finding, attributes: attributes.length === 0 ? ['(no attribute differs)'] : attributes.filter((_, i) => matched[i] === undefined) });
+      candidates.push({ finding: { ...finding, attributes: attributes.length === 0 ? ['(no attribute differs)'] : attributes.filter((_, i) => matched[i] === undefined) }, change: rc.change });
     }
   }
-  return { allowlisted, unexpected, entriesUsed: allowlist.filter((e) => used.has(e)) };
+
+  // Consequences: only deferred data-source values, whose inputs have only allowlisted changes.
+  const expressions = new Map((plan.configuration?.root_module?.resources ?? []).map((r) => [r.address, r.expressions]));
+  const changed = new Set((plan.resource_changes ?? []).filter((rc) => rc.mode !== 'data' && !rc.change.actions.every((a) => IGNORED_ACTIONS.has(a))).map((rc) => rc.address));
+  const allowlistedAddresses = new Set(allowlisted.map((f) => f.address));
+  const deferred = new Set((plan.resource_changes ?? []).filter((rc) => rc.action_reason === 'read_because_dependency_pending').map((rc) => rc.address));
+  const deferredBecauseOfAllowlisted = (dataAddress: string): string[] | undefined => {
+    if (!deferred.has(dataAddress)) return undefined;
+    const pending = referencedAddresses(expressions.get(dataAddress)).filter((a) => changed.has(a));
+    return pending.length > 0 && pending.every((a) => allowlistedAddresses.has(a)) ? pending : undefined;
+  };
+  for (const { finding, change } of candidates) {
+    const unknown = change.after_unknown ?? {};
+    const ownExpressions = (expressions.get(finding.address) ?? {}) as Record<string, unknown>;
+    const because = new Set<string>();
+    const follows = finding.attributes.every((attribute) => {
+      if (!isUnknown(unknown[attribute])) return false;
+      const refs = referencedAddresses(ownExpressions[attribute]);
+      const data = refs.filter((a) => a.startsWith('data.'));
+      if (data.length === 0 || refs.some((a) => !a.startsWith('data.') && changed.has(a))) return false;
+      return data.every((d) => {
+        const pending = deferredBecauseOfAllowlisted(d);
+        pending?.forEach((p) => because.add(p));
+        return pending !== undefined || !deferred.has(d);
+      }) && data.some((d) => deferred.has(d));
+    });
+    if (follows) consequences.push({ ...finding, because: [...because].sort() });
+    else unexpected.push(finding);
+  }
+  return { allowlisted, consequences, unexpected, entriesUsed: allowlist.filter((e) => used.has(e)) };
 }
 
 export interface PlanCounts {

@@ -12,6 +12,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { EMULATOR_ALLOWLIST } from '../infra/emulator';
 import { apiCallsFromLog, ApiCall, PHASES, stateResources, StateJson } from './api-calls';
+import { destroyStateRemovals } from './destroy';
 import { classifyDrift, countsFromPlan, countsFromPlanText, Plan } from './drift';
 
 function drift(planFile: string, diffOutputFile: string): number {
@@ -47,11 +48,8 @@ function drift(planFile: string, diffOutputFile: string): number {
 }
 
 function destroyRemovals(stateListFile: string): number {
-  for (const address of readFileSync(stateListFile, 'utf8').split('\n').filter((l) => l !== '')) {
-    const type = address.split('.')[0];
-    const gap = EMULATOR_ALLOWLIST.destroyStateRemoval.find((e) => e.type === type);
-    if (gap !== undefined) console.log(`${address}\t${gap.reason}`);
-  }
+  const addresses = readFileSync(stateListFile, 'utf8').split('\n').filter((l) => l !== '');
+  for (const { address, reason } of destroyStateRemovals(addresses, EMULATOR_ALLOWLIST.destroyStateRemoval)) console.log(`${address}\t${reason}`);
   return 0;
 }
 

@@ -197,9 +197,9 @@ done
 phase_done state-read
 
 # ---- 4. diff -----------------------------------------------------------------------------------
-log "npx cdktf diff $PIPELINE"
+log "npx cdktf diff $PIPELINE (stacks as synthesized for the deploy: --skip-synth)"
 set +e
-TF_LOG=debug TF_LOG_PATH="$PWD/$OUT/tf-logs/$PIPELINE-diff.log" npx cdktf diff "$PIPELINE" --skip-provider-lock --no-color >"$OUT/diff.txt" 2>&1
+TF_LOG=debug TF_LOG_PATH="$PWD/$OUT/tf-logs/$PIPELINE-diff.log" npx cdktf diff "$PIPELINE" --skip-synth --skip-provider-lock --no-color >"$OUT/diff.txt" 2>&1
 diff_status=$?
 set -e
 [ "$diff_status" -eq 0 ] || { tail -40 "$OUT/diff.txt"; die "cdktf diff $PIPELINE failed (exit $diff_status)"; }
@@ -236,7 +236,7 @@ for stack in "$PIPELINE" "$REGISTRY"; do
   done < <(helper destroy-removals "$OUT/state-$stack.txt")
   log "npx cdktf destroy $stack"
   set +e
-  TF_LOG=debug TF_LOG_PATH="$PWD/$OUT/tf-logs/$stack-destroy.log" npx cdktf destroy "$stack" --auto-approve --skip-provider-lock --no-color >"$OUT/destroy-$stack.txt" 2>&1
+  TF_LOG=debug TF_LOG_PATH="$PWD/$OUT/tf-logs/$stack-destroy.log" npx cdktf destroy "$stack" --auto-approve --skip-synth --skip-provider-lock --no-color >"$OUT/destroy-$stack.txt" 2>&1
   destroy_status=$?
   set -e
   [ "$destroy_status" -eq 0 ] || { tail -40 "$OUT/destroy-$stack.txt"; die "cdktf destroy $stack failed (exit $destroy_status)"; }

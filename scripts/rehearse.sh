@@ -83,7 +83,7 @@ phase_done install
 # ---- 1. the emulator ---------------------------------------------------------------------------
 CERT="$PWD/$OUT/tls/cert.pem"
 KEY="$PWD/$OUT/tls/key.pem"
-openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj "/CN=127.0.0.1" -addext "subjectAltName=IP:127.0.0.1" \
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 -subj "/CN=127.0.0.1" -addext "subjectAltName=IP:127.0.0.1" \
   -keyout "$KEY" -out "$CERT" >/dev/null 2>&1 || die "openssl could not make the emulator's certificate"
 PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 ENDPOINT="https://127.0.0.1:$PORT"
@@ -104,12 +104,22 @@ trap cleanup EXIT
 log "starting moto server $(grep -m1 '^moto' requirements-rehearsal.txt) on $ENDPOINT (TLS, AWS managed policies loaded)"
 MOTO_IAM_LOAD_MANAGED_POLICIES=true "$VENV/bin/moto_server" -H 127.0.0.1 -p "$PORT" -c "$CERT" -k "$KEY" >"$OUT/moto.log" 2>&1 &
 moto_pid=$!
-for _ in $(seq 1 120); do
-  if "$VENV/bin/python" -c 'import ssl, sys, urllib.request; urllib.request.urlopen(sys.argv[1], context=ssl.create_default_context(cafile=sys.argv[2]), timeout=2)' \
-    "$ENDPOINT/moto-api/" 2>/dev/null; then break; fi
-  kill -0 "$moto_pid" 2>/dev/null || { tail -20 "$OUT/moto.log"; die "moto server exited at start (log: $OUT/moto.log)"; }
-  sleep 0.5
-done
+# Up to 120 s for the server to answer (a loaded 2-core machine), checked from one Python process.
+"$VENV/bin/python" - "$ENDPOINT/moto-api/" "$CERT" "$moto_pid" <<'PY' || { tail -20 "$OUT/moto.log"; die "moto server did not answer on $ENDPOINT (log: $OUT/moto.log)"; }
+import os, ssl, sys, time, urllib.request
+url, cafile, pid = sys.argv[1], sys.argv[2], int(sys.argv[3])
+context = ssl.create_default_context(cafile=cafile)
+deadline = time.monotonic() + 120
+while time.monotonic() < deadline:
+    try:
+        urllib.request.urlopen(url, context=context, timeout=2)
+        sys.exit(0)
+    except OSError:
+        os.kill(pid, 0)  # raises when the server has exited
+        time.sleep(0.2)
+sys.exit(1)
+PY
+log "moto server answers ($(( $(date +%s) - phase_started ))s after start)"
 phase_done emulator-start
 
 # Terraform from the filesystem mirror (as scripts/terraform-check.sh), credentials that can only

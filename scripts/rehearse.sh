@@ -187,7 +187,8 @@ grep -qF "$holder_id" "$OUT/lock-contender.log" \
   || die "the concurrent plan failed on a lock, but not the one the apply held ($holder_id)"
 [ "$contender_seconds" -le "$LOCK_WAIT_FAIL_FAST_SECONDS" ] || die "the concurrent plan took ${contender_seconds}s to fail: not fast"
 lock_reason=$(grep -oE 'PreconditionFailed|ConditionalCheckFailed[A-Za-z]*|status code: 412' "$OUT/lock-contender.log" | head -1 || true)
-LOCK_RESULT="held by $holder_op; concurrent plan refused in ${contender_seconds}s (Error acquiring the state lock${lock_reason:+: $lock_reason}; lock ID matches the apply's)"
+[ "$holder_file" = True ] || die "the apply held the DynamoDB lock but no S3 lock file (use_lockfile)"
+LOCK_RESULT="held by $holder_op (DynamoDB lock item and S3 lock file); concurrent plan refused in ${contender_seconds}s (Error acquiring the state lock${lock_reason:+: $lock_reason}; lock ID matches the apply's)"
 log "lock: $LOCK_RESULT"
 
 processor_image=$(sed -n 's/^processor_image=//p' "$OUT/deploy.outputs" | tail -1)

@@ -145,7 +145,7 @@ test('a shard stuck on a retryable database error loses and dead-letters nothing
   await reject(db, String(events[7]?.eventId), '40001'); // serialization failure: retry, never skip
   await putRecords(stack.kinesis, stream, events.map(eventRecord));
   const p = run(database, stream, { shardStallUnhealthyMs: 1_500 });
-  const health = await startHealthServer(0, async () => p.processor.healthy(), '127.0.0.1');
+  const health = await startHealthServer(0, () => p.processor.health(), '127.0.0.1');
   const status = (): Promise<number> =>
     new Promise((resolve, reject) => {
       get({ host: '127.0.0.1', port: health.port, path: '/health' }, (res) => {

@@ -18,6 +18,8 @@ const RETRYABLE_NAMES = new Set([
   'ProvisionedThroughputExceededException',
   'LimitExceededException',
   'KMSThrottlingException',
+  'KMSInternalException',
+  'DependencyTimeoutException',
   'InternalFailure',
   'InternalFailureException',
   'ServiceUnavailable',
@@ -37,6 +39,41 @@ export function isRetryableAwsError(err: unknown): boolean {
   if (e.$retryable) return true;
   const status = e.$metadata?.httpStatusCode;
   return status !== undefined && status >= 500;
+}
+
+/** Throttling answers of Kinesis and KMS (the SDK retries them too, in adaptive mode with a client-side rate limit). */
+const THROTTLING_NAMES = new Set(['ProvisionedThroughputExceededException', 'LimitExceededException', 'ThrottlingException', 'KMSThrottlingException']);
+
+export function isThrottlingError(err: unknown): boolean {
+  if (!(err instanceof Error)) return false;
+  return THROTTLING_NAMES.has(err.name) || (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 429;
+}
+
+/** The part of an AWS SDK v3 client's middleware stack used here (structural, so any client fits). */
+export interface AttemptMiddlewareStack {
+  add(
+    middleware: (next: (args: never) => Promise<unknown>) => (args: never) => Promise<unknown>,
+    options: { step: 'deserialize'; name: string; priority: 'high' },
+  ): void;
+}
+
+/**
+ * Calls `observe` with the error of every failed attempt of every call the client makes, the SDK's
+ * own retries included: the middleware sits in the deserialize step, inside the SDK's retry loop, so
+ * a throttle that the SDK retried away still counts.
+ */
+export function observeAttemptErrors(client: { readonly middlewareStack: AttemptMiddlewareStack }, observe: (err: unknown) => void): void {
+  client.middlewareStack.add(
+    (next) => async (args) => {
+      try {
+        return await next(args);
+      } catch (err) {
+        observe(err);
+        throw err;
+      }
+    },
+    { step: 'deserialize', name: 'vitalsAttemptErrorObserver', priority: 'high' },
+  );
 }
 
 /** Resolves after `ms`, or early (without throwing) when the signal aborts. */

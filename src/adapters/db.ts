@@ -72,7 +72,13 @@ export function createPool(settings: DbSettings): Pool {
     application_name: settings.applicationName ?? 'vitals-processor',
     // A statement stuck longer than this is a bug or a lock problem: fail the batch and retry.
     statement_timeout: 60_000,
+    // TCP keepalive probes after 10 s idle: a connection to a server that vanished without closing
+    // it (a failed-over host) fails within seconds instead of hanging for the OS default (2 hours).
     keepAlive: true,
+    keepAliveInitialDelayMillis: 10_000,
+    // Client-side bound on any query, past the server's statement_timeout: a query whose server is
+    // gone fails (and its connection is discarded) instead of waiting on a dead socket.
+    query_timeout: 75_000,
   };
   return new Pool(config);
 }

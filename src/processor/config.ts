@@ -36,6 +36,8 @@ export interface ProcessorConfig {
   readonly metricsFlushMs: number;
   /** A shard failing without progress for longer than this makes /health answer 503. */
   readonly shardStallUnhealthyMs: number;
+  /** No lease renewal (database unreachable or read-only) for longer than this makes /health report `degraded`. */
+  readonly dbUnreachableDegradedMs: number;
 }
 
 /**
@@ -44,6 +46,13 @@ export interface ProcessorConfig {
  * shard is replaced within minutes (ECS then needs 3 failed checks 15 s apart).
  */
 export const DEFAULT_SHARD_STALL_UNHEALTHY_MS = 5 * 60_000;
+
+/**
+ * 10 s, one default lease TTL: a terminated connection or a single failed renewal is reconnected
+ * well within it (no report), while an outage long enough for other workers' leases to expire is
+ * reported as `degraded` (health, an error log line, LeaseCycleFailures).
+ */
+export const DEFAULT_DB_UNREACHABLE_DEGRADED_MS = 10_000;
 
 export class ConfigError extends Error {
   constructor(readonly problems: readonly string[]) {
@@ -128,6 +137,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ProcessorConfi
   const shutdownDeadlineMs = int('SHUTDOWN_DEADLINE_MS', get('SHUTDOWN_DEADLINE_MS'), 30_000, 1_000, 55_000);
   const metricsFlushMs = int('METRICS_FLUSH_MS', get('METRICS_FLUSH_MS'), 10_000, 100, 300_000);
   const shardStallUnhealthyMs = int('SHARD_STALL_UNHEALTHY_MS', get('SHARD_STALL_UNHEALTHY_MS'), DEFAULT_SHARD_STALL_UNHEALTHY_MS, 10_000, 3_600_000);
+  const dbUnreachableDegradedMs = int('DB_UNREACHABLE_DEGRADED_MS', get('DB_UNREACHABLE_DEGRADED_MS'), DEFAULT_DB_UNREACHABLE_DEGRADED_MS, 1_000, 3_600_000);
+  if (dbUnreachableDegradedMs <= leaseRenewMs || dbUnreachableDegradedMs >= shardStallUnhealthyMs) {
+    problems.push(
+      `DB_UNREACHABLE_DEGRADED_MS must be greater than LEASE_RENEW_MS and less than SHARD_STALL_UNHEALTHY_MS; received ${dbUnreachableDegradedMs} (LEASE_RENEW_MS ${leaseRenewMs}, SHARD_STALL_UNHEALTHY_MS ${shardStallUnhealthyMs})`,
+    );
+  }
   // Only a metric dimension: the task definition should set it (dev, prod, ...).
   const environment = get('ENVIRONMENT') ?? (production ? 'production' : 'local');
 
@@ -152,5 +167,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ProcessorConfi
     shutdownDeadlineMs,
     metricsFlushMs,
     shardStallUnhealthyMs,
+    dbUnreachableDegradedMs,
   };
 }

@@ -1,26 +1,27 @@
-/** GET /health: 200 while leases are being renewed and the database answers; 503 otherwise. */
+/**
+ * GET /health: the processor's own view of itself, as JSON `{status, reasons}`.
+ * - `ok` (200): leases renewed on time, no shard stalled.
+ * - `degraded` (200): the database has been unreachable (no lease renewal) for longer than
+ *   DB_UNREACHABLE_DEGRADED_MS. Still 200 on purpose: replacing the task cannot bring the database
+ *   back, and failing every task's check at once would make ECS cycle the whole service during a
+ *   failover. The processor reconnects by itself and reports `ok` again once a renewal succeeds.
+ * - `unhealthy` (503): shutting down, a shard stalled on retries beyond SHARD_STALL_UNHEALTHY_MS, or
+ *   the database unreachable for as long: then a fresh task is worth trying, and ECS replaces it.
+ */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { Pool } from 'pg';
 
-export const DB_PING_TIMEOUT_MS = 2_000;
+export type HealthStatus = 'ok' | 'degraded' | 'unhealthy';
 
-export interface HealthSource {
-  healthy(): boolean;
+export interface HealthReport {
+  readonly status: HealthStatus;
+  /** Why it is not `ok` (no identifiers beyond shard ids). */
+  readonly reasons: readonly string[];
 }
 
-export async function databaseAnswers(pool: Pool, timeoutMs = DB_PING_TIMEOUT_MS): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<boolean>((resolve) => {
-    timer = setTimeout(() => resolve(false), timeoutMs);
-  });
-  const ping = pool.query('SELECT 1').then(
-    () => true,
-    () => false,
-  );
-  const ok = await Promise.race([ping, timeout]);
-  clearTimeout(timer);
-  return ok;
+/** 503 only for `unhealthy`: the container check (exit 0 on 200) then fails and ECS replaces the task. */
+export function httpStatusOf(report: HealthReport): number {
+  return report.status === 'unhealthy' ? 503 : 200;
 }
 
 export interface HealthServer {
@@ -28,16 +29,18 @@ export interface HealthServer {
   close(): Promise<void>;
 }
 
-export async function startHealthServer(port: number, check: () => Promise<boolean>, host = '0.0.0.0'): Promise<HealthServer> {
+export async function startHealthServer(port: number, check: () => Promise<HealthReport> | HealthReport, host = '0.0.0.0'): Promise<HealthServer> {
   const server: Server = createServer((req, res) => {
     if (req.method !== 'GET' || (req.url ?? '').split('?')[0] !== '/health') {
       res.writeHead(404, { 'content-type': 'application/json' }).end('{"status":"not found"}');
       return;
     }
-    check().then(
-      (ok) => res.writeHead(ok ? 200 : 503, { 'content-type': 'application/json' }).end(JSON.stringify({ status: ok ? 'ok' : 'unhealthy' })),
-      () => res.writeHead(503, { 'content-type': 'application/json' }).end('{"status":"unhealthy"}'),
-    );
+    Promise.resolve()
+      .then(check)
+      .then(
+        (report) => res.writeHead(httpStatusOf(report), { 'content-type': 'application/json' }).end(JSON.stringify(report)),
+        () => res.writeHead(503, { 'content-type': 'application/json' }).end('{"status":"unhealthy","reasons":["health check failed"]}'),
+      );
   });
   server.keepAliveTimeout = 5_000;
   await new Promise<void>((resolve, reject) => {

@@ -3,13 +3,15 @@
  * adapters, start the lease loop and the health server, and shut down gracefully on SIGTERM/SIGINT
  * within SHUTDOWN_DEADLINE_MS (well inside ECS's 60 s stopTimeout).
  */
+import { KMSClient } from '@aws-sdk/client-kms';
+import { isRetryableAwsError, isThrottlingError, observeAttemptErrors } from '../adapters/backoff';
 import { pgDataKeyStore } from '../adapters/data-key-store';
 import { createPool } from '../adapters/db';
 import { kinesisClientFor } from '../adapters/kinesis-client';
 import { createLogger, errorSummary, type Logger } from '../adapters/logger';
 import { createPhiProtector } from '../adapters/phi';
 import { ConfigError, loadConfig, type ProcessorConfig } from './config';
-import { databaseAnswers, startHealthServer } from './health';
+import { startHealthServer } from './health';
 import { Metrics } from './metrics';
 import { Processor } from './processor';
 import { BatchWriter } from './writer';
@@ -19,10 +21,16 @@ export async function runProcessor(config: ProcessorConfig, logger: Logger): Pro
   const pool = createPool({ ...config.db, maxConnections: 20 });
   pool.on('error', (err) => logger.warn({ err: errorSummary(err) }, 'idle database connection failed'));
   const kinesis = kinesisClientFor({ region: config.region, endpoint: config.kinesisEndpoint });
-  const phi = createPhiProtector(config.phi, pgDataKeyStore(pool));
+  countRetries(kinesis, metrics, 'KinesisRetries', 'KinesisThrottles');
+  let kms: KMSClient | undefined;
+  if (config.phi.kind === 'kms') {
+    kms = new KMSClient({ region: config.phi.region, maxAttempts: 4, retryMode: 'adaptive' });
+    countRetries(kms, metrics, 'KmsRetries', 'KmsThrottles');
+  }
+  const phi = createPhiProtector(config.phi, pgDataKeyStore(pool), kms);
   const sink = new BatchWriter({ pool, phi, news2WindowMs: config.news2WindowMs });
   const processor = new Processor(config, { pool, kinesis, sink, logger, metrics });
-  const health = await startHealthServer(config.healthPort, async () => processor.healthy() && (await databaseAnswers(pool)));
+  const health = await startHealthServer(config.healthPort, () => processor.health());
   metrics.start(config.metricsFlushMs);
   processor.start();
   logger.info({ healthPort: health.port, phi: config.phi.kind, dbAuth: config.db.auth.kind }, 'processor running');
@@ -33,8 +41,23 @@ export async function runProcessor(config: ProcessorConfig, logger: Logger): Pro
       await health.close();
       await pool.end();
       kinesis.destroy();
+      kms?.destroy();
     },
   };
+}
+
+/** Counts every retryable failed attempt of the client's calls (SDK retries included), and the throttles among them. */
+export function countRetries(
+  client: Parameters<typeof observeAttemptErrors>[0],
+  metrics: Metrics,
+  retries: 'KinesisRetries' | 'KmsRetries',
+  throttles: 'KinesisThrottles' | 'KmsThrottles',
+): void {
+  observeAttemptErrors(client, (err) => {
+    if (!isRetryableAwsError(err)) return;
+    metrics.count(retries);
+    if (isThrottlingError(err)) metrics.count(throttles);
+  });
 }
 
 async function main(): Promise<void> {

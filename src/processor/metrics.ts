@@ -21,7 +21,19 @@ export type CounterName =
   /** Unfinished leases of shards trimmed from the stream (past retention) before they were read to their end: data lost. */
   | 'ShardsExpiredUnread'
   /** Checkpoints Kinesis refused (not from this shard: stream recreated); the shard is re-read from TRIM_HORIZON. */
-  | 'CheckpointsReset';
+  | 'CheckpointsReset'
+  /** Lease cycles whose renewal failed: the database unreachable or refusing writes (a failover, a restart). */
+  | 'LeaseCycleFailures'
+  /** Batch or dead-letter writes that failed retryably and are retried (database loss, KMS errors); nothing skipped. */
+  | 'BatchRetries'
+  /** Kinesis call attempts that failed retryably (5xx, network, throttling), SDK retries included. */
+  | 'KinesisRetries'
+  /** Of those, throttled (ProvisionedThroughputExceededException, LimitExceededException). */
+  | 'KinesisThrottles'
+  /** KMS call attempts that failed retryably, SDK retries included. */
+  | 'KmsRetries'
+  /** Of those, throttled (ThrottlingException, KMSThrottlingException). */
+  | 'KmsThrottles';
 export type SampleName = 'BatchLatencyMs' | 'MillisBehindLatest';
 
 const UNITS: Readonly<Record<CounterName | SampleName | 'EventsPerSecond', Unit>> = {
@@ -35,6 +47,12 @@ const UNITS: Readonly<Record<CounterName | SampleName | 'EventsPerSecond', Unit>
   UnprocessableRecords: 'Count',
   ShardsExpiredUnread: 'Count',
   CheckpointsReset: 'Count',
+  LeaseCycleFailures: 'Count',
+  BatchRetries: 'Count',
+  KinesisRetries: 'Count',
+  KinesisThrottles: 'Count',
+  KmsRetries: 'Count',
+  KmsThrottles: 'Count',
   BatchLatencyMs: 'Milliseconds',
   MillisBehindLatest: 'Milliseconds',
   EventsPerSecond: 'Count/Second',

@@ -6,7 +6,8 @@
 import type { KinesisClient } from '@aws-sdk/client-kinesis';
 import type { Pool } from 'pg';
 import { sleep } from '../adapters/backoff';
-import { DEFAULT_SHARD_STALL_UNHEALTHY_MS } from './config';
+import { DEFAULT_DB_UNREACHABLE_DEGRADED_MS, DEFAULT_SHARD_STALL_UNHEALTHY_MS } from './config';
+import type { HealthReport } from './health';
 import { LeaseManager, planLeases, type HeldLease } from './leases';
 import { errorSummary, type Logger } from '../adapters/logger';
 import type { Metrics } from './metrics';
@@ -26,6 +27,11 @@ export interface ProcessorSettings {
    * 503, so ECS replaces the task. @default DEFAULT_SHARD_STALL_UNHEALTHY_MS
    */
   readonly shardStallUnhealthyMs?: number;
+  /**
+   * No lease renewal (the database unreachable or read-only) for longer than this makes /health
+   * report `degraded`; for longer than shardStallUnhealthyMs, `unhealthy`. @default DEFAULT_DB_UNREACHABLE_DEGRADED_MS
+   */
+  readonly dbUnreachableDegradedMs?: number;
 }
 
 
@@ -90,6 +96,8 @@ export class Processor {
   private readonly hardStop = new AbortController();
   private loop?: Promise<void>;
   private lastRenewOkAt = 0;
+  private readonly startedAt = Date.now();
+  private reportedDbState: 'ok' | 'degraded' = 'ok';
   private lastSyncAt = 0;
   private lastMaintenanceAt = 0;
   private maintenance?: Promise<void>;
@@ -111,13 +119,37 @@ export class Processor {
     this.loop = this.run();
   }
 
-  /**
-   * Healthy while leases are being renewed (the DB answered within one lease TTL), no shard has been
-   * stalled on retries for longer than shardStallUnhealthyMs, and not stopping.
-   */
+  /** True unless the health report is `unhealthy`. */
   healthy(): boolean {
-    const now = Date.now();
-    return !this.stopController.signal.aborted && now - this.lastRenewOkAt < this.settings.leaseTtlMs && this.stalledShards(now).length === 0;
+    return this.health().status !== 'unhealthy';
+  }
+
+  /**
+   * `ok` while leases are renewed; `degraded` once no renewal has succeeded for dbUnreachableDegradedMs
+   * (the database unreachable or refusing writes: the processor keeps retrying and recovers on its
+   * own); `unhealthy` when stopping, when a shard has stalled on retries, or when the database has
+   * been unreachable, for longer than shardStallUnhealthyMs.
+   */
+  health(now: number = Date.now()): HealthReport {
+    const stallLimit = this.settings.shardStallUnhealthyMs ?? DEFAULT_SHARD_STALL_UNHEALTHY_MS;
+    const unreachableMs = this.databaseUnreachableForMs(now);
+    const unhealthy: string[] = [];
+    if (this.stopController.signal.aborted) unhealthy.push('shutting down');
+    const stalled = this.stalledShards(now);
+    if (stalled.length > 0) unhealthy.push(`shards stalled on retries for over ${stallLimit} ms: ${stalled.join(', ')}`);
+    if (unreachableMs > stallLimit) unhealthy.push(`database unreachable for ${unreachableMs} ms`);
+    if (unhealthy.length > 0) return { status: 'unhealthy', reasons: unhealthy };
+    if (unreachableMs > (this.settings.dbUnreachableDegradedMs ?? DEFAULT_DB_UNREACHABLE_DEGRADED_MS)) {
+      return { status: 'degraded', reasons: [`database unreachable for ${unreachableMs} ms (no lease renewal); retrying`] };
+    }
+    return { status: 'ok', reasons: [] };
+  }
+
+  /** Time since the last successful lease renewal (since start before the first one). */
+  databaseUnreachableForMs(now: number = Date.now()): number {
+    const since = this.lastRenewOkAt === 0 ? this.startedAt : this.lastRenewOkAt;
+    // A renewal is due every leaseRenewMs: only the time past that counts as unreachable.
+    return Math.max(0, now - since - this.settings.leaseRenewMs);
   }
 
   /** Shards failing without progress for longer than the threshold (logged, and reported by health). */
@@ -143,9 +175,10 @@ export class Processor {
   }
 
   private async tick(): Promise<void> {
-    try {
-      const now = Date.now();
-      if (now - this.lastSyncAt >= this.settings.shardSyncMs) {
+    const now = Date.now();
+    if (now - this.lastSyncAt >= this.settings.shardSyncMs) {
+      // Apart from the renewal below: Kinesis (or the database) failing here must not let leases expire.
+      try {
         const { added, pruned, expired } = await this.leases.syncShards(this.deps.kinesis);
         this.lastSyncAt = now;
         if (added || pruned) this.log.info({ added, pruned }, 'shard leases synced');
@@ -157,15 +190,27 @@ export class Processor {
           );
         }
         if (expired.length > 0) this.deps.metrics?.count('ShardsExpiredUnread', expired.length);
+      } catch (err) {
+        this.log.warn({ err: errorSummary(err) }, 'shard sync failed; retried next cycle');
       }
+    }
+    try {
       if (now - this.lastMaintenanceAt >= PARTITION_MAINTENANCE_MS && !this.maintenance) {
         // Beside the lease loop, never blocking renewals; retried next period when it fails.
         this.lastMaintenanceAt = now;
         this.maintenance = this.maintain().finally(() => (this.maintenance = undefined));
       }
 
-      const held = await this.leases.renew();
+      let held: HeldLease[];
+      try {
+        held = await this.leases.renew();
+      } catch (err) {
+        this.deps.metrics?.count('LeaseCycleFailures');
+        this.reportDatabase();
+        throw err;
+      }
       this.lastRenewOkAt = Date.now();
+      this.reportDatabase();
       const heldById = new Map(held.map((l) => [l.shardId, l]));
       for (const [shardId, reader] of this.readers) {
         const lease = heldById.get(shardId);
@@ -197,6 +242,18 @@ export class Processor {
       }
     } catch (err) {
       this.log.error({ err: errorSummary(err) }, 'lease cycle failed');
+    }
+  }
+
+  /** Logs once when the database becomes unreachable beyond the degraded threshold, and once when it is back. */
+  private reportDatabase(): void {
+    const degraded = this.databaseUnreachableForMs() > (this.settings.dbUnreachableDegradedMs ?? DEFAULT_DB_UNREACHABLE_DEGRADED_MS);
+    if (degraded && this.reportedDbState === 'ok') {
+      this.reportedDbState = 'degraded';
+      this.log.error({ unreachableForMs: this.databaseUnreachableForMs() }, 'database unreachable beyond the threshold; health degraded, retrying');
+    } else if (!degraded && this.reportedDbState === 'degraded') {
+      this.reportedDbState = 'ok';
+      this.log.info('database reachable again; health ok');
     }
   }
 

@@ -160,6 +160,7 @@ export class ShardReader {
         // One record: confirm once (a constraint race can look like poison), then dead-letter it.
         if (kind === 'poison' && ++poisonAttempts >= UNPROCESSABLE_ATTEMPTS) return this.deadLetter(records[0] as StreamRecord, err, shardEnd);
         this.failingSince ??= Date.now();
+        this.o.metrics?.count('BatchRetries');
         const delay = backoffDelayMs(attempt);
         this.log.error({ err: errorSummary(err), kind, attempt, delayMs: delay, ...range }, 'batch write failed; retrying');
         await sleep(delay, this.o.hardSignal);
@@ -185,6 +186,7 @@ export class ShardReader {
       } catch (err) {
         if (classifyError(err) === 'lease-lost') return this.leaseLost();
         this.failingSince ??= Date.now();
+        this.o.metrics?.count('BatchRetries');
         const delay = backoffDelayMs(attempt);
         this.log.error({ err: errorSummary(err), attempt, delayMs: delay, sequenceNumber: record.sequenceNumber }, 'dead-letter write failed; retrying');
         await sleep(delay, this.o.hardSignal);

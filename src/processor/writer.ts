@@ -13,6 +13,7 @@ import type { NormalisedEvent } from '../pipeline/normalise';
 import type { FieldError } from '../schema';
 import { LeaseLostError } from './leases';
 import { LruCache, type Ciphertext, type PatientIdentityProtector } from '../adapters/phi';
+import { isPoisonError } from '../adapters/error-summary';
 
 export interface StreamRecord {
   readonly data: Uint8Array;
@@ -116,10 +117,7 @@ export class BatchWriter {
     }
     const encryptedDeadLetters = await this.encryptDeadLetters(target, deadLetters);
 
-    const client = await this.options.pool.connect();
-    let outcome: BatchOutcome;
-    try {
-      await client.query('BEGIN');
+    const outcome = await inTransaction(this.options.pool, async (client): Promise<BatchOutcome> => {
       if (newPatients.size > 0) {
         // Key order, like every lock this transaction takes: two shards inserting the same new
         // patients wait for each other instead of deadlocking.
@@ -135,8 +133,7 @@ export class BatchWriter {
       const { scores, alerts } = fresh.length > 0 ? await this.updatePatients(client, fresh) : { scores: 0, alerts: 0 };
       const checkpoint = records.length > 0 ? (records[records.length - 1] as StreamRecord).sequenceNumber : null;
       await this.checkpoint(client, target, checkpoint);
-      await client.query('COMMIT');
-      outcome = {
+      return {
         records: records.length,
         inserted: fresh.length,
         duplicates: accepted.length - fresh.length + inBatchDuplicates,
@@ -145,12 +142,7 @@ export class BatchWriter {
         alerts,
         checkpoint,
       };
-    } catch (err) {
-      await client.query('ROLLBACK').catch(() => undefined);
-      client.release(isConnectionError(err) ? (err as Error) : undefined);
-      throw err;
-    }
-    client.release();
+    });
     for (const hex of newPatients.keys()) this.knownPatients.set(hex, true);
     return outcome;
   }
@@ -170,18 +162,10 @@ export class BatchWriter {
       data: record.data,
     };
     const encrypted = await this.encryptDeadLetters(target, [deadLetter]);
-    const client = await this.options.pool.connect();
-    try {
-      await client.query('BEGIN');
+    await inTransaction(this.options.pool, async (client) => {
       await this.insertDeadLetters(client, target, encrypted);
       await this.checkpoint(client, target, record.sequenceNumber);
-      await client.query('COMMIT');
-    } catch (err) {
-      await client.query('ROLLBACK').catch(() => undefined);
-      client.release(isConnectionError(err) ? (err as Error) : undefined);
-      throw err;
-    }
-    client.release();
+    });
     return { records: 1, inserted: 0, duplicates: 0, deadLetters: 1, scores: 0, alerts: 0, checkpoint: record.sequenceNumber };
   }
 
@@ -412,7 +396,35 @@ function asOf(latest: LatestVitals): Date {
   return new Date(max);
 }
 
-function isConnectionError(err: unknown): boolean {
-  const code = (err as { code?: unknown })?.code;
-  return typeof code === 'string' && (code.startsWith('08') || code.startsWith('57P') || code.startsWith('E'));
+/**
+ * Runs `work` in one transaction on a checked-out connection. While checked out the connection has
+ * an `error` listener of its own: pg emits `error` on the client when the server goes away (restart,
+ * failover, pg_terminate_backend) even while a query is in flight, and an unhandled `error` event
+ * would kill the process. The query in flight rejects with the same loss, so the batch fails as
+ * retryable. Afterwards the connection goes back to the pool only when the database rejected the
+ * content (poison) and the rollback worked; after anything else (connection lost, 25006 read-only:
+ * a writer demoted by a failover, timeouts) it is discarded, so the next connect resolves the
+ * endpoint again and reaches the new writer.
+ */
+export async function inTransaction<T>(pool: Pool, work: (client: PoolClient) => Promise<T>): Promise<T> {
+  const client = await pool.connect();
+  let lost: Error | undefined;
+  const onError = (err: Error): void => {
+    lost = err;
+  };
+  client.on('error', onError);
+  try {
+    await client.query('BEGIN');
+    const result = await work(client);
+    await client.query('COMMIT');
+    client.removeListener('error', onError);
+    client.release();
+    return result;
+  } catch (err) {
+    const rolledBack = lost === undefined && (await client.query('ROLLBACK').then(() => true, () => false));
+    client.removeListener('error', onError);
+    const keep = rolledBack && lost === undefined && isPoisonError(err);
+    client.release(keep ? undefined : (lost ?? (err instanceof Error ? err : new Error('transaction failed'))));
+    throw err;
+  }
 }

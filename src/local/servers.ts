@@ -74,6 +74,86 @@ export async function startKinesalite(options: KinesaliteOptions = {}): Promise<
   };
 }
 
+/** kinesalite in a child process of its own: it can fail (or be killed) and be restarted independently. */
+export interface KinesaliteProcess extends KinesaliteServer {
+  readonly pid: number;
+  /** Resolves with the exit code or signal name when the process ends. */
+  readonly exited: Promise<number | string>;
+  /** Sends a signal (e.g. SIGKILL to simulate a crash). */
+  kill(signal: NodeJS.Signals): void;
+}
+
+export interface KinesaliteProcessOptions extends KinesaliteOptions {
+  /** Receives the process's output (errors). @default discarded */
+  readonly onLog?: (text: string) => void;
+}
+
+const KINESALITE_READY_TIMEOUT_MS = 30_000;
+
+/**
+ * The child's program: kinesalite bound to loopback (its own CLI listens on every interface).
+ * Arguments: module path, port, data directory ('' = in memory), state-change ms.
+ */
+const KINESALITE_CHILD = `
+const [modulePath, port, dataDir, stateMs] = process.argv.slice(1);
+const ms = Number(stateMs);
+const server = require(modulePath)({ path: dataDir || undefined, createStreamMs: ms, deleteStreamMs: ms, updateStreamMs: ms, shardLimit: 100 });
+server.on('error', (err) => { process.stderr.write('kinesalite: ' + err.message + '\\n'); process.exit(1); });
+server.listen(Number(port), '127.0.0.1', () => process.stdout.write('kinesalite listening ' + server.address().port + '\\n'));
+const stop = () => { server.closeAllConnections && server.closeAllConnections(); server.close(() => process.exit(0)); setTimeout(() => process.exit(0), 2000).unref(); };
+process.on('SIGTERM', stop);
+process.on('SIGINT', stop);
+`;
+
+/**
+ * Starts kinesalite as a child process on loopback. With a `dataDir` its streams survive the process:
+ * a restart on the same port and directory serves every record acknowledged before the crash.
+ */
+export async function startKinesaliteProcess(options: KinesaliteProcessOptions = {}): Promise<KinesaliteProcess> {
+  if (options.dataDir) mkdirSync(options.dataDir, { recursive: true });
+  const modulePath = require.resolve('kinesalite');
+  const child = spawn(process.execPath, ['-e', KINESALITE_CHILD, modulePath, String(options.port ?? 0), options.dataDir ?? '', String(options.stateChangeMs ?? 50)], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  killOnExit(child);
+  const exited = new Promise<number | string>((resolve) => child.once('exit', (code, signal) => resolve(code ?? signal ?? 'unknown')));
+  child.stderr?.on('data', (d: Buffer) => options.onLog?.(d.toString()));
+  const port = await new Promise<number>((resolve, reject) => {
+    let output = '';
+    const timer = setTimeout(() => reject(new Error(`kinesalite not listening after ${KINESALITE_READY_TIMEOUT_MS} ms: ${output}`)), KINESALITE_READY_TIMEOUT_MS);
+    child.stdout?.on('data', (d: Buffer) => {
+      output += d.toString();
+      const m = /kinesalite listening (\d+)/.exec(output);
+      if (m) {
+        clearTimeout(timer);
+        resolve(Number(m[1]));
+      }
+    });
+    void exited.then((code) => {
+      clearTimeout(timer);
+      reject(new Error(`kinesalite exited with ${code} during start-up: ${output}`));
+    });
+  });
+  if (child.pid === undefined) throw new Error('kinesalite did not start');
+  const pid = child.pid;
+  return {
+    endpoint: `http://127.0.0.1:${port}`,
+    port,
+    pid,
+    exited,
+    kill: (signal) => {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+    },
+    stop: async () => {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
+}
+
 /** A running PostgreSQL cluster. */
 export interface PostgresServer {
   readonly host: string;

@@ -200,8 +200,9 @@ export async function timeUntil(check: () => Promise<boolean>, timeoutMs: number
   for (;;) {
     try {
       if (await check()) return Date.now() - started;
-    } catch {
-      // the database may still be coming back
+    } catch (err) {
+      // The database may still be coming back; a processor death ends the wait at once.
+      if ((err as Error).message.startsWith('processor died')) throw err;
     }
     if (Date.now() - started > timeoutMs) throw new Error(`${what}: not within ${timeoutMs} ms`);
     await sleep(intervalMs);

@@ -39,7 +39,7 @@ function run(
   });
 }
 
-const FINAL_KEYS = ['events_sent', 'events_stored', 'dead_letters', 'alerts', 'throughput_eps', 'p50_latency_ms', 'p99_latency_ms'];
+const FINAL_KEYS = ['events_sent', 'events_stored', 'dead_letters', 'alerts', 'throughput_eps', 'p50_latency_ms', 'p99_latency_ms', 'processor_restarts', 'kinesalite_restarts'];
 
 function finalLine(stdout: string): Record<string, number> {
   const lines = stdout.trim().split('\n');
@@ -149,5 +149,47 @@ describe('npm start (scripts/start-local.sh)', () => {
     expect(result.stderr).toContain('[local] waiting for the processors to store everything');
     await expectNothingLeft(result.stderr);
     expect(result.stdout + result.stderr).not.toMatch(PATIENT_ID);
+  });
+
+  it('survives its processors being SIGKILLed repeatedly and kinesalite being killed: restarts them, loses nothing and counts the restarts', async () => {
+    const kills: string[] = [];
+    const killed = new Set<number>();
+    const pids = (stderr: string, name: RegExp): number[] => [...stderr.matchAll(name)].map((m) => Number(m[1]));
+    let lastKillAt = 0;
+    const result = await run(
+      process.execPath,
+      ['dist/src/local/cli.js', '--duration', '30', '--rate', '300', '--patients', '100', '--processors', '2', '--state-dir', stateDir],
+      (stderr, child) => {
+        // Once the run is sending: every ~4 s kill the newest live processor (5 times), and kinesalite once.
+        if ((stderr.match(/^t=\d+s/gm) ?? []).length < 3 || Date.now() - lastKillAt < 4_000 || child.exitCode !== null) return;
+        const processors = [...pids(stderr, /processor pids (\d+)/g), ...pids(stderr, /processor pids \d+,(\d+)/g), ...pids(stderr, /processor-\d+ restarted \(pid (\d+)\)/g)];
+        const kinesalites = [...pids(stderr, /kinesalite http:\S+ \(pid (\d+)\)/g), ...pids(stderr, /kinesalite restarted \(pid (\d+)\)/g)];
+        const target =
+          kills.length === 2 && !kills.includes('kinesalite')
+            ? { name: 'kinesalite', pid: kinesalites[kinesalites.length - 1] }
+            : kills.filter((k) => k === 'processor').length < 5
+              ? { name: 'processor', pid: processors.filter((p) => !killed.has(p)).pop() }
+              : undefined;
+        if (!target?.pid || killed.has(target.pid)) return;
+        lastKillAt = Date.now();
+        killed.add(target.pid);
+        kills.push(target.name);
+        process.kill(target.pid, 'SIGKILL');
+      },
+    );
+    if (result.code !== 0) throw new Error(`exit ${result.code}\n${result.stderr}`);
+    const final = finalLine(result.stdout);
+    expect(kills.filter((k) => k === 'processor').length).toBeGreaterThanOrEqual(3);
+    expect(kills).toContain('kinesalite');
+    expect(final.events_sent).toBeGreaterThan(1_000);
+    expect(final.events_stored).toBe(final.events_sent); // nothing lost
+    expect(final.processor_restarts).toBe(kills.filter((k) => k === 'processor').length);
+    expect(final.kinesalite_restarts).toBe(1);
+    expect(result.stderr).toMatch(/processor-\d exited unexpectedly \(SIGKILL\); restarting in \d+ ms/);
+    expect(result.stderr).toMatch(/kinesalite exited unexpectedly \(SIGKILL\); restarting in \d+ ms/);
+    expect(result.stderr).toContain('[local] OK: every valid event sent was stored');
+    for (const pid of killed) expect(alive(pid)).toBe(false);
+    await expectNothingLeft(result.stderr);
+    console.log(`local run under kills: ${kills.join(', ')}; final line ${result.stdout.trim()}`);
   });
 });

@@ -88,9 +88,11 @@ describe('formatting', () => {
       throughput_eps: 123.456,
       p50_latency_ms: 41.04,
       p99_latency_ms: null,
+      processor_restarts: 3,
+      kinesalite_restarts: 1,
     });
     expect(line).toBe(
-      '{"events_sent":10,"events_stored":10,"dead_letters":2,"alerts":1,"throughput_eps":123.5,"p50_latency_ms":41,"p99_latency_ms":null}',
+      '{"events_sent":10,"events_stored":10,"dead_letters":2,"alerts":1,"throughput_eps":123.5,"p50_latency_ms":41,"p99_latency_ms":null,"processor_restarts":3,"kinesalite_restarts":1}',
     );
   });
 

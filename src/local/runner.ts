@@ -6,7 +6,12 @@
  * State lives under the project-local state directory (default `.local/`, git-ignored):
  *   kinesis/  kinesalite's LevelDB      pg/    the PostgreSQL cluster and its generated TLS material
  *   keys/     phi.key (32 random bytes) and the processor role's password, created once, mode 600
- *   logs/     processor-N.log, migrate.log, ingest.log, postgres.log of the latest run (JSON, no PHI)
+ *   logs/     processor-N.log, migrate.log, ingest.log, postgres.log, kinesalite.log of the latest run (JSON, no PHI)
+ *
+ * kinesalite and each processor run in child processes of their own, supervised: one that exits
+ * unexpectedly is restarted with backoff (kinesalite on the same port and data directory, so every
+ * acknowledged record is still there), as ECS replaces a failed task; restarts are counted in the
+ * final line.
  *
  * Counting is scoped to this run (its event-id range and start time), so a persistent database
  * from earlier runs does not change the figures.
@@ -33,7 +38,8 @@ import type { RunOptions } from './args';
 import { isAlive, startChild, stopChild, type RunningChild } from './children';
 import { MillisBehindTracker } from './emf-tail';
 import { countAlerts, countDeadLetters, countStored, readStoredSet, type RunScope, storedTimes } from './pipeline-stats';
-import { freePort, startKinesalite, startPostgres, type KinesaliteServer, type PostgresServer } from './servers';
+import { freePort, startKinesaliteProcess, startPostgres, type KinesaliteProcess, type PostgresServer } from './servers';
+import { Supervisor } from './supervisor';
 import { Simulator } from './simulator';
 import { type FinalSummary, formatStatusLine, LatencySampler } from './status';
 import { newRunTag } from './traffic';
@@ -106,13 +112,13 @@ export class LocalRun {
   private readonly skipDrainSignal = new Promise<void>((r) => (this.wakeSkipDrain = r));
 
   // Everything started, so cleanup can stop exactly what exists.
-  private kinesalite?: KinesaliteServer;
+  private kinesalite?: Supervisor<KinesaliteProcess>;
   private postgres?: PostgresServer;
   private pool?: Pool;
   private kinesis?: KinesisClient;
   private ingest?: FastifyInstance;
   private ingestLog?: WriteStream;
-  private processors: RunningChild[] = [];
+  private processors: Array<Supervisor<RunningChild>> = [];
   private stoppingDatabase = false;
   private readonly ports: Array<{ name: string; port: number }> = [];
 
@@ -162,12 +168,23 @@ export class LocalRun {
     const processorPassword = secretFile(join(dirs.keys, 'db-processor.password'), () => Buffer.from(randomBytes(24).toString('base64url'))).toString('utf8');
 
     this.say(`state in ${state}`);
-    this.kinesalite = await startKinesalite({ dataDir: dirs.kinesis });
-    this.ports.push({ name: 'kinesalite', port: this.kinesalite.port });
+    const kinesaliteLog = createWriteStream(join(dirs.logs, 'kinesalite.log'), { flags: 'a', mode: 0o600 });
+    let kinesalitePort = 0; // chosen by the first start; restarts keep it (clients keep their endpoint)
+    this.kinesalite = await Supervisor.start({
+      name: 'kinesalite',
+      log: (m) => this.say(m),
+      start: async () => {
+        const k = await startKinesaliteProcess({ dataDir: dirs.kinesis, port: kinesalitePort, onLog: (t) => kinesaliteLog.write(t) });
+        kinesalitePort = k.port;
+        return k;
+      },
+    });
+    const kinesalite = this.kinesalite.current;
+    this.ports.push({ name: 'kinesalite', port: kinesalite.port });
     const pgLog = createWriteStream(join(dirs.logs, 'postgres.log'), { flags: 'a', mode: 0o600 });
     this.postgres = await startPostgres({ dataDir: dirs.pg, tls: true, onLog: (line) => pgLog.write(line) });
     this.ports.push({ name: 'postgres', port: this.postgres.port });
-    this.say(`kinesalite ${this.kinesalite.endpoint}; PostgreSQL 127.0.0.1:${this.postgres.port} (TLS required)`);
+    this.say(`kinesalite ${kinesalite.endpoint} (pid ${kinesalite.pid}); PostgreSQL 127.0.0.1:${this.postgres.port} (TLS required)`);
 
     const freshDatabase = await this.ensureDatabase(this.postgres);
     await this.migrate(migrateScript, this.postgres, processorPassword, join(dirs.logs, 'migrate.log'));
@@ -187,7 +204,7 @@ export class LocalRun {
     this.pool.on('error', (err) => {
       if (!this.stoppingDatabase) this.say(`database connection failed: ${err.message}`);
     });
-    this.kinesis = kinesisClientFor({ region: REGION, endpoint: this.kinesalite.endpoint });
+    this.kinesis = kinesisClientFor({ region: REGION, endpoint: kinesalite.endpoint });
     await this.ensureStream(this.kinesis, this.pool, freshDatabase);
 
     const logFiles = await this.startProcessors(processorScript, phiKeyFile, processorPassword, dirs.logs);
@@ -211,7 +228,7 @@ export class LocalRun {
     const ingestUrl = `http://127.0.0.1:${ingestPort}`;
     this.say(`ingest API ${ingestUrl}/v1/events (API key generated for this run)`);
     this.say(
-      `listening ${this.ports.map((p) => `${p.name}=127.0.0.1:${p.port}`).join(' ')}; processor pids ${this.processors.map((p) => p.pid).join(',')}`,
+      `listening ${this.ports.map((p) => `${p.name}=127.0.0.1:${p.port}`).join(' ')}; processor pids ${this.processors.map((p) => p.current.pid).join(',')}`,
     );
 
     const seed = o.seed ?? randomBytes(4).readUInt32LE(0);
@@ -290,6 +307,8 @@ export class LocalRun {
       throughput_eps: storedWindowS === 0 ? 0 : stored.size / storedWindowS,
       p50_latency_ms: p50,
       p99_latency_ms: p99,
+      processor_restarts: this.processors.reduce((n, p) => n + p.restarts, 0),
+      kinesalite_restarts: this.kinesalite?.restarts ?? 0,
     };
 
     this.say(
@@ -395,13 +414,23 @@ export class LocalRun {
 
   private async startProcessors(script: string, phiKeyFile: string, password: string, logDir: string): Promise<string[]> {
     const logFiles: string[] = [];
-    const ready: Array<Promise<void>> = [];
+    const ready: Array<Promise<Supervisor<RunningChild>>> = [];
     for (let n = 1; n <= this.options.processors; n++) {
       const logFile = join(logDir, `processor-${n}.log`);
       logFiles.push(logFile);
-      ready.push(this.startProcessor(n, script, phiKeyFile, password, logFile));
+      ready.push(
+        Supervisor.start({
+          name: `processor-${n}`,
+          log: (m) => this.say(`${m}; see ${logFile}`),
+          start: () => this.startProcessor(n, script, phiKeyFile, password, logFile),
+        }),
+      );
     }
-    await Promise.all(ready);
+    // Each supervisor is kept as soon as it exists, so a failure of another still stops it at shutdown.
+    const started = await Promise.allSettled(ready);
+    for (const r of started) if (r.status === 'fulfilled') this.processors.push(r.value);
+    const failed = started.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
     this.say(`${this.options.processors} processor(s) healthy; logs in ${logDir}`);
     return logFiles;
   }
@@ -410,9 +439,9 @@ export class LocalRun {
    * Starts processor `n` and waits for its health check. The health port is free when chosen but
    * another program may take it first; a processor that fails to start is retried on a new port.
    */
-  private async startProcessor(n: number, script: string, phiKeyFile: string, password: string, logFile: string): Promise<void> {
+  private async startProcessor(n: number, script: string, phiKeyFile: string, password: string, logFile: string): Promise<RunningChild> {
     const pg = this.postgres as PostgresServer;
-    const kinesalite = this.kinesalite as KinesaliteServer;
+    const kinesalite = (this.kinesalite as Supervisor<KinesaliteProcess>).current;
     for (let attempt = 1; ; attempt++) {
       const healthPort = await freePort();
       const child = startChild({
@@ -443,14 +472,12 @@ export class LocalRun {
           METRICS_FLUSH_MS: '1000',
         },
       });
-      this.processors.push(child);
       try {
         await waitForHealth(child, healthPort, logFile);
         this.ports.push({ name: `processor-${n}-health`, port: healthPort });
-        return;
+        return child;
       } catch (err) {
         await stopChild(child, 5_000);
-        this.processors = this.processors.filter((p) => p !== child);
         if (attempt >= PROCESSOR_START_ATTEMPTS) throw err;
         this.say(`${(err as Error).message}; retrying`);
       }
@@ -467,8 +494,16 @@ export class LocalRun {
         problems.push(`${name}: ${(err as Error).message}`);
       }
     };
+    const lastProcessors: RunningChild[] = [];
     await step('processors', async () => {
-      const codes = await Promise.all(this.processors.map((p) => stopChild(p, PROCESSOR_STOP_DEADLINE_MS)));
+      const codes = await Promise.all(
+        this.processors.map((p) =>
+          p.stop((child) => {
+            lastProcessors.push(child);
+            return stopChild(child, PROCESSOR_STOP_DEADLINE_MS);
+          }),
+        ),
+      );
       codes.forEach((code, i) => {
         if (code !== 0) problems.push(`processor-${i + 1} exited with ${code}`);
       });
@@ -478,9 +513,9 @@ export class LocalRun {
     this.kinesis?.destroy();
     this.stoppingDatabase = true;
     await step('database pool', async () => this.pool?.end());
-    await step('kinesalite', async () => this.kinesalite?.stop());
+    await step('kinesalite', async () => this.kinesalite?.stop((k) => k.stop()));
     await step('postgres', async () => this.postgres?.stop());
-    for (const p of this.processors) if (isAlive(p.pid)) problems.push(`processor pid ${p.pid} still running`);
+    for (const p of lastProcessors) if (isAlive(p.pid)) problems.push(`processor pid ${p.pid} still running`);
     for (const { name, port } of this.ports) {
       if (!(await portClosed(port))) problems.push(`${name} still listening on 127.0.0.1:${port}`);
     }

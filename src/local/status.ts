@@ -121,6 +121,10 @@ export interface FinalSummary {
   readonly throughput_eps: number;
   readonly p50_latency_ms: number | null;
   readonly p99_latency_ms: number | null;
+  /** Processor processes restarted after exiting unexpectedly (as ECS replaces a failed task). */
+  readonly processor_restarts: number;
+  /** kinesalite restarts after it exited unexpectedly (same port and data). */
+  readonly kinesalite_restarts: number;
 }
 
 /** The final line, keys in the order the issue names them. */
@@ -134,5 +138,7 @@ export function formatFinalLine(s: FinalSummary): string {
     throughput_eps: round1(s.throughput_eps),
     p50_latency_ms: round1(s.p50_latency_ms),
     p99_latency_ms: round1(s.p99_latency_ms),
+    processor_restarts: s.processor_restarts,
+    kinesalite_restarts: s.kinesalite_restarts,
   });
 }

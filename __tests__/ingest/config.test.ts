@@ -16,18 +16,18 @@ describe('loadIngestConfig', () => {
   it('applies loopback and contract defaults', () => {
     expect(loadIngestConfig(BASE)).toEqual({
       host: '127.0.0.1', port: 3000, region: 'eu-central-2', streamName: 'vitals-events-dev',
-      apiKeys: ['key-one', 'key-two'], burst: 500, ratePerSec: 100, maxBodyBytes: 5 * 1024 * 1024, logLevel: 'info',
+      apiKeys: ['key-one', 'key-two'], burst: 500, ratePerSec: 100, maxBodyBytes: 5 * 1024 * 1024, requestTimeoutMs: 30_000, logLevel: 'info',
     });
   });
 
   it('reads every setting from its variable', () => {
     const c = loadIngestConfig({
       ...BASE, INGEST_HOST: '0.0.0.0', INGEST_PORT: '0', AWS_REGION: 'eu-west-1', KINESIS_ENDPOINT: 'http://127.0.0.1:4567',
-      INGEST_BURST: '10', INGEST_RATE_PER_SEC: '2.5', INGEST_MAX_BODY_BYTES: '1024', LOG_LEVEL: 'debug',
+      INGEST_BURST: '10', INGEST_RATE_PER_SEC: '2.5', INGEST_MAX_BODY_BYTES: '1024', INGEST_REQUEST_TIMEOUT_MS: '5000', LOG_LEVEL: 'debug',
     });
     expect(c).toMatchObject({
       host: '0.0.0.0', port: 0, region: 'eu-west-1', kinesisEndpoint: 'http://127.0.0.1:4567',
-      burst: 10, ratePerSec: 2.5, maxBodyBytes: 1024, logLevel: 'debug',
+      burst: 10, ratePerSec: 2.5, maxBodyBytes: 1024, requestTimeoutMs: 5000, logLevel: 'debug',
     });
   });
 
@@ -36,6 +36,10 @@ describe('loadIngestConfig', () => {
       'missing environment variable STREAM_NAME',
       'missing environment variable INGEST_API_KEYS (comma-separated API keys)',
     ]);
+  });
+
+  it('refuses a request timeout outside 1000..300000 ms', () => {
+    expect(() => loadIngestConfig({ ...BASE, INGEST_REQUEST_TIMEOUT_MS: '10' })).toThrow(/INGEST_REQUEST_TIMEOUT_MS must be an integer 1000..300000; received "10"/);
   });
 
   it('throws an IngestConfigError naming the variable', () => {

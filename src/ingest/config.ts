@@ -3,7 +3,7 @@
  * the environment; every problem is reported at once, naming the variable. API keys are secrets:
  * their values never appear in an error.
  */
-import { DEFAULT_MAX_BODY_BYTES } from './server';
+import { DEFAULT_MAX_BODY_BYTES, DEFAULT_REQUEST_TIMEOUT_MS } from './server';
 import { DEFAULT_BURST, DEFAULT_RATE_PER_SEC } from './token-bucket';
 
 export interface IngestConfig {
@@ -16,6 +16,8 @@ export interface IngestConfig {
   readonly burst: number;
   readonly ratePerSec: number;
   readonly maxBodyBytes: number;
+  /** A request (headers and body) must arrive within this, or it is answered 408 and closed. */
+  readonly requestTimeoutMs: number;
   readonly logLevel: string;
 }
 
@@ -70,6 +72,7 @@ export function loadIngestConfig(env: NodeJS.ProcessEnv = process.env): IngestCo
     burst: num('INGEST_BURST', DEFAULT_BURST, 1, 1_000_000),
     ratePerSec: num('INGEST_RATE_PER_SEC', DEFAULT_RATE_PER_SEC, 0.001, 1_000_000, false),
     maxBodyBytes: num('INGEST_MAX_BODY_BYTES', DEFAULT_MAX_BODY_BYTES, 1, 10 * 1024 * 1024),
+    requestTimeoutMs: num('INGEST_REQUEST_TIMEOUT_MS', DEFAULT_REQUEST_TIMEOUT_MS, 1_000, 300_000),
     logLevel,
   };
   if (problems.length > 0) throw new IngestConfigError(problems);

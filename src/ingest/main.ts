@@ -25,6 +25,7 @@ async function main(): Promise<void> {
     burst: config.burst,
     ratePerSec: config.ratePerSec,
     maxBodyBytes: config.maxBodyBytes,
+    requestTimeoutMs: config.requestTimeoutMs,
     logger,
   });
   await app.listen({ host: config.host, port: config.port });

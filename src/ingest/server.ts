@@ -10,6 +10,8 @@
  * messages. No response or log line ever contains a request value: bodies and keys are never logged.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
+import { STATUS_CODES } from 'node:http';
+import type { Socket } from 'node:net';
 import type { KinesisClient } from '@aws-sdk/client-kinesis';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply } from 'fastify';
 import pino from 'pino';
@@ -39,9 +41,20 @@ export interface IngestServerOptions {
   readonly clock?: Clock;
   /** Retry policy for partially failed PutRecords calls. */
   readonly put?: PutEventsOptions;
+  /**
+   * A request (headers and body) must arrive within this, or it is answered 408 and its connection
+   * closed, so slow clients cannot hold connections. @default 30000 (API Gateway's integration limit is 29 s)
+   */
+  readonly requestTimeoutMs?: number;
+  /** Headers must arrive within this (at most requestTimeoutMs). @default 10000 */
+  readonly headersTimeoutMs?: number;
 }
 
 export const DEFAULT_MAX_BODY_BYTES = 5 * 1024 * 1024;
+export const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
+export const DEFAULT_HEADERS_TIMEOUT_MS = 10_000;
+/** How often Node checks requests against the timeouts (its default, 30 s, would let them overrun). */
+const TIMEOUT_CHECK_INTERVAL_MS = 250;
 
 /** API Gateway's default gateway-response messages, so clients see the same text locally and on AWS. */
 export const MESSAGES = {
@@ -54,7 +67,34 @@ export const MESSAGES = {
   notFound: 'Not Found',
   unavailable: 'Service Unavailable',
   internal: 'Internal server error',
+  timeout: 'Request Timeout',
 } as const;
+
+/**
+ * Errors Node raises before a request reaches fastify (a timed-out request, a body shorter than its
+ * content-length cut by the client, malformed HTTP): answered in the documented `{message, errors}`
+ * shape, never fastify's default, then the connection is closed.
+ */
+function answerClientError(err: NodeJS.ErrnoException, socket: Socket): void {
+  if (err.code === 'ECONNRESET' || socket.destroyed) return; // nobody left to answer
+  const [status, body]: [number, ErrorBody] =
+    err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+      ? [408, { message: MESSAGES.timeout }]
+      : err.code === 'HPE_HEADER_OVERFLOW'
+        ? [431, { message: MESSAGES.badBody, errors: [{ field: '', message: 'request headers too large' }] }]
+        : [400, { message: MESSAGES.badBody, errors: [{ field: '', message: 'malformed or incomplete HTTP request' }] }];
+  const text = JSON.stringify(body);
+  if (socket.writable) {
+    socket.write(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Length: ${Buffer.byteLength(text)}\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n${text}`);
+  }
+  socket.destroy();
+}
+
+/** Only UTF-8 bodies (RFC 8259): a JSON media type naming another charset is refused with 415. */
+export function charsetAccepted(contentType: string | undefined): boolean {
+  const m = /;\s*charset\s*=\s*"?([^";\s]+)"?/i.exec(contentType ?? '');
+  return !m || /^utf-?8$/i.test(m[1] as string);
+}
 
 /** Error body of every 4xx answer; `errors` only for 400. */
 export interface ErrorBody {
@@ -121,6 +161,9 @@ export function buildIngestServer(opts: IngestServerOptions): FastifyInstance {
   if (!Number.isInteger(maxBodyBytes) || maxBodyBytes < 1) {
     throw new RangeError(`maxBodyBytes must be an integer >= 1; received ${maxBodyBytes}`);
   }
+  const requestTimeoutMs = opts.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
+  const headersTimeoutMs = Math.min(opts.headersTimeoutMs ?? DEFAULT_HEADERS_TIMEOUT_MS, requestTimeoutMs);
+  if (!Number.isInteger(requestTimeoutMs) || requestTimeoutMs < 1) throw new RangeError(`requestTimeoutMs must be an integer >= 1; received ${requestTimeoutMs}`);
   const isKnownKey = keyMatcher(opts.apiKeys);
   const buckets = new KeyedTokenBuckets({ burst: opts.burst, ratePerSec: opts.ratePerSec, clock: opts.clock });
 
@@ -129,6 +172,11 @@ export function buildIngestServer(opts: IngestServerOptions): FastifyInstance {
     bodyLimit: maxBodyBytes,
     // Our own access line (onResponse) replaces fastify's, whose req serializer logs the full URL.
     logController: new LogController({ disableRequestLogging: true }),
+    // Slow clients: headers and the whole request are bounded in time, and so is an idle connection.
+    requestTimeout: requestTimeoutMs,
+    connectionTimeout: requestTimeoutMs * 2,
+    http: { headersTimeout: headersTimeoutMs, connectionsCheckingInterval: TIMEOUT_CHECK_INTERVAL_MS },
+    clientErrorHandler: answerClientError,
   });
 
   // API key and throttling before the body is read, like API Gateway (and cheap for rejected callers).
@@ -140,6 +188,7 @@ export function buildIngestServer(opts: IngestServerOptions): FastifyInstance {
     if (!key) return sendError(reply, 401, { message: MESSAGES.missingKey });
     if (!isKnownKey(key)) return sendError(reply, 403, { message: MESSAGES.unknownKey });
     request.apiKeyLabel = apiKeyLabel(key);
+    if (!charsetAccepted(request.headers['content-type'])) return sendError(reply, 415, { message: MESSAGES.mediaType });
     const taken = buckets.take(key);
     if (!taken.ok) {
       reply.header('retry-after', String(Math.max(1, Math.ceil(taken.retryAfterMs / 1000))));

@@ -7,16 +7,8 @@
  * dead-lettered), that no processor exits on its own, and that the lag returns to zero within
  * RECOVERY_TIMEOUT_MS of the fault ending; recovery times are printed, never asserted.
  */
-import { randomUUID } from 'node:crypto';
 import type { Pool } from 'pg';
-import { freePort } from '../../src/local/servers';
-import { startChild, type Child } from './support/child';
-import { caughtUp, conservation, expectConserved, healthOf, Producer, reportFault, sleep, startFaultStack, timeUntil, type FaultStack } from './support/faults';
-import { adminPool, createStream, newDatabase, processorEnv } from './support/stack';
-
-/** The lag must be back to zero this long after a fault ends (generous: a loaded 2-core machine). */
-const RECOVERY_TIMEOUT_MS = 90_000;
-const CYCLES = 3;
+import { CYCLES, finishScenario, healthOf, RECOVERY_TIMEOUT_MS, recovered, sleep, startFaultStack, startScenario as start, timeUntil, type FaultStack, type Scenario } from './support/faults';
 
 let stack: FaultStack;
 const pools: Pool[] = [];
@@ -30,83 +22,8 @@ afterAll(async () => {
   await stack?.stop();
 });
 
-interface Scenario {
-  readonly db: Pool;
-  readonly stream: string;
-  readonly producer: Producer;
-  readonly children: Array<{ child: Child; healthPort: number; output: string[] }>;
-  /** Processors that exited while the test had not asked them to. */
-  readonly diedOnTheirOwn: string[];
-}
-
-async function startScenario(processors = 2): Promise<Scenario> {
-  const database = await newDatabase(stack);
-  const db = adminPool(stack, database);
-  pools.push(db);
-  const stream = `faults-${randomUUID().slice(0, 8)}`;
-  await createStream(stack.kinesis, stream, 4);
-  const diedOnTheirOwn: string[] = [];
-  const children: Scenario['children'] = [];
-  for (let n = 1; n <= processors; n++) {
-    const healthPort = await freePort();
-    const output: string[] = [];
-    const child = startChild(
-      processorEnv(stack, database, stream, {
-        WORKER_ID: `fault-worker-${n}`,
-        HEALTH_PORT: String(healthPort),
-        LEASE_TTL_MS: '2000',
-        LEASE_RENEW_MS: '400',
-        SHARD_SYNC_MS: '1000',
-        IDLE_POLL_MS: '200',
-        MAX_RECORDS_PER_CALL: '500',
-        METRICS_FLUSH_MS: '1000',
-        DB_UNREACHABLE_DEGRADED_MS: '2000',
-      }),
-      output,
-    );
-    const entry = { child, healthPort, output, stopping: false };
-    void child.exited.then((exit) => {
-      if (!entry.stopping) diedOnTheirOwn.push(`fault-worker-${n} exited (code ${exit.code}, signal ${exit.signal}): ${output.filter((l) => /error|fatal/i.test(l)).slice(-3).join(' | ')}`);
-    });
-    children.push(entry);
-  }
-  await Promise.all(children.map((c) => c.child.ready));
-  const producer = new Producer(stack.kinesis, stream, 400);
-  producer.start();
-  return { db, stream, producer, children, diedOnTheirOwn };
-}
-
-/** The lag is back to zero; throws at once when a processor has died (it never would catch up). */
-async function recovered(s: Scenario, watermark: ReadonlyMap<string, bigint>): Promise<boolean> {
-  if (s.diedOnTheirOwn.length > 0) throw new Error(`processor died: ${s.diedOnTheirOwn.join('; ')}`);
-  return caughtUp(s.db, s.stream, watermark);
-}
-
-/** Stops producing, waits for the lag to reach zero, stops the processors (SIGTERM, exit 0), checks conservation. */
-async function finish(s: Scenario, fault: string, recoveries: number[], extra: Record<string, unknown> = {}): Promise<void> {
-  await s.producer.stop();
-  const last = s.producer.watermark();
-  await timeUntil(() => recovered(s, last), RECOVERY_TIMEOUT_MS, 'final catch-up').catch(() => undefined); // asserted below
-  await sleep(500); // a duplicate commit would show up now
-  const died = [...s.diedOnTheirOwn];
-  const codes = await Promise.all(
-    s.children.map(async (c) => {
-      (c as { stopping?: boolean }).stopping = true;
-      c.child.proc.kill('SIGTERM');
-      return (await c.child.exited).code;
-    }),
-  );
-  const c = await conservation(s.db, s.producer);
-  reportFault(fault, recoveries, c, { processor_deaths: died.length, producer_failed_calls: s.producer.failedCalls, ...extra });
-  expect(died).toEqual([]);
-  expect(await caughtUp(s.db, s.stream, last)).toBe(true);
-  expect(codes).toEqual(s.children.map(() => 0));
-  expectConserved(c);
-  expect(c.validAcknowledged).toBeGreaterThan(500);
-  expect(c.malformedAcknowledged).toBeGreaterThan(10);
-  const patients = s.producer.patients;
-  expect(s.children.flatMap((ch) => ch.output).filter((line) => patients.some((id) => line.includes(id)))).toEqual([]);
-}
+const startScenario = (): Promise<Scenario> => start(stack, pools);
+const finish = finishScenario;
 
 test('PostgreSQL stopped and restarted mid-stream: processors ride it out, report degraded health meanwhile, and lose or duplicate nothing', async () => {
   const s = await startScenario();

@@ -12,8 +12,14 @@ import { join } from 'node:path';
 import { PutRecordsCommand, type KinesisClient } from '@aws-sdk/client-kinesis';
 import type { Pool } from 'pg';
 import { kinesisClientFor } from '../../../src/adapters/kinesis-client';
-import { startKinesaliteProcess, startPostgres, tempDataDir, type KinesaliteProcess, type PostgresServer } from '../../../src/local/servers';
-import { adminClient, count, makeEvent, makePatientId, REPO_ROOT, runMigrations, type TestStack } from './stack';
+import { freePort, startKinesaliteProcess, startPostgres, tempDataDir, type KinesaliteProcess, type PostgresServer } from '../../../src/local/servers';
+import { startChild, type Child } from './child';
+import { adminClient, adminPool, count, createStream, makeEvent, makePatientId, newDatabase, processorEnv, REPO_ROOT, runMigrations, type TestStack } from './stack';
+
+/** The lag must be back to zero this long after a fault ends (generous: a loaded 2-core machine). */
+export const RECOVERY_TIMEOUT_MS = 90_000;
+/** Each fault is injected this many times per scenario (median and worst are reported). */
+export const CYCLES = 3;
 
 const TEMPLATE_DB = 'vitals_template';
 
@@ -106,7 +112,7 @@ interface PlannedRecord {
  */
 export class Producer {
   readonly acked: Acknowledged = { validIds: new Set(), malformed: new Set(), lastSequence: new Map(), duplicatesSent: 0 };
-  readonly patients = Array.from({ length: 40 }, () => makePatientId());
+  readonly patients: string[];
   failedCalls = 0;
   private stopped = false;
   private running?: Promise<void>;
@@ -117,7 +123,11 @@ export class Producer {
     private readonly kinesis: KinesisClient,
     private readonly stream: string,
     private readonly ratePerSec = 400,
-  ) {}
+    /** Distinct patients (each new one costs a pseudonym: a KMS GenerateMac call on AWS). */
+    patients = 40,
+  ) {
+    this.patients = Array.from({ length: patients }, () => makePatientId());
+  }
 
   start(): void {
     this.running = this.loop();
@@ -284,6 +294,84 @@ export function reportFault(fault: string, recoveriesMs: readonly number[], c: C
   const dir = join(REPO_ROOT, '.tmp');
   mkdirSync(dir, { recursive: true });
   appendFileSync(join(dir, 'fault-results.jsonl'), `${JSON.stringify(line)}\n`);
+}
+
+export interface Scenario {
+  readonly db: Pool;
+  readonly stream: string;
+  readonly producer: Producer;
+  readonly children: Array<{ child: Child; healthPort: number; output: string[]; stopping: boolean }>;
+  /** Processors that exited while the test had not asked them to. */
+  readonly diedOnTheirOwn: string[];
+}
+
+export async function startScenario(stack: FaultStack, pools: Pool[], processors = 2): Promise<Scenario> {
+  const database = await newDatabase(stack);
+  const db = adminPool(stack, database);
+  pools.push(db);
+  const stream = `faults-${randomUUID().slice(0, 8)}`;
+  await createStream(stack.kinesis, stream, 4);
+  const diedOnTheirOwn: string[] = [];
+  const children: Scenario['children'] = [];
+  for (let n = 1; n <= processors; n++) {
+    const healthPort = await freePort();
+    const output: string[] = [];
+    const child = startChild(
+      processorEnv(stack, database, stream, {
+        WORKER_ID: `fault-worker-${n}`,
+        HEALTH_PORT: String(healthPort),
+        LEASE_TTL_MS: '2000',
+        LEASE_RENEW_MS: '400',
+        SHARD_SYNC_MS: '1000',
+        IDLE_POLL_MS: '200',
+        MAX_RECORDS_PER_CALL: '500',
+        METRICS_FLUSH_MS: '1000',
+        DB_UNREACHABLE_DEGRADED_MS: '2000',
+      }),
+      output,
+    );
+    const entry = { child, healthPort, output, stopping: false };
+    void child.exited.then((exit) => {
+      if (!entry.stopping) diedOnTheirOwn.push(`fault-worker-${n} exited (code ${exit.code}, signal ${exit.signal}): ${output.filter((l) => /error|fatal/i.test(l)).slice(-3).join(' | ')}`);
+    });
+    children.push(entry);
+  }
+  await Promise.all(children.map((c) => c.child.ready));
+  const producer = new Producer(stack.kinesis, stream, 400);
+  producer.start();
+  return { db, stream, producer, children, diedOnTheirOwn };
+}
+
+/** The lag is back to zero; throws at once when a processor has died (it never would catch up). */
+export async function recovered(s: Scenario, watermark: ReadonlyMap<string, bigint>): Promise<boolean> {
+  if (s.diedOnTheirOwn.length > 0) throw new Error(`processor died: ${s.diedOnTheirOwn.join('; ')}`);
+  return caughtUp(s.db, s.stream, watermark);
+}
+
+/** Stops producing, waits for the lag to reach zero, stops the processors (SIGTERM, exit 0), checks conservation. */
+export async function finishScenario(s: Scenario, fault: string, recoveries: number[], extra: Record<string, unknown> = {}): Promise<void> {
+  await s.producer.stop();
+  const last = s.producer.watermark();
+  await timeUntil(() => recovered(s, last), RECOVERY_TIMEOUT_MS, 'final catch-up').catch(() => undefined); // asserted below
+  await sleep(500); // a duplicate commit would show up now
+  const died = [...s.diedOnTheirOwn];
+  const codes = await Promise.all(
+    s.children.map(async (c) => {
+      c.stopping = true;
+      c.child.proc.kill('SIGTERM');
+      return (await c.child.exited).code;
+    }),
+  );
+  const c = await conservation(s.db, s.producer);
+  reportFault(fault, recoveries, c, { processor_deaths: died.length, producer_failed_calls: s.producer.failedCalls, ...extra });
+  expect(died).toEqual([]);
+  expect(await caughtUp(s.db, s.stream, last)).toBe(true);
+  expect(codes).toEqual(s.children.map(() => 0));
+  expectConserved(c);
+  expect(c.validAcknowledged).toBeGreaterThan(500);
+  expect(c.malformedAcknowledged).toBeGreaterThan(10);
+  const patients = s.producer.patients;
+  expect(s.children.flatMap((ch) => ch.output).filter((line) => patients.some((id) => line.includes(id)))).toEqual([]);
 }
 
 export { count };

@@ -5,7 +5,9 @@ import { createPool } from '../../../src/adapters/db';
 import { kinesisClientFor } from '../../../src/adapters/kinesis-client';
 import { createLogger } from '../../../src/adapters/logger';
 import { Metrics } from '../../../src/processor/metrics';
-import { createPhiProtector } from '../../../src/adapters/phi';
+import { createPhiProtector, type PatientIdentityProtector } from '../../../src/adapters/phi';
+import type { Pool } from 'pg';
+import { countRetries } from '../../../src/processor/main';
 import { Processor, type ProcessorSettings } from '../../../src/processor/processor';
 import { BatchWriter } from '../../../src/processor/writer';
 import { pgDataKeyStore } from '../../../src/adapters/data-key-store';
@@ -33,6 +35,8 @@ export function startProcessor(
   overrides: Partial<Omit<ProcessorSettings, 'streamName' | 'workerId'>> = {},
   /** Adjusts the processor's real Kinesis client before it starts (e.g. middleware simulating AWS-only behaviour). */
   prepareKinesis?: (client: KinesisClient) => void,
+  /** Replaces the local-key PHI protector (e.g. the KMS one with an injected client). */
+  makePhi?: (pool: Pool, metrics: Metrics) => PatientIdentityProtector,
 ): RunningProcessor {
   const sink = new Writable({
     write(chunk: Buffer, _enc, cb) {
@@ -45,8 +49,9 @@ export function startProcessor(
   const pool = createPool({ ...processorDb(stack, database), maxConnections: 6 });
   pool.on('error', (err) => logger.warn({ code: (err as { code?: string }).code }, 'idle database connection failed')); // as main.ts does
   const kinesis = kinesisClientFor({ region: 'eu-central-2', endpoint: stack.kinesalite.endpoint });
+  countRetries(kinesis, metrics, 'KinesisRetries', 'KinesisThrottles'); // as main.ts does
   prepareKinesis?.(kinesis);
-  const phi = createPhiProtector({ kind: 'local', keyFile: stack.keyFile }, pgDataKeyStore(pool));
+  const phi = makePhi ? makePhi(pool, metrics) : createPhiProtector({ kind: 'local', keyFile: stack.keyFile }, pgDataKeyStore(pool));
   const writer = new BatchWriter({ pool, phi, news2WindowMs: 60 * 60_000 });
   const processor = new Processor(
     {

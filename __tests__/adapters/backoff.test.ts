@@ -1,4 +1,5 @@
-import { backoffDelayMs, isRetryableAwsError, sleep } from '../../src/adapters/backoff';
+import { KinesisClient, ListStreamsCommand, ProvisionedThroughputExceededException } from '@aws-sdk/client-kinesis';
+import { backoffDelayMs, isRetryableAwsError, isThrottlingError, observeAttemptErrors, sleep } from '../../src/adapters/backoff';
 
 function awsError(name: string, status?: number): Error {
   const e = new Error(name) as Error & { $metadata?: { httpStatusCode?: number } };
@@ -39,4 +40,25 @@ test('sleep returns early when its signal aborts', async () => {
   setTimeout(() => c.abort(), 20);
   await sleep(10_000, c.signal);
   expect(Date.now() - started).toBeLessThan(5_000);
+});
+
+test('throttling is told apart from other retryable errors', () => {
+  expect(isThrottlingError(awsError('ProvisionedThroughputExceededException', 400))).toBe(true);
+  expect(isThrottlingError(awsError('ThrottlingException', 400))).toBe(true);
+  expect(isThrottlingError(awsError('KMSThrottlingException', 400))).toBe(true);
+  expect(isThrottlingError(awsError('Anything', 429))).toBe(true);
+  expect(isThrottlingError(awsError('InternalFailure', 500))).toBe(false);
+});
+
+test('the attempt observer sees every failed attempt, the SDK\'s own retries included', async () => {
+  const client = new KinesisClient({ region: 'eu-central-2', endpoint: 'http://127.0.0.1:9', credentials: { accessKeyId: 'x', secretAccessKey: 'x' }, maxAttempts: 3, retryMode: 'standard' });
+  const seen: string[] = [];
+  observeAttemptErrors(client, (err) => seen.push((err as Error).name));
+  // Inside the observer (added after it): every attempt is throttled, as an overloaded shard answers.
+  client.middlewareStack.add(() => async () => {
+    throw new ProvisionedThroughputExceededException({ message: 'Rate exceeded', $metadata: { httpStatusCode: 400 } });
+  }, { step: 'deserialize', name: 'alwaysThrottled', priority: 'high' });
+  await expect(client.send(new ListStreamsCommand({}))).rejects.toMatchObject({ name: 'ProvisionedThroughputExceededException', $metadata: { attempts: 3 } });
+  expect(seen).toEqual(['ProvisionedThroughputExceededException', 'ProvisionedThroughputExceededException', 'ProvisionedThroughputExceededException']);
+  client.destroy();
 });

@@ -125,3 +125,16 @@ test('a stalled shard makes health fail after 5 minutes unless SHARD_STALL_UNHEA
 test('SHARD_STALL_UNHEALTHY_MS must be 10 s to 1 h', () => {
   expect(problems({ ...LOCAL, SHARD_STALL_UNHEALTHY_MS: '5000' })).toEqual(['SHARD_STALL_UNHEALTHY_MS must be an integer 10000..3600000; received "5000"']);
 });
+
+test('health turns degraded after 10 s without reaching the database unless DB_UNREACHABLE_DEGRADED_MS says otherwise', () => {
+  expect(loadConfig(LOCAL).dbUnreachableDegradedMs).toBe(10_000);
+  expect(loadConfig({ ...LOCAL, DB_UNREACHABLE_DEGRADED_MS: '30000' }).dbUnreachableDegradedMs).toBe(30_000);
+});
+
+test('DB_UNREACHABLE_DEGRADED_MS must lie between LEASE_RENEW_MS and SHARD_STALL_UNHEALTHY_MS', () => {
+  expect(problems({ ...LOCAL, DB_UNREACHABLE_DEGRADED_MS: '2000' })).toEqual([
+    'DB_UNREACHABLE_DEGRADED_MS must be greater than LEASE_RENEW_MS and less than SHARD_STALL_UNHEALTHY_MS; received 2000 (LEASE_RENEW_MS 3333, SHARD_STALL_UNHEALTHY_MS 300000)',
+  ]);
+  expect(problems({ ...LOCAL, DB_UNREACHABLE_DEGRADED_MS: '300000' })).toHaveLength(1);
+  expect(problems({ ...LOCAL, DB_UNREACHABLE_DEGRADED_MS: 'soon' })).toEqual(['DB_UNREACHABLE_DEGRADED_MS must be an integer 1000..3600000; received "soon"']);
+});

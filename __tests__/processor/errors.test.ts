@@ -93,3 +93,18 @@ test('log summaries keep the messages of other errors, but not of a TypeError a 
   expect(errorSummary(Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' }))).toEqual({ name: 'Error', message: 'read ECONNRESET', code: 'ECONNRESET' });
   expect(errorSummary(new TypeError('MRN-12345 is not a function')).message).toBe('message withheld (may quote record data)');
 });
+
+test.each([
+  ['25006', 'read-only transaction: a writer demoted by a failover'],
+  ['57P01', 'admin shutdown: a restart or pg_terminate_backend'],
+  ['57P03', 'cannot connect now: the server is starting'],
+  ['08006', 'connection failure'],
+  ['53300', 'too many connections'],
+])('SQLSTATE %s (%s) is retryable, never a record\'s fault', (code) => {
+  expect(classifyError(pgError(code, {}, 'x'))).toBe('retryable');
+});
+
+test('a connection lost under a query (pg: no SQLSTATE) is retryable', () => {
+  expect(classifyError(new Error('Connection terminated unexpectedly'))).toBe('retryable');
+  expect(classifyError(new Error('Query read timeout'))).toBe('retryable');
+});

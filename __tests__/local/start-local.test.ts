@@ -39,7 +39,7 @@ function run(
   });
 }
 
-const FINAL_KEYS = ['events_sent', 'events_stored', 'dead_letters', 'alerts', 'throughput_eps', 'p50_latency_ms', 'p99_latency_ms', 'processor_restarts', 'kinesalite_restarts'];
+const FINAL_KEYS = ['events_sent', 'events_stored', 'dead_letters', 'alerts', 'throughput_eps', 'p50_latency_ms', 'p99_latency_ms', 'processor_restarts', 'kinesalite_restarts', 'postgres_restarts'];
 
 function finalLine(stdout: string): Record<string, number> {
   const lines = stdout.trim().split('\n');
@@ -151,30 +151,33 @@ describe('npm start (scripts/start-local.sh)', () => {
     expect(result.stdout + result.stderr).not.toMatch(PATIENT_ID);
   });
 
-  it('survives its processors being SIGKILLed repeatedly and kinesalite being killed: restarts them, loses nothing and counts the restarts', async () => {
+  it('survives its processors being SIGKILLed repeatedly, kinesalite killed and PostgreSQL stopped: restarts them, loses nothing and counts the restarts', async () => {
     const kills: string[] = [];
     const killed = new Set<number>();
     const pids = (stderr: string, name: RegExp): number[] => [...stderr.matchAll(name)].map((m) => Number(m[1]));
     let lastKillAt = 0;
     const result = await run(
       process.execPath,
-      ['dist/src/local/cli.js', '--duration', '30', '--rate', '300', '--patients', '100', '--processors', '2', '--state-dir', stateDir],
+      ['dist/src/local/cli.js', '--duration', '35', '--rate', '300', '--patients', '100', '--processors', '2', '--state-dir', stateDir],
       (stderr, child) => {
         // Once the run is sending: every ~4 s kill the newest live processor (5 times), and kinesalite once.
         if ((stderr.match(/^t=\d+s/gm) ?? []).length < 3 || Date.now() - lastKillAt < 4_000 || child.exitCode !== null) return;
         const processors = [...pids(stderr, /processor pids (\d+)/g), ...pids(stderr, /processor pids \d+,(\d+)/g), ...pids(stderr, /processor-\d+ restarted \(pid (\d+)\)/g)];
         const kinesalites = [...pids(stderr, /kinesalite http:\S+ \(pid (\d+)\)/g), ...pids(stderr, /kinesalite restarted \(pid (\d+)\)/g)];
+        const postgres = pids(stderr, /TLS required, pid (\d+)\)/g);
         const target =
           kills.length === 2 && !kills.includes('kinesalite')
-            ? { name: 'kinesalite', pid: kinesalites[kinesalites.length - 1] }
-            : kills.filter((k) => k === 'processor').length < 5
-              ? { name: 'processor', pid: processors.filter((p) => !killed.has(p)).pop() }
-              : undefined;
+            ? { name: 'kinesalite', pid: kinesalites[kinesalites.length - 1], signal: 'SIGKILL' as const }
+            : kills.length === 3 && !kills.includes('postgres')
+              ? { name: 'postgres', pid: postgres[0], signal: 'SIGINT' as const } // a fast shutdown: every connection closed
+              : kills.filter((k) => k === 'processor').length < 5
+                ? { name: 'processor', pid: processors.filter((p) => !killed.has(p)).pop(), signal: 'SIGKILL' as const }
+                : undefined;
         if (!target?.pid || killed.has(target.pid)) return;
         lastKillAt = Date.now();
         killed.add(target.pid);
         kills.push(target.name);
-        process.kill(target.pid, 'SIGKILL');
+        process.kill(target.pid, target.signal);
       },
     );
     if (result.code !== 0) throw new Error(`exit ${result.code}\n${result.stderr}`);
@@ -185,6 +188,8 @@ describe('npm start (scripts/start-local.sh)', () => {
     expect(final.events_stored).toBe(final.events_sent); // nothing lost
     expect(final.processor_restarts).toBe(kills.filter((k) => k === 'processor').length);
     expect(final.kinesalite_restarts).toBe(1);
+    expect(kills).toContain('postgres');
+    expect(final.postgres_restarts).toBe(1);
     expect(result.stderr).toMatch(/processor-\d exited unexpectedly \(SIGKILL\); restarting in \d+ ms/);
     expect(result.stderr).toMatch(/kinesalite exited unexpectedly \(SIGKILL\); restarting in \d+ ms/);
     expect(result.stderr).toContain('[local] OK: every valid event sent was stored');

@@ -90,9 +90,10 @@ describe('formatting', () => {
       p99_latency_ms: null,
       processor_restarts: 3,
       kinesalite_restarts: 1,
+      postgres_restarts: 0,
     });
     expect(line).toBe(
-      '{"events_sent":10,"events_stored":10,"dead_letters":2,"alerts":1,"throughput_eps":123.5,"p50_latency_ms":41,"p99_latency_ms":null,"processor_restarts":3,"kinesalite_restarts":1}',
+      '{"events_sent":10,"events_stored":10,"dead_letters":2,"alerts":1,"throughput_eps":123.5,"p50_latency_ms":41,"p99_latency_ms":null,"processor_restarts":3,"kinesalite_restarts":1,"postgres_restarts":0}',
     );
   });
 

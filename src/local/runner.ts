@@ -113,7 +113,11 @@ export class LocalRun {
 
   // Everything started, so cleanup can stop exactly what exists.
   private kinesalite?: Supervisor<KinesaliteProcess>;
-  private postgres?: PostgresServer;
+  private postgresSupervisor?: Supervisor<PostgresServer>;
+  /** The PostgreSQL server running now (a new object after a restart; same port, data and password). */
+  private get postgres(): PostgresServer | undefined {
+    return this.postgresSupervisor?.current;
+  }
   private pool?: Pool;
   private kinesis?: KinesisClient;
   private ingest?: FastifyInstance;
@@ -182,20 +186,32 @@ export class LocalRun {
     const kinesalite = this.kinesalite.current;
     this.ports.push({ name: 'kinesalite', port: kinesalite.port });
     const pgLog = createWriteStream(join(dirs.logs, 'postgres.log'), { flags: 'a', mode: 0o600 });
-    this.postgres = await startPostgres({ dataDir: dirs.pg, tls: true, onLog: (line) => pgLog.write(line) });
-    this.ports.push({ name: 'postgres', port: this.postgres.port });
-    this.say(`kinesalite ${kinesalite.endpoint} (pid ${kinesalite.pid}); PostgreSQL 127.0.0.1:${this.postgres.port} (TLS required)`);
+    // Supervised like the others: a PostgreSQL that stops unexpectedly (crash, or stopped by hand to
+    // rehearse a database restart) is started again on the same port and data, as RDS restarts it.
+    let pgPort = 0;
+    this.postgresSupervisor = await Supervisor.start({
+      name: 'postgres',
+      log: (m) => this.say(m),
+      start: async () => {
+        const server = await startPostgres({ dataDir: dirs.pg, tls: true, ...(pgPort ? { port: pgPort } : {}), onLog: (line) => pgLog.write(line) });
+        pgPort = server.port;
+        return server;
+      },
+    });
+    const pg = this.postgresSupervisor.current;
+    this.ports.push({ name: 'postgres', port: pg.port });
+    this.say(`kinesalite ${kinesalite.endpoint} (pid ${kinesalite.pid}); PostgreSQL 127.0.0.1:${pg.port} (TLS required, pid ${pg.pid})`);
 
-    const freshDatabase = await this.ensureDatabase(this.postgres);
-    await this.migrate(migrateScript, this.postgres, processorPassword, join(dirs.logs, 'migrate.log'));
+    const freshDatabase = await this.ensureDatabase(pg);
+    await this.migrate(migrateScript, pg, processorPassword, join(dirs.logs, 'migrate.log'));
 
     this.pool = new Pool({
-      host: this.postgres.host,
-      port: this.postgres.port,
+      host: pg.host,
+      port: pg.port,
       database: DB_NAME,
-      user: this.postgres.adminUser,
-      password: this.postgres.adminPassword,
-      ssl: { ca: readFileSync(this.postgres.caFile, 'utf8'), rejectUnauthorized: true },
+      user: pg.adminUser,
+      password: pg.adminPassword,
+      ssl: { ca: readFileSync(pg.caFile, 'utf8'), rejectUnauthorized: true },
       max: 4,
       application_name: 'vitals-local-runner',
     });
@@ -309,6 +325,7 @@ export class LocalRun {
       p99_latency_ms: p99,
       processor_restarts: this.processors.reduce((n, p) => n + p.restarts, 0),
       kinesalite_restarts: this.kinesalite?.restarts ?? 0,
+      postgres_restarts: this.postgresSupervisor?.restarts ?? 0,
     };
 
     this.say(
@@ -514,7 +531,7 @@ export class LocalRun {
     this.stoppingDatabase = true;
     await step('database pool', async () => this.pool?.end());
     await step('kinesalite', async () => this.kinesalite?.stop((k) => k.stop()));
-    await step('postgres', async () => this.postgres?.stop());
+    await step('postgres', async () => this.postgresSupervisor?.stop((p) => p.stop()));
     for (const p of lastProcessors) if (isAlive(p.pid)) problems.push(`processor pid ${p.pid} still running`);
     for (const { name, port } of this.ports) {
       if (!(await portClosed(port))) problems.push(`${name} still listening on 127.0.0.1:${port}`);

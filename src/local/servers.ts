@@ -163,6 +163,10 @@ export interface PostgresServer {
   /** Superuser created by initdb. */
   readonly adminUser: string;
   readonly adminPassword: string;
+  /** The postmaster's pid. */
+  readonly pid: number;
+  /** Resolves with the exit code or signal name when the server ends (stopped, or crashed). */
+  readonly exited: Promise<number | string>;
   stop(): Promise<void>;
 }
 
@@ -371,9 +375,15 @@ export async function startPostgres(options: PostgresOptions): Promise<PostgresS
     }
     child.stdout?.resume();
     let stopped = false;
+    const exited = new Promise<number | string>((resolve) => {
+      if (child.exitCode !== null || child.signalCode !== null) resolve(child.exitCode ?? child.signalCode ?? 'unknown');
+      else child.once('exit', (code, signal) => resolve(code ?? signal ?? 'unknown'));
+    });
     return {
       host: '127.0.0.1',
       port,
+      pid: child.pid as number,
+      exited,
       caFile: tls.caFile,
       adminUser,
       adminPassword: adminPassword as string,

@@ -125,6 +125,8 @@ export interface FinalSummary {
   readonly processor_restarts: number;
   /** kinesalite restarts after it exited unexpectedly (same port and data). */
   readonly kinesalite_restarts: number;
+  /** PostgreSQL restarts after it exited unexpectedly (same port and data). */
+  readonly postgres_restarts: number;
 }
 
 /** The final line, keys in the order the issue names them. */
@@ -140,5 +142,6 @@ export function formatFinalLine(s: FinalSummary): string {
     p99_latency_ms: round1(s.p99_latency_ms),
     processor_restarts: s.processor_restarts,
     kinesalite_restarts: s.kinesalite_restarts,
+    postgres_restarts: s.postgres_restarts,
   });
 }

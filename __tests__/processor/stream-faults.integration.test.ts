@@ -14,7 +14,7 @@
  * key wrapping, the local-key implementation's own functions): the closest real thing without AWS.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
-import { KinesisServiceException, ProvisionedThroughputExceededException, type KinesisClient } from '@aws-sdk/client-kinesis';
+import { ExpiredIteratorException, KinesisServiceException, ProvisionedThroughputExceededException, type KinesisClient } from '@aws-sdk/client-kinesis';
 import { KMSClient, KMSInternalException, KMSServiceException } from '@aws-sdk/client-kms';
 import type { Pool } from 'pg';
 import { pgDataKeyStore } from '../../src/adapters/data-key-store';
@@ -76,11 +76,24 @@ const KINESIS_FAULTS: readonly Fault[] = [
   () => Object.assign(new Error('socket hang up'), { name: 'Error', code: 'ECONNRESET' }),
 ];
 
-/** Fails a share of the client's attempts while `active()` (deserialize step: inside the SDK's retry loop). */
-function injectFaults(client: { middlewareStack: KinesisClient['middlewareStack'] | KMSClient['middlewareStack'] }, active: () => boolean, share: number, faults: readonly Fault[], injected: { n: number }): void {
+/** Counts of injected failures: all of them, and those an AWS client retries (not an expired iterator). */
+interface Injected {
+  n: number;
+  expiredIterators: number;
+}
+
+/**
+ * Fails a share of the client's attempts while `active()` (deserialize step: inside the SDK's retry
+ * loop). Every fifth GetRecords failure is an expired iterator instead, which the reader handles by
+ * re-acquiring an iterator from its checkpoint.
+ */
+function injectFaults(client: { middlewareStack: KinesisClient['middlewareStack'] | KMSClient['middlewareStack'] }, active: () => boolean, share: number, faults: readonly Fault[], injected: Injected): void {
   (client.middlewareStack as KinesisClient['middlewareStack']).add(
-    (next) => async (args) => {
+    (next, context) => async (args) => {
       if (active() && Math.random() < share) {
+        if (context.commandName === 'GetRecordsCommand' && ++injected.expiredIterators % 5 === 0) {
+          throw new ExpiredIteratorException({ message: 'Iterator expired', $metadata: { httpStatusCode: 400 } });
+        }
         injected.n++;
         throw (faults[injected.n % faults.length] as Fault)();
       }
@@ -154,7 +167,7 @@ async function faultWindows(s: InProcessScenario, fault: string, windowMs: numbe
 test('Kinesis throttles, 5xx and connection resets are retried with backoff and counted; nothing lost or duplicated', async () => {
   const s = await inProcessScenario(40);
   let active = false;
-  const injected = { n: 0 };
+  const injected: Injected = { n: 0, expiredIterators: 0 };
   for (const worker of ['aws-a', 'aws-b']) {
     running.push(
       startProcessor(stack, s.db.options.database as string, s.stream, worker, s.logLines, { maxRecordsPerCall: 500 }, (client) =>
@@ -164,6 +177,7 @@ test('Kinesis throttles, 5xx and connection resets are retried with backoff and 
   }
   await faultWindows(s, 'kinesis-throttles-5xx', 5_000, (on) => (active = on), () => ({
     injected: injected.n,
+    expired_iterators_injected: Math.floor(injected.expiredIterators / 5),
     KinesisRetries: metricTotal(s.logLines, 'KinesisRetries'),
     KinesisThrottles: metricTotal(s.logLines, 'KinesisThrottles'),
   }));
@@ -171,13 +185,14 @@ test('Kinesis throttles, 5xx and connection resets are retried with backoff and 
   // Every injected failure was counted as a retryable attempt (the SDK's own retries included).
   expect(metricTotal(s.logLines, 'KinesisRetries')).toBe(injected.n);
   expect(metricTotal(s.logLines, 'KinesisThrottles')).toBeGreaterThan(0);
+  expect(s.logLines.filter((l) => l.includes('shard iterator expired; re-acquiring from the checkpoint')).length).toBe(Math.floor(injected.expiredIterators / 5));
 }, 300_000);
 
 test('KMS throttling is retried (SDK retries, then the batch with backoff) and counted; nothing lost or duplicated', async () => {
   // A new patient per few events: each needs a pseudonym, i.e. a GenerateMac call, as on AWS.
   const s = await inProcessScenario(3_000);
   let active = false;
-  const injected = { n: 0 };
+  const injected: Injected = { n: 0, expiredIterators: 0 };
   const master = randomBytes(32);
   const mac = localMac(master);
   const wrapper = localWrapper(master);

@@ -194,11 +194,13 @@ describe('simulator', () => {
 
   it('re-sends a batch answered 503 with the same event ids', async () => {
     const stream = await newStream();
-    // For the first 800 ms every PutRecords call writes only its first record and reports the
-    // rest as throttled, so the API answers 503 after its own retries.
-    const failUntil = Date.now() + 800;
+    // For 1.5 s from the first call (not from now: starting the server may take that long on a
+    // loaded machine) every PutRecords call writes only its first record and reports the rest as
+    // throttled, so the API answers 503 after its own retries (at most ~0.4 s of backoff).
+    let failUntil: number | undefined;
     const flaky = {
       send: async (command: PutRecordsCommand): Promise<PutRecordsCommandOutput> => {
+        failUntil ??= Date.now() + 1_500;
         if (Date.now() > failUntil) return kinesis.send(command);
         const records = command.input.Records ?? [];
         const first = await kinesis.send(new PutRecordsCommand({ ...command.input, Records: records.slice(0, 1) }));

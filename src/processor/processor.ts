@@ -136,6 +136,7 @@ export class Processor {
     const unhealthy: string[] = [];
     if (this.stopController.signal.aborted) unhealthy.push('shutting down');
     const stalled = this.stalledShards(now);
+    this.reportStalls(); // whoever sees the stall first (a health check or the lease cycle) logs it
     if (stalled.length > 0) unhealthy.push(`shards stalled on retries for over ${stallLimit} ms: ${stalled.join(', ')}`);
     if (unreachableMs > stallLimit) unhealthy.push(`database unreachable for ${unreachableMs} ms`);
     if (unhealthy.length > 0) return { status: 'unhealthy', reasons: unhealthy };

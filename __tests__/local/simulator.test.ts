@@ -130,7 +130,9 @@ describe('simulator', () => {
     try {
       const sim = simulator(url, stream);
       sim.start();
-      await new Promise((r) => setTimeout(r, 2_000));
+      // Until enough went through (a condition, not a fixed time: this machine may be loaded).
+      const deadline = Date.now() + 30_000;
+      while (sim.counters.validAccepted <= 500 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
       await sim.stop();
       const c = sim.counters;
       const contents = classify(await readStream(stream));

@@ -49,3 +49,16 @@ test('restart delays grow while the child keeps failing (jittered, capped)', asy
   const delays = lines.map((l) => Number(/restarting in (\d+) ms/.exec(l)?.[1])).filter((d) => Number.isFinite(d));
   expect(delays.slice(0, 4)).toEqual([40, 80, 160, 160]);
 });
+
+test('stopping while a restart waits out its backoff stops nothing and starts nothing', async () => {
+  let starts = 0;
+  const sup = await Supervisor.start({ name: 'dying', start: async () => (starts++, nodeChild()), log: () => undefined, baseDelayMs: 5_000, maxDelayMs: 5_000 });
+  const first = sup.current as ReturnType<typeof nodeChild>;
+  first.kill('SIGKILL');
+  await first.exited;
+  await waitUntil(() => sup.restarts === 1); // the restart is now waiting its 2.5..5 s
+  const stopFn = jest.fn(async () => 0);
+  expect(await sup.stop(stopFn)).toBeUndefined();
+  expect(stopFn).not.toHaveBeenCalled();
+  expect(starts).toBe(1);
+});

@@ -522,7 +522,8 @@ export class LocalRun {
         ),
       );
       codes.forEach((code, i) => {
-        if (code !== 0) problems.push(`processor-${i + 1} exited with ${code}`);
+        // undefined: it had died and was waiting to be restarted when the run ended (counted in processor_restarts).
+        if (code !== undefined && code !== 0) problems.push(`processor-${i + 1} exited with ${code}`);
       });
     });
     await step('ingest', async () => this.ingest?.close());

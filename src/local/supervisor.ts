@@ -52,16 +52,25 @@ export class Supervisor<T extends SupervisedChild> {
     return this.currentChild;
   }
 
-  /** Stops supervising (no more restarts) and hands the current instance to `stop`. */
-  async stop<R>(stop: (child: T) => Promise<R>): Promise<R> {
+  /**
+   * Stops supervising (no more restarts) and hands the current instance to `stop`; resolves
+   * undefined without calling it when that instance had already exited unexpectedly (its restart
+   * was still waiting out the backoff): there is nothing left to stop.
+   */
+  async stop<R>(stop: (child: T) => Promise<R>): Promise<R | undefined> {
     this.stopping = true;
     this.cancelWait?.();
     await this.restarting;
+    if (this.exited.has(this.currentChild)) return undefined;
     return stop(this.currentChild);
   }
 
+  /** Instances that have exited (kept only until replaced). */
+  private readonly exited = new WeakSet<T>();
+
   private watch(child: T): void {
     void child.exited.then((how) => {
+      this.exited.add(child);
       if (this.stopping || child !== this.currentChild) return;
       this.restarting = this.restart(how);
     });

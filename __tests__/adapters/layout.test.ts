@@ -6,7 +6,7 @@ import { dirname, join, normalize, relative } from 'node:path';
 // runner is the one composer: it hosts the ingest server in-process (processors run as child processes
 // of the built entry point).
 const SRC = join(__dirname, '..', '..', 'src');
-const PROGRAMS = ['processor', 'ingest', 'db', 'local', 'hl7'];
+const PROGRAMS = ['processor', 'ingest', 'db', 'local', 'hl7', 'fhir-api'];
 const COMPOSES: Readonly<Record<string, readonly string[]>> = { local: ['ingest'] };
 
 function sourceFiles(dir: string): string[] {

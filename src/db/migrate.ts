@@ -1,7 +1,7 @@
 /**
  * The one-off migration command (`node dist/src/db/migrate.js`, run as an ECS task with the admin
  * secret): applies the node-pg-migrate migrations, creates/refreshes the processor role and its
- * grants (no DDL), writes the retention policy, and creates the upcoming daily partitions.
+ * grants (no DDL) and the FHIR read API's read-only role, writes the retention policy, and creates the upcoming daily partitions.
  */
 import { join } from 'node:path';
 import { Client, escapeLiteral } from 'pg';
@@ -24,6 +24,10 @@ export const PROCESSOR_TABLE_GRANTS: Readonly<Record<string, readonly string[]>>
   // DELETE: leases of shards that expired from the stream are pruned.
   shard_leases: ['SELECT', 'INSERT', 'UPDATE', 'DELETE'],
 };
+
+/** The FHIR read API's role: SELECT on the rendered tables only (no patients, no keys), read-only sessions. */
+export const FHIR_READER_ROLE = 'vitals_fhir_reader';
+export const FHIR_READER_TABLES: readonly string[] = ['observations', 'news2_scores'];
 
 export const PARTITION_DAYS_AHEAD = 7;
 export const PARTITION_DAYS_BACK = 7;
@@ -64,6 +68,8 @@ export interface MigrateSettings {
   readonly adminPassword: string;
   /** Local runs: the processor role's password. On AWS unset: the role logs in with IAM (rds_iam). */
   readonly processorPassword?: string;
+  /** Local runs: the FHIR reader role's password. On AWS unset: IAM (rds_iam). */
+  readonly fhirReaderPassword?: string;
   /** @default event ids DEFAULT_EVENT_ID_RETENTION_DAYS days, observations kept forever */
   readonly retention?: RetentionSettings;
   readonly log?: (message: string) => void;
@@ -124,6 +130,7 @@ export function migrateSettingsFromEnv(env: NodeJS.ProcessEnv = process.env): Mi
     adminUser: required(env, 'DB_ADMIN_USER'),
     adminPassword: required(env, 'DB_ADMIN_PASSWORD'),
     processorPassword: env.DB_PROCESSOR_PASSWORD || undefined,
+    fhirReaderPassword: env.DB_FHIR_READER_PASSWORD || undefined,
   };
 }
 
@@ -157,6 +164,7 @@ export async function migrate(settings: MigrateSettings): Promise<{ applied: str
       log,
     } as RunnerOption);
     await ensureProcessorRole(client, settings.database, settings.processorPassword, log);
+    await ensureFhirReaderRole(client, settings.database, settings.fhirReaderPassword, log);
     await writeRetentionPolicy(client, settings.retention ?? { eventIdRetentionDays: DEFAULT_EVENT_ID_RETENTION_DAYS }, log);
     const { rows } = await client.query<{ created: number }>('SELECT ensure_time_partitions($1, $2) AS created', [PARTITION_DAYS_AHEAD, PARTITION_DAYS_BACK]);
     const partitionsCreated = rows[0]?.created ?? 0;
@@ -182,25 +190,30 @@ async function writeRetentionPolicy(client: Client, retention: RetentionSettings
   );
 }
 
+/** Creates a login role (idempotent) authenticating by IAM (rds_iam, on AWS) or a local password. */
+async function ensureLoginRole(client: Client, role: string, password: string | undefined, passwordVariable: string, log: (m: string) => void): Promise<void> {
+  const exists = await client.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [role]);
+  if (exists.rowCount === 0) await client.query(`CREATE ROLE ${role} LOGIN`);
+  await client.query(`ALTER ROLE ${role} WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION`);
+  const rdsIam = await client.query(`SELECT 1 FROM pg_roles WHERE rolname = 'rds_iam'`);
+  if (rdsIam.rowCount) {
+    await client.query(`GRANT rds_iam TO ${role}`);
+    log(`role ${role}: IAM authentication (rds_iam)`);
+  } else if (password) {
+    await client.query(`ALTER ROLE ${role} WITH PASSWORD ${escapeLiteral(password)}`);
+    log(`role ${role}: password authentication`);
+  } else {
+    log(`role ${role}: no rds_iam role and no ${passwordVariable}: password left unchanged`);
+  }
+}
+
 async function ensureProcessorRole(client: Client, database: string, password: string | undefined, log: (m: string) => void): Promise<void> {
   const role = PROCESSOR_ROLE;
   await client.query('BEGIN');
   try {
     // Roles are cluster-wide: serialise concurrent migrations of several databases.
     await client.query(`SELECT pg_advisory_xact_lock(hashtext('vitals_processor_role'))`);
-    const exists = await client.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [role]);
-    if (exists.rowCount === 0) await client.query(`CREATE ROLE ${role} LOGIN`);
-    await client.query(`ALTER ROLE ${role} WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION`);
-    const rdsIam = await client.query(`SELECT 1 FROM pg_roles WHERE rolname = 'rds_iam'`);
-    if (rdsIam.rowCount) {
-      await client.query(`GRANT rds_iam TO ${role}`);
-      log(`role ${role}: IAM authentication (rds_iam)`);
-    } else if (password) {
-      await client.query(`ALTER ROLE ${role} WITH PASSWORD ${escapeLiteral(password)}`);
-      log(`role ${role}: password authentication`);
-    } else {
-      log(`role ${role}: no rds_iam role and no DB_PROCESSOR_PASSWORD: password left unchanged`);
-    }
+    await ensureLoginRole(client, role, password, 'DB_PROCESSOR_PASSWORD', log);
     await client.query(`GRANT CONNECT ON DATABASE ${client.escapeIdentifier(database)} TO ${role}`);
     await client.query('REVOKE CREATE ON SCHEMA public FROM PUBLIC');
     await client.query(`GRANT USAGE ON SCHEMA public TO ${role}`);
@@ -211,6 +224,26 @@ async function ensureProcessorRole(client: Client, database: string, password: s
     await client.query(`GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO ${role}`);
     await client.query(`GRANT EXECUTE ON FUNCTION ensure_time_partitions(integer, integer) TO ${role}`);
     await client.query(`GRANT EXECUTE ON FUNCTION apply_retention(integer) TO ${role}`);
+    await client.query('COMMIT');
+  } catch (err) {
+    await client.query('ROLLBACK');
+    throw err;
+  }
+}
+
+/** The FHIR read API's role: SELECT on FHIR_READER_TABLES, nothing else; sessions read-only by default. */
+async function ensureFhirReaderRole(client: Client, database: string, password: string | undefined, log: (m: string) => void): Promise<void> {
+  const role = FHIR_READER_ROLE;
+  await client.query('BEGIN');
+  try {
+    await client.query(`SELECT pg_advisory_xact_lock(hashtext('vitals_processor_role'))`);
+    await ensureLoginRole(client, role, password, 'DB_FHIR_READER_PASSWORD', log);
+    await client.query(`ALTER ROLE ${role} SET default_transaction_read_only = on`);
+    await client.query(`GRANT CONNECT ON DATABASE ${client.escapeIdentifier(database)} TO ${role}`);
+    await client.query(`GRANT USAGE ON SCHEMA public TO ${role}`);
+    await client.query(`REVOKE ALL ON ALL TABLES IN SCHEMA public FROM ${role}`);
+    await client.query(`REVOKE ALL ON ALL FUNCTIONS IN SCHEMA public FROM ${role}`);
+    for (const table of FHIR_READER_TABLES) await client.query(`GRANT SELECT ON TABLE ${client.escapeIdentifier(table)} TO ${role}`);
     await client.query('COMMIT');
   } catch (err) {
     await client.query('ROLLBACK');

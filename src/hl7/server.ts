@@ -272,27 +272,40 @@ export class MllpGateway {
 
   /** Starts handling a frame at once (parsing and the put run concurrently); its ACK waits its turn. */
   private handleFrame(c: Connection, event: Exclude<MllpEvent, { kind: 'garbage' }>): void {
-    const received = Date.now();
-    const work: Promise<{ acks: string[]; outcome: Outcome; records: number; putMs: number }> =
-      event.kind === 'oversize' ? Promise.resolve(this.answerOversize(event.head)) : this.process(event.payload);
+    const received = performance.now();
+    let readyAt = received;
+    const work: Promise<{ acks: string[]; outcome: Outcome; records: number; putMs: number }> = (
+      event.kind === 'oversize' ? Promise.resolve(this.answerOversize(event.head)) : this.process(event.payload)
+    ).then((r) => {
+      readyAt = performance.now();
+      return r;
+    });
     c.inFlight++;
     this.updateReading(c);
     c.chain = c.chain.then(async () => {
       let result: Awaited<typeof work>;
+      // This message's turn: its own work done and every earlier ACK of the connection written.
+      let turnAt: number;
       try {
         result = await work;
+        turnAt = performance.now();
       } catch (err) {
         // A bug, not the message: answer AR so the sender keeps the message and resends.
         this.options.logger.error({ connection: c.id, err: { name: (err as Error).name } }, 'message handling failed');
         result = { acks: acknowledgements(undefined, 'rejected', [STREAM_UNAVAILABLE], this.ackContext()), outcome: 'rejected', records: 0, putMs: 0 };
+        turnAt = readyAt = performance.now();
       }
       for (const ack of result.acks) {
         if (!c.socket.destroyed && !c.socket.write(mllpFrame(ack))) c.waitingDrain = true;
       }
-      const ackLatencyMs = Date.now() - received;
+      const writtenAt = performance.now();
+      const ackLatencyMs = Math.round((writtenAt - received) * 100) / 100;
+      // The gateway's own time: before the put, and from its turn to the ACK written. Excluded: this
+      // message's PutRecords wait and waiting for earlier messages' ACKs (their PutRecords waits).
+      const ownMs = Math.max(0, readyAt - received - result.putMs) + (writtenAt - turnAt);
       this.options.metrics.count(ACK_OUTCOME_METRIC[result.outcome]);
       this.options.metrics.observe('AckLatencyMs', ackLatencyMs);
-      this.options.metrics.observe('AckLatencyExcludingPutMs', Math.max(0, ackLatencyMs - result.putMs));
+      this.options.metrics.observe('AckLatencyExcludingPutMs', Math.round(ownMs * 100) / 100);
       this.options.onAnswered?.({ outcome: result.outcome, records: result.records, ackLatencyMs, putMs: result.putMs });
       c.inFlight--;
       while (c.pending.length > 0 && c.inFlight < this.maxInFlight()) this.handleFrame(c, c.pending.shift() as Exclude<MllpEvent, { kind: 'garbage' }>);

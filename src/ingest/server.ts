@@ -19,6 +19,7 @@ import { validateBatch, type FieldError } from '../schema';
 import { REDACT_PATHS } from '../adapters/logger';
 import { putEvents, type PutEventsOptions } from './put-records';
 import { KeyedTokenBuckets, type Clock } from './token-bucket';
+import { registerIngestFhirRoutes, type IngestFhirOptions } from './fhir-routes';
 
 export interface IngestServerOptions {
   readonly kinesis: KinesisClient;
@@ -48,6 +49,8 @@ export interface IngestServerOptions {
   readonly requestTimeoutMs?: number;
   /** Headers must arrive within this (at most requestTimeoutMs). @default 10000 */
   readonly headersTimeoutMs?: number;
+  /** Serve the read-only FHIR API (`/fhir/...`) from this observation store. @default not served */
+  readonly fhir?: IngestFhirOptions;
 }
 
 export const DEFAULT_MAX_BODY_BYTES = 5 * 1024 * 1024;
@@ -240,6 +243,7 @@ export function buildIngestServer(opts: IngestServerOptions): FastifyInstance {
   app.removeContentTypeParser(['text/plain']);
 
   app.get('/v1/health', { config: { public: true } }, async () => ({ status: 'ok' }));
+  registerIngestFhirRoutes(app, opts.fhir);
 
   app.post('/v1/events', async (request, reply) => {
     if (request.body === undefined) {

@@ -83,6 +83,10 @@ JSON
     repo=$(python3 -c 'import json,sys,re; d=json.load(open(sys.argv[1])); m=re.search(r"/(vitals-processor-[a-z0-9]+)@", json.dumps(d["variable"]["processor_image"])); print(m.group(1))' "$tmp/cdk.tf.json")
     vars+=(-var "processor_image=$PLAN_ACCOUNT_ID.dkr.ecr.$region.amazonaws.com/$repo@sha256:$(printf '0%.0s' {1..64})")
   fi
+  if grep -q '"hl7_certificate_arn"' "$tmp/cdk.tf.json"; then
+    region=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["provider"]["aws"][0]["region"])' "$tmp/cdk.tf.json")
+    vars+=(-var "hl7_certificate_arn=arn:aws:acm:$region:$PLAN_ACCOUNT_ID:certificate/00000000-0000-0000-0000-000000000000")
+  fi
   if ! (cd "$tmp" && rm -rf .terraform/terraform.tfstate && terraform init -reconfigure -no-color >init-plan.log 2>&1); then
     cat "$tmp/init-plan.log"; echo "FAIL: terraform init for plan ($stack)"; failures=$((failures + 1)); continue
   fi

@@ -96,6 +96,17 @@ export interface AppConfig {
   readonly alarmEmails: readonly string[];
   /** GitHub Actions access, created by the bootstrap stack (src/infra/ci-deploy-role.ts). */
   readonly ci: CiSettings;
+  /** The HL7 gateway's reachability (src/infra/hl7-gateway.ts). */
+  readonly hl7: Hl7Settings;
+}
+
+export interface Hl7Settings {
+  /** IAM principals allowed to connect to the PrivateLink endpoint service (HL7_ALLOWED_PRINCIPALS). */
+  readonly allowedPrincipals: readonly string[];
+  /** VPN / Direct Connect ranges allowed to reach the listener (HL7_CLIENT_CIDRS). */
+  readonly clientCidrs: readonly string[];
+  /** IANA zone for HL7 times without an offset (HL7_LOCAL_TIME_ZONE); undefined refuses them. */
+  readonly localTimeZone?: string;
 }
 
 export interface CiSettings {
@@ -135,6 +146,9 @@ export const SETTINGS = {
   CI_GITHUB_REPOSITORY: '',
   CI_ENVIRONMENTS: 'dev,prod',
   CI_OIDC_PROVIDER_ARN: '',
+  HL7_ALLOWED_PRINCIPALS: '',
+  HL7_CLIENT_CIDRS: '',
+  HL7_LOCAL_TIME_ZONE: '',
 } as const;
 export type SettingName = keyof typeof SETTINGS;
 
@@ -239,6 +253,18 @@ export function loadConfig(source: SettingsSource): AppConfig {
     fail('CI_OIDC_PROVIDER_ARN', 'must be the ARN of the account\'s token.actions.githubusercontent.com OIDC provider (or empty)', ciOidcProviderArn);
   }
 
+  const hl7Principals = list('HL7_ALLOWED_PRINCIPALS');
+  for (const principal of hl7Principals) {
+    if (!/^arn:aws[a-z-]*:iam::\d{12}:(root|role\/.+|user\/.+)$/.test(principal)) fail('HL7_ALLOWED_PRINCIPALS', 'must be comma-separated IAM principal ARNs (arn:aws:iam::<account>:root, role/..., user/...)', principal);
+  }
+  const hl7Cidrs = list('HL7_CLIENT_CIDRS');
+  for (const c of hl7Cidrs) {
+    const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/(\d{1,2})$/.exec(c);
+    if (!m || m.slice(1, 5).some((o) => Number(o) > 255) || Number(m[5]) < 8 || Number(m[5]) > 32) fail('HL7_CLIENT_CIDRS', 'must be comma-separated IPv4 CIDRs from /8 to /32', c);
+  }
+  const hl7TimeZone = raw('HL7_LOCAL_TIME_ZONE');
+  if (hl7TimeZone !== '' && !isIanaTimeZone(hl7TimeZone)) fail('HL7_LOCAL_TIME_ZONE', 'must be an IANA time zone such as Europe/Zurich (or empty)', hl7TimeZone);
+
   if (violations.length > 0) throw new ConfigError(violations);
 
   return {
@@ -264,6 +290,7 @@ export function loadConfig(source: SettingsSource): AppConfig {
       environments: ciEnvironments,
       ...(ciOidcProviderArn !== '' ? { oidcProviderArn: ciOidcProviderArn } : {}),
     },
+    hl7: { allowedPrincipals: hl7Principals, clientCidrs: hl7Cidrs, ...(hl7TimeZone !== '' ? { localTimeZone: hl7TimeZone } : {}) },
     state: {
       bucket,
       lockTable: `${statePrefix}-tfstate-lock`,
@@ -271,6 +298,15 @@ export function loadConfig(source: SettingsSource): AppConfig {
       region,
     },
   };
+}
+
+function isIanaTimeZone(name: string): boolean {
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: name });
+    return /\//.test(name) || name === 'UTC';
+  } catch {
+    return false;
+  }
 }
 
 /**

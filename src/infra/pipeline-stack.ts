@@ -4,6 +4,7 @@ import { AuditTrail } from './audit-trail';
 import { VitalsStack } from './base-stack';
 import { AppConfig } from './config';
 import { Database } from './database';
+import { Hl7Gateway } from './hl7-gateway';
 import { IngestApi } from './ingest-api';
 import { Keys } from './keys';
 import { Monitoring } from './monitoring';
@@ -15,6 +16,7 @@ import { Stream } from './stream';
 
 export const pipelineStackId = (environment: string): string => `pipeline-${environment}`;
 export const PROCESSOR_IMAGE_VARIABLE = 'processor_image';
+export const HL7_CERTIFICATE_VARIABLE = 'hl7_certificate_arn';
 
 /**
  * The whole pipeline for one environment: keys, network, stream, database, processing service,
@@ -30,6 +32,8 @@ export class PipelineStack extends VitalsStack {
   readonly api: IngestApi;
   readonly audit: AuditTrail;
   readonly monitoring: Monitoring;
+  readonly hl7CertificateVariable: TerraformVariable;
+  readonly hl7: Hl7Gateway;
 
   constructor(scope: Construct, config: AppConfig) {
     super(scope, pipelineStackId(config.environment), config);
@@ -162,6 +166,39 @@ export class PipelineStack extends VitalsStack {
       webAclName: this.api.webAcl.name,
     });
 
+    this.hl7CertificateVariable = new TerraformVariable(this, HL7_CERTIFICATE_VARIABLE, {
+      type: 'string',
+      default: '',
+      description: 'ACM certificate (in this region) of the HL7 gateway\'s TLS listener: the name hospitals connect to (set TF_VAR_hl7_certificate_arn).',
+      validation: [{
+        condition: `\${can(regex("^arn:aws[a-z-]*:acm:${region}:[0-9]{12}:certificate/[0-9a-f-]{36}$", var.${HL7_CERTIFICATE_VARIABLE}))}`,
+        errorMessage: `hl7_certificate_arn must be an ACM certificate ARN in ${region} (arn:aws:acm:${region}:<account>:certificate/<id>): request or import the certificate for the gateway's name first, then set TF_VAR_hl7_certificate_arn.`,
+      }],
+    });
+    this.hl7 = new Hl7Gateway(this, 'Hl7Gateway', {
+      environment,
+      region,
+      partition,
+      accountId,
+      vpcId: this.network.vpc.id,
+      subnetIds: this.network.subnetIds,
+      clusterArn: this.processing.clusterArn,
+      clusterName: this.processing.clusterName,
+      imageUri: this.processorImageVariable.stringValue,
+      repositoryArn: Registry.repositoryArn({ partition, region, accountId, environment }),
+      stream: { name: this.stream.name, arn: this.stream.arn, keyArn: this.keys.data.arn },
+      logsKeyArn: this.keys.logs.arn,
+      logRetentionDays,
+      endpointSecurityGroupId: this.network.endpointSecurityGroup.id,
+      s3PrefixListId: this.network.s3Endpoint.prefixListId,
+      certificateArn: this.hl7CertificateVariable.stringValue,
+      allowedPrincipals: config.hl7.allowedPrincipals,
+      allowedClientCidrs: config.hl7.clientCidrs,
+      ...(config.hl7.localTimeZone ? { localTimeZone: config.hl7.localTimeZone } : {}),
+      alarmTopicArn: this.monitoring.topicArn,
+      deletionProtection: production,
+    });
+
     this.outputs();
   }
 
@@ -204,6 +241,11 @@ export class PipelineStack extends VitalsStack {
     out('audit_log_group_name', this.audit.logGroup.name, 'CloudTrail events in CloudWatch Logs');
     out('alarm_topic_arn', this.monitoring.topicArn, 'SNS topic every alarm notifies (subscribe e-mail, pager or chat here)');
     out('dashboard_name', this.monitoring.dashboardName, 'CloudWatch dashboard of the pipeline');
+    out('hl7_endpoint_service_name', this.hl7.endpointServiceName, 'PrivateLink service hospitals create an interface endpoint to (aws ec2 create-vpc-endpoint --service-name)');
+    out('hl7_load_balancer_dns_name', this.hl7.loadBalancerDnsName, 'internal NLB of the HL7 gateway (VPN clients; point the certificate name here)');
+    out('hl7_listener_port', this.hl7.listenerPort, 'MLLP over TLS port of the HL7 gateway');
+    out('ecs_hl7_service_name', this.hl7.serviceName, 'HL7 gateway ECS service');
+    out('hl7_log_group_name', this.hl7.logGroupName, 'HL7 gateway logs (and EMF metrics)');
     out('subnet_csv', Fn.join(',', this.network.subnetIds), 'private subnets, comma-separated (aws ecs run-task --network-configuration)');
   }
 }

@@ -20,9 +20,10 @@ test('production needs IAM auth and the public base URL, and listens on every in
   expect(problems({ NODE_ENV: 'production', AWS_REGION: 'eu-central-2', DB_HOST: 'h', DB_NAME: 'd', DB_USER: 'vitals_fhir_reader', DB_SSL_CA_FILE: 'ca', DB_AUTH: 'password', DB_PASSWORD: 'p' })).toEqual([
     'DB_AUTH must be iam when NODE_ENV=production (no database password on AWS)',
     'missing environment variable FHIR_BASE_URL (required when NODE_ENV=production)',
+    'FHIR_TLS_SELF_SIGNED must be true when NODE_ENV=production (TLS from the load balancer to the task)',
   ]);
-  const c = loadFhirApiConfig({ NODE_ENV: 'production', AWS_REGION: 'eu-central-2', DB_HOST: 'h', DB_NAME: 'd', DB_USER: 'vitals_fhir_reader', DB_SSL_CA_FILE: 'ca', DB_AUTH: 'iam', FHIR_BASE_URL: 'https://x.execute-api.eu-central-2.amazonaws.com/v1/fhir' });
-  expect(c).toMatchObject({ host: '0.0.0.0', db: { auth: { kind: 'iam', region: 'eu-central-2' } }, baseUrl: 'https://x.execute-api.eu-central-2.amazonaws.com/v1/fhir' });
+  const c = loadFhirApiConfig({ NODE_ENV: 'production', AWS_REGION: 'eu-central-2', DB_HOST: 'h', DB_NAME: 'd', DB_USER: 'vitals_fhir_reader', DB_SSL_CA_FILE: 'ca', DB_AUTH: 'iam', FHIR_TLS_SELF_SIGNED: 'true', FHIR_BASE_URL: 'https://x.execute-api.eu-central-2.amazonaws.com/v1/fhir' });
+  expect(c).toMatchObject({ host: '0.0.0.0', tlsSelfSigned: true, db: { auth: { kind: 'iam', region: 'eu-central-2' } }, baseUrl: 'https://x.execute-api.eu-central-2.amazonaws.com/v1/fhir' });
 });
 
 test('every problem is named at once', () => {

@@ -202,7 +202,7 @@ test('the FHIR service (the ECS program) reports database health and serves the 
   const api = await startApi(database);
   await api.app.close();
   const logger = createLogger({ level: 'silent' });
-  const service = buildFhirApi(api.reader, logger, 'https://api.example/v1/fhir');
+  const service = buildFhirApi(api.reader, logger, { baseUrl: 'https://api.example/v1/fhir' });
   await service.listen({ port: 0, host: '127.0.0.1' });
   const dead = new Pool({ host: '127.0.0.1', port: 1, database, user: 'x', password: 'x', connectionTimeoutMillis: 500 });
   dead.on('error', () => undefined);

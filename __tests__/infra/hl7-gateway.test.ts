@@ -189,7 +189,7 @@ describe('in the pipeline stack', () => {
     const dev = stackJson();
     const v = dev.variable?.hl7_certificate_arn as { validation: Array<{ condition: string }> };
     expect(v.validation[0]?.condition).toContain(`:acm:${REGION}:`);
-    expect(ofType(dev, 'aws_lb_listener')[0]?.certificate_arn).toBe('${var.hl7_certificate_arn}');
+    expect(ofType(dev, 'aws_lb_listener').filter((l) => l.protocol === 'TLS').map((l) => l.certificate_arn)).toEqual(['${var.hl7_certificate_arn}']);
   });
 
   test('settings reach the construct: principals, VPN ranges; prod turns on deletion protection', () => {

@@ -12,6 +12,8 @@ export interface FhirApiConfig {
   readonly host: string;
   readonly port: number;
   readonly baseUrl?: string;
+  /** Serve HTTPS with a certificate generated at start-up (behind the NLB, which does not verify it). */
+  readonly tlsSelfSigned: boolean;
   readonly db: DbSettings;
   readonly logLevel: string;
 }
@@ -51,6 +53,9 @@ export function loadFhirApiConfig(env: NodeJS.ProcessEnv = process.env): FhirApi
   }
   const baseUrl = production ? need('FHIR_BASE_URL') : get('FHIR_BASE_URL');
   if (baseUrl && !/^https?:\/\/[^\s]+[^/]$/.test(baseUrl)) problems.push(`FHIR_BASE_URL must be an http(s) URL without a trailing slash; received ${JSON.stringify(baseUrl)}`);
+  const tls = get('FHIR_TLS_SELF_SIGNED') ?? 'false';
+  if (tls !== 'true' && tls !== 'false') problems.push(`FHIR_TLS_SELF_SIGNED must be true or false; received ${JSON.stringify(tls)}`);
+  if (production && tls !== 'true') problems.push('FHIR_TLS_SELF_SIGNED must be true when NODE_ENV=production (TLS from the load balancer to the task)');
   const logLevel = get('LOG_LEVEL') ?? 'info';
   if (!LOG_LEVELS.includes(logLevel)) problems.push(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}; received ${JSON.stringify(logLevel)}`);
   const config: FhirApiConfig = {
@@ -58,6 +63,7 @@ export function loadFhirApiConfig(env: NodeJS.ProcessEnv = process.env): FhirApi
     host: get('FHIR_HOST') ?? (production ? '0.0.0.0' : '127.0.0.1'),
     port: int('FHIR_PORT', 8080, 0, 65_535),
     ...(baseUrl ? { baseUrl } : {}),
+    tlsSelfSigned: tls === 'true',
     db: {
       host: need('DB_HOST'),
       port: int('DB_PORT', 5432, 1, 65_535),

@@ -6,6 +6,7 @@
  */
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Pool } from 'pg';
+import { generate } from 'selfsigned';
 import { createPool } from '../adapters/db';
 import { registerFhirRoutes } from '../adapters/fhir-http';
 import { createLogger, errorSummary, type Logger } from '../adapters/logger';
@@ -14,8 +15,19 @@ import { FhirApiConfigError, loadFhirApiConfig, type FhirApiConfig } from './con
 
 export const DB_PING_TIMEOUT_MS = 2_000;
 
-export function buildFhirApi(pool: Pick<Pool, 'query'>, logger: Logger, baseUrl?: string): FastifyInstance {
-  const app = Fastify({ loggerInstance: logger as FastifyBaseLogger, logController: new LogController({ disableRequestLogging: true }) });
+export interface FhirApiOptions {
+  /** Absolute base URL of the API as clients call it (bundle links). */
+  readonly baseUrl?: string;
+  /** Serve HTTPS with this key and certificate. */
+  readonly https?: { readonly key: string; readonly cert: string };
+}
+
+export function buildFhirApi(pool: Pick<Pool, 'query'>, logger: Logger, options: FhirApiOptions = {}): FastifyInstance {
+  const app = Fastify({
+    loggerInstance: logger as FastifyBaseLogger,
+    logController: new LogController({ disableRequestLogging: true }),
+    ...(options.https ? { https: { key: options.https.key, cert: options.https.cert, minVersion: 'TLSv1.2' as const } } : {}),
+  }) as unknown as FastifyInstance;
   app.addHook('onResponse', async (request, reply) => {
     request.log.info({ method: request.method, route: request.routeOptions.url ?? 'unmatched', status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'request completed');
   });
@@ -28,17 +40,19 @@ export function buildFhirApi(pool: Pick<Pool, 'query'>, logger: Logger, baseUrl?
     clearTimeout(timer);
     return reply.code(ok ? 200 : 503).send({ status: ok ? 'ok' : 'database unavailable' });
   });
-  registerFhirRoutes(app, { store: pgObservationStore(pool), prefix: '/fhir', ...(baseUrl ? { baseUrl } : {}) });
+  registerFhirRoutes(app, { store: pgObservationStore(pool), prefix: '/fhir', ...(options.baseUrl ? { baseUrl: options.baseUrl } : {}) });
   return app;
 }
 
 export async function runFhirApi(config: FhirApiConfig, logger: Logger): Promise<{ port: number; stop: () => Promise<void> }> {
   const pool = createPool(config.db);
   pool.on('error', (err) => logger.warn({ err: errorSummary(err) }, 'idle database connection failed'));
-  const app = buildFhirApi(pool, logger, config.baseUrl);
+  // Behind the NLB, which re-encrypts without verifying the target: a fresh certificate per task.
+  const https = config.tlsSelfSigned ? await generate([{ name: 'commonName', value: 'vitals-fhir-api' }], { keyType: 'ec', curve: 'P-256', algorithm: 'sha256' }) : undefined;
+  const app = buildFhirApi(pool, logger, { ...(config.baseUrl ? { baseUrl: config.baseUrl } : {}), ...(https ? { https: { key: https.private, cert: https.cert } } : {}) });
   await app.listen({ host: config.host, port: config.port });
   const port = (app.server.address() as { port: number }).port;
-  logger.info({ port, dbAuth: config.db.auth.kind, user: config.db.user }, 'FHIR API listening');
+  logger.info({ port, tls: config.tlsSelfSigned, dbAuth: config.db.auth.kind, user: config.db.user }, 'FHIR API listening');
   return {
     port,
     stop: async () => {

@@ -130,6 +130,25 @@ export interface IngestApiProps {
    * @default true
    */
   readonly manageAccountSettings?: boolean;
+  /**
+   * Further routes on this API (the FHIR read API), built before the deployment so the deployment
+   * includes them and is replaced when their ids change.
+   * @default none
+   */
+  readonly extraRoutes?: (api: ApiRouteContext) => ApiRoutes;
+}
+
+/** What a route builder gets: the API to add resources to and its stage. */
+export interface ApiRouteContext {
+  readonly restApiId: string;
+  readonly rootResourceId: string;
+  readonly stageName: string;
+}
+
+/** What the deployment must include and be replaced on: resource/method/integration ids. */
+export interface ApiRoutes {
+  readonly deploymentIds: readonly string[];
+  readonly dependables: readonly ITerraformDependable[];
 }
 
 export const DEFAULT_THROTTLE: ThrottleSettings = { burstLimit: 500, rateLimit: 100 };
@@ -438,6 +457,9 @@ export class IngestApi extends Construct {
     });
     dependables.push(this.badRequestBodyResponse);
 
+    const extra = props.extraRoutes?.({ restApiId, rootResourceId: this.restApi.rootResourceId, stageName });
+    dependables.push(...(extra?.dependables ?? []));
+
     // ---- Deployment and stage ------------------------------------------------------------------
     this.deployment = new ApiGatewayDeployment(this, 'Deployment', {
       restApiId,
@@ -467,6 +489,7 @@ export class IngestApi extends Construct {
             this.getHealthIntegration.id,
             stream.name,
             this.integrationRole.arn,
+            ...(extra?.deploymentIds ?? []),
           ]),
         ),
       },

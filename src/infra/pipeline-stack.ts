@@ -1,9 +1,10 @@
 import { Construct } from 'constructs';
-import { Fn, TerraformOutput, TerraformVariable } from 'cdktf';
+import { Fn, Lazy, TerraformOutput, TerraformVariable } from 'cdktf';
 import { AuditTrail } from './audit-trail';
 import { VitalsStack } from './base-stack';
 import { AppConfig } from './config';
 import { Database } from './database';
+import { FhirReadApi } from './fhir-read-api';
 import { Hl7Gateway } from './hl7-gateway';
 import { IngestApi } from './ingest-api';
 import { Keys } from './keys';
@@ -34,6 +35,7 @@ export class PipelineStack extends VitalsStack {
   readonly monitoring: Monitoring;
   readonly hl7CertificateVariable: TerraformVariable;
   readonly hl7: Hl7Gateway;
+  readonly fhir: FhirReadApi;
 
   constructor(scope: Construct, config: AppConfig) {
     super(scope, pipelineStackId(config.environment), config);
@@ -121,6 +123,7 @@ export class PipelineStack extends VitalsStack {
       ephemeralStorageKeyArn: this.keys.data.arn,
     });
 
+    let fhir: FhirReadApi | undefined;
     this.api = new IngestApi(this, 'Api', {
       environment,
       region,
@@ -130,7 +133,40 @@ export class PipelineStack extends VitalsStack {
       logsKeyArn: this.keys.logs.arn,
       logRetentionDays,
       manageAccountSettings: config.manageApiGatewayAccount,
+      // The FHIR read API's routes live on this API (same authentication, WAF and throttling).
+      extraRoutes: (api) => {
+        fhir = new FhirReadApi(this, 'FhirApi', {
+          environment,
+          region,
+          partition,
+          accountId,
+          vpcId: this.network.vpc.id,
+          subnetIds: this.network.subnetIds,
+          clusterArn: this.processing.clusterArn,
+          clusterName: this.processing.clusterName,
+          imageUri: this.processorImageVariable.stringValue,
+          repositoryArn: Registry.repositoryArn({ partition, region, accountId, environment }),
+          logsKeyArn: this.keys.logs.arn,
+          logRetentionDays,
+          endpointSecurityGroupId: this.network.endpointSecurityGroup.id,
+          s3PrefixListId: this.network.s3Endpoint.prefixListId,
+          database: {
+            readerEndpoint: this.database.readerEndpoint,
+            port: this.database.port,
+            name: this.database.databaseName,
+            clusterResourceId: this.database.clusterResourceId,
+            securityGroupId: this.database.securityGroup.id,
+          },
+          api,
+          // The alarm topic is created with the monitoring, after the API.
+          alarmTopicArn: Lazy.stringValue({ produce: () => this.monitoring.topicArn }),
+          deletionProtection: production,
+        });
+        return fhir.routes;
+      },
     });
+    if (!fhir) throw new Error('IngestApi did not build the FHIR routes');
+    this.fhir = fhir;
 
     this.audit = new AuditTrail(this, 'Audit', {
       environment,
@@ -246,6 +282,9 @@ export class PipelineStack extends VitalsStack {
     out('hl7_listener_port', this.hl7.listenerPort, 'MLLP over TLS port of the HL7 gateway');
     out('ecs_hl7_service_name', this.hl7.serviceName, 'HL7 gateway ECS service');
     out('hl7_log_group_name', this.hl7.logGroupName, 'HL7 gateway logs (and EMF metrics)');
+    out('fhir_base_url', this.fhir.baseUrl, 'FHIR R4 read API base (GET <base>/Observation?patient=Patient/<pseudonym>; AWS_IAM + x-api-key)');
+    out('ecs_fhir_service_name', this.fhir.serviceName, 'FHIR read API ECS service');
+    out('fhir_log_group_name', this.fhir.logGroupName, 'FHIR read API logs');
     out('subnet_csv', Fn.join(',', this.network.subnetIds), 'private subnets, comma-separated (aws ecs run-task --network-configuration)');
   }
 }

@@ -1,5 +1,6 @@
 # The processor image (ECS Fargate task). Default command: the processor; the one-off migration and
-# operations tasks run `node dist/src/db/migrate.js` and `node dist/src/db/requeue-dead-letters.js`
+# operations tasks run `node dist/src/db/migrate.js` and `node dist/src/db/requeue-dead-letters.js`,
+# the HL7 gateway `node dist/src/hl7/main.js` and the FHIR read API `node dist/src/fhir-api/main.js`
 # from the same image. Runs as uid 1000 and writes nothing outside /tmp, so the task can use a
 # read-only root filesystem.
 #
@@ -28,6 +29,9 @@ RUN npm ci --no-audit --no-fund --ignore-scripts
 COPY tsconfig.json tsconfig.runtime.json ./
 COPY src/adapters ./src/adapters
 COPY src/db ./src/db
+COPY src/fhir ./src/fhir
+COPY src/fhir-api ./src/fhir-api
+COPY src/hl7 ./src/hl7
 COPY src/pipeline ./src/pipeline
 COPY src/processor ./src/processor
 COPY src/schema ./src/schema

@@ -8,6 +8,8 @@ import { readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import * as ts from 'typescript';
 import { CONTAINER_USER, HEALTHCHECK_COMMAND, MIGRATION_COMMAND, OPS_COMMAND, RDS_CA_BUNDLE_PATH } from '../../src/infra/processing-service';
+import { HL7_COMMAND } from '../../src/infra/hl7-gateway';
+import { FHIR_COMMAND, FHIR_HEALTHCHECK_COMMAND } from '../../src/infra/fhir-read-api';
 
 const ROOT = join(__dirname, '..', '..');
 const dockerfile = readFileSync(join(ROOT, 'Dockerfile'), 'utf8');
@@ -19,7 +21,7 @@ const instructions = dockerfile
   .filter((l) => l && !l.startsWith('#'));
 const argDefault = (name: string) => instructions.find((l) => l.startsWith(`ARG ${name}=`))?.slice(`ARG ${name}=`.length);
 /** The runtime folders the image compiles. */
-const RUNTIME_FOLDERS = ['src/adapters', 'src/db', 'src/pipeline', 'src/processor', 'src/schema'];
+const RUNTIME_FOLDERS = ['src/adapters', 'src/db', 'src/fhir', 'src/fhir-api', 'src/hl7', 'src/pipeline', 'src/processor', 'src/schema'];
 
 function runtimeTsconfig(): ts.ParsedCommandLine {
   const file = join(ROOT, 'tsconfig.runtime.json');
@@ -78,7 +80,7 @@ describe('tsconfig.runtime.json', () => {
   });
 
   test('compiles the entry point of every command the task definitions run', () => {
-    for (const command of [['node', 'dist/src/processor/main.js'], MIGRATION_COMMAND, OPS_COMMAND, HEALTHCHECK_COMMAND]) {
+    for (const command of [['node', 'dist/src/processor/main.js'], MIGRATION_COMMAND, OPS_COMMAND, HEALTHCHECK_COMMAND, HL7_COMMAND, FHIR_COMMAND, FHIR_HEALTHCHECK_COMMAND]) {
       const source = command[1].replace(/^dist\//, '').replace(/\.js$/, '.ts');
       expect(listed).toContain(source);
     }

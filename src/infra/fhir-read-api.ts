@@ -51,13 +51,8 @@ const TMP_VOLUME = 'tmp';
 /** The database role of the read API (src/db/migrate.ts FHIR_READER_ROLE). */
 export const FHIR_READER_USER = 'vitals_fhir_reader';
 
-/** The container health check over HTTPS (the task's certificate is its own: not verified). */
-export function httpsHealthCheckScript(port: number): string {
-  return (
-    `const r=require('https').get({host:'127.0.0.1',port:${port},path:'/health',rejectUnauthorized:false},s=>process.exit(s.statusCode===200?0:1));` +
-    `r.on('error',()=>process.exit(1));r.setTimeout(4000,()=>process.exit(1));`
-  );
-}
+/** The container health check: HTTPS GET /health on loopback (src/fhir-api/healthcheck.ts). */
+export const FHIR_HEALTHCHECK_COMMAND = ['node', 'dist/src/fhir-api/healthcheck.js'] as const;
 
 export interface FhirDatabaseRef {
   /** The reader endpoint: searches go to the replica. */
@@ -336,7 +331,7 @@ export class FhirReadApi extends Construct {
       mountPoints: [{ sourceVolume: TMP_VOLUME, containerPath: '/tmp', readOnly: false }],
       linuxParameters: { initProcessEnabled: true, capabilities: { drop: ['ALL'] } },
       environment: Object.entries(environment).map(([n, value]) => ({ name: n, value })),
-      healthCheck: { command: ['CMD', 'node', '-e', httpsHealthCheckScript(FHIR_CONTAINER_PORT)], interval: 15, timeout: 5, retries: 3, startPeriod: 20 },
+      healthCheck: { command: ['CMD', ...FHIR_HEALTHCHECK_COMMAND], interval: 15, timeout: 5, retries: 3, startPeriod: 20 },
       logConfiguration: {
         logDriver: 'awslogs',
         options: { 'awslogs-group': this.logGroup.name, 'awslogs-region': props.region, 'awslogs-stream-prefix': 'fhir-api', mode: 'non-blocking', 'max-buffer-size': '25m' },

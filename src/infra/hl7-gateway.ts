@@ -28,7 +28,7 @@ import { VpcSecurityGroupEgressRule } from '@cdktf/provider-aws/lib/vpc-security
 import { VpcSecurityGroupIngressRule } from '@cdktf/provider-aws/lib/vpc-security-group-ingress-rule';
 import { LOG_RETENTION_DAYS_ALLOWED } from './config';
 import {
-  CONTAINER_USER, CpuArchitecture, ECR_PULL_ACTIONS, healthCheckScript, LOG_WRITE_ACTIONS, STOP_TIMEOUT_SECONDS, STREAM_PRODUCER_KEY_ACTIONS,
+  CONTAINER_USER, CpuArchitecture, ECR_PULL_ACTIONS, HEALTHCHECK_COMMAND, LOG_WRITE_ACTIONS, STOP_TIMEOUT_SECONDS, STREAM_PRODUCER_KEY_ACTIONS,
 } from './processing-service';
 import { isKnown, PropProblems } from './prop-problems';
 
@@ -360,7 +360,8 @@ export class Hl7Gateway extends Construct {
       mountPoints: [{ sourceVolume: TMP_VOLUME, containerPath: '/tmp', readOnly: false }],
       linuxParameters: { initProcessEnabled: true, capabilities: { drop: ['ALL'] } },
       environment: Object.entries(environment).map(([n, value]) => ({ name: n, value })),
-      healthCheck: { command: ['CMD', 'node', '-e', healthCheckScript(HL7_HEALTH_PORT)], interval: 15, timeout: 5, retries: 3, startPeriod: 20 },
+      // The image's health check command reads HEALTH_PORT: the gateway's health server (HTTP, loopback).
+      healthCheck: { command: ['CMD', ...HEALTHCHECK_COMMAND], interval: 15, timeout: 5, retries: 3, startPeriod: 20 },
       logConfiguration: {
         logDriver: 'awslogs',
         options: {

@@ -3,7 +3,12 @@
  * processor into PostgreSQL (TLS), then the FHIR read API of the local ingest server, querying as the
  * read-only `vitals_fhir_reader` role. Every resource served is validated as FHIR R4.
  */
+import { execFile } from 'node:child_process';
+import { get as httpsGet } from 'node:https';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
 import type { Bundle, Observation, OperationOutcome } from '@medplum/fhirtypes';
+import { generate } from 'selfsigned';
 import { Pool } from 'pg';
 import type { FastifyInstance } from 'fastify';
 import pino from 'pino';
@@ -25,6 +30,7 @@ const running: RunningProcessor[] = [];
 const pools: Pool[] = [];
 useIntegrationStack({ onStack: (s) => (stack = s), stack: () => stack, running, pools }, 90_000);
 
+const execFileAsync = promisify(execFile);
 const READER_PASSWORD = 'reader-test-password';
 const API_KEY = 'fhir-test-key';
 const VITALSIGNS = 'http://hl7.org/fhir/StructureDefinition/vitalsigns';
@@ -220,5 +226,32 @@ test('the FHIR service (the ECS program) reports database health and serves the 
   } finally {
     await Promise.all([service.close(), broken.close()]);
     await dead.end();
+  }
+}, 120_000);
+
+test('on AWS the service serves HTTPS with a certificate generated at start-up, and its health check command passes', async () => {
+  const database = await newDatabase(stack);
+  const api = await startApi(database);
+  await api.app.close();
+  const pems = await generate([{ name: 'commonName', value: 'vitals-fhir-api' }], { keyType: 'ec', curve: 'P-256', algorithm: 'sha256' });
+  const service = buildFhirApi(api.reader, createLogger({ level: 'silent' }), { https: { key: pems.private, cert: pems.cert } });
+  await service.listen({ port: 0, host: '127.0.0.1' });
+  const port = (service.server.address() as { port: number }).port;
+  try {
+    const status = await new Promise<number>((resolve, reject) =>
+      httpsGet({ host: '127.0.0.1', port, path: '/health', rejectUnauthorized: false }, (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      }).on('error', reject),
+    );
+    expect(status).toBe(200);
+    await expect(fetch(`http://127.0.0.1:${port}/health`)).rejects.toThrow();
+    const check = await execFileAsync(process.execPath, ['-r', 'ts-node/register/transpile-only', 'src/fhir-api/healthcheck.ts'], { cwd: join(__dirname, '..', '..'), env: { ...process.env, FHIR_PORT: String(port) } }).then(
+      () => 0,
+      (e: { code?: number }) => e.code ?? 1,
+    );
+    expect(check).toBe(0);
+  } finally {
+    await service.close();
   }
 }, 120_000);

@@ -3,11 +3,11 @@ import { dirname, join, normalize, relative } from 'node:path';
 
 // The import graph shows the boundary: shared adapters depend on no program, and no program reaches
 // into another program's folder (they meet in src/adapters, src/pipeline and src/schema). The local
-// runner is the one composer: it hosts the ingest server in-process (processors run as child processes
-// of the built entry point).
+// runner is the one composer: it hosts the ingest server and the HL7 gateway in-process (processors run
+// as child processes of the built entry point).
 const SRC = join(__dirname, '..', '..', 'src');
 const PROGRAMS = ['processor', 'ingest', 'db', 'local', 'hl7', 'fhir-api'];
-const COMPOSES: Readonly<Record<string, readonly string[]>> = { local: ['ingest'] };
+const COMPOSES: Readonly<Record<string, readonly string[]>> = { local: ['ingest', 'hl7'] };
 
 function sourceFiles(dir: string): string[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? sourceFiles(join(dir, e.name)) : e.name.endsWith('.ts') ? [join(dir, e.name)] : []));

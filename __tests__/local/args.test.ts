@@ -44,3 +44,15 @@ describe('runner options', () => {
     }
   });
 });
+
+describe('--hl7-share', () => {
+  it('sends a fifth of the traffic as HL7 by default, any share from 0 to 1 when given', () => {
+    expect(parseArgs([]).hl7Share).toBe(0.2);
+    expect(parseArgs(['--hl7-share', '0']).hl7Share).toBe(0);
+    expect(parseArgs(['--hl7-share=1']).hl7Share).toBe(1);
+  });
+
+  it('refuses a share outside 0..1, naming the option, the rule and the value', () => {
+    expect(() => parseArgs(['--hl7-share', '1.5'])).toThrow(/--hl7-share must be a number from 0 to 1; received "1.5"/);
+  });
+});

@@ -21,6 +21,8 @@ import { startKinesalite, type KinesaliteServer } from '../../src/local/servers'
 import { Simulator, type SimulatorOptions } from '../../src/local/simulator';
 import { LatencySampler } from '../../src/local/status';
 import { sequenceOf } from '../../src/local/traffic';
+import { Hl7Sender } from '../../src/local/hl7-sender';
+import { startGateway } from '../hl7/support/harness';
 
 const RUN_TAG = 'c0ffee123456';
 let kinesalite: KinesaliteServer;
@@ -229,6 +231,44 @@ describe('simulator', () => {
       // The first record of each failed attempt landed, and landed again on the re-send.
       expect([...contents.seqCounts.values()].some((n) => n > 1)).toBe(true);
     } finally {
+      await app.close();
+    }
+  });
+});
+
+describe('simulator with HL7 traffic', () => {
+  it('sends a share of the slots as PCD-01 over MLLP: every AA-acknowledged event is on the stream, malformed ones are refused', async () => {
+    const stream = await newStream();
+    const { app, url } = await startIngest(stream, kinesis);
+    const harness = { kinesalite, kinesis, logs: [] as string[], emf: [] as string[], stop: async () => undefined };
+    const gateway = await startGateway(harness, { streamName: stream, createStream: false });
+    const sender = new Hl7Sender({ host: '127.0.0.1', port: gateway.port, connections: 2 });
+    try {
+      const sim = simulator(url, stream, { malformedShare: 0.1, duplicateShare: 0.05, hl7: { share: 0.3, send: (m) => sender.send(m) } });
+      sim.start();
+      await new Promise((r) => setTimeout(r, 2_000));
+      await sim.stop();
+      const c = sim.counters;
+      expect(sim.problems).toEqual([]);
+      expect(c.unexpected).toBe(0);
+      expect(c.hl7Undelivered).toBe(0);
+      expect(c.hl7Messages).toBeGreaterThan(100);
+      expect(c.hl7Messages).toBe(c.hl7AcksAa + c.hl7AcksAeAr);
+      expect(c.hl7AcksAeAr).toBeGreaterThan(0);
+      const ids = new Set((await readStream(stream)).flatMap((d) => {
+        try {
+          return [String((JSON.parse(d.toString('utf8')) as { eventId?: string }).eventId)];
+        } catch {
+          return [];
+        }
+      }));
+      expect([...sim.hl7AcceptedEventIds].filter((id) => !ids.has(id))).toEqual([]);
+      expect(sim.hl7AcceptedEventIds.size).toBeGreaterThan(50);
+      // JSON traffic still flows beside it.
+      expect(c.validAccepted).toBeGreaterThan(200);
+    } finally {
+      sender.close();
+      await gateway.stop();
       await app.close();
     }
   });

@@ -28,6 +28,8 @@ export interface RunOptions {
   readonly seed: number | null;
   /** Start from an empty stream and database (the local PHI key is kept). @default false */
   readonly fresh: boolean;
+  /** Share of the slots sent as IHE PCD-01 over MLLP to the HL7 gateway instead of JSON. @default 0.2 */
+  readonly hl7Share: number;
 }
 
 export const DEFAULT_RUN_OPTIONS: RunOptions = {
@@ -43,6 +45,7 @@ export const DEFAULT_RUN_OPTIONS: RunOptions = {
   stateDir: '.local',
   seed: null,
   fresh: false,
+  hl7Share: 0.2,
 };
 
 export const USAGE = `usage: npm start -- [options]
@@ -58,13 +61,14 @@ export const USAGE = `usage: npm start -- [options]
   --state-dir DIR        project-local state: kinesalite data, PostgreSQL, keys, logs (default ${DEFAULT_RUN_OPTIONS.stateDir})
   --seed N               seed of the simulator (default random)
   --fresh                start from an empty stream and database (state grows ~100 MB/min at 1,000/s)
+  --hl7-share X          share sent as HL7 v2 (IHE PCD-01) over MLLP to the HL7 gateway, 0..1 (default ${DEFAULT_RUN_OPTIONS.hl7Share})
 `;
 
 export class UsageError extends Error {
   override readonly name = 'UsageError';
 }
 
-type NumericKey = 'rate' | 'patients' | 'durationSec' | 'malformedShare' | 'duplicateShare' | 'deterioratingShare' | 'processors' | 'shards' | 'drainTimeoutSec' | 'seed';
+type NumericKey = 'rate' | 'patients' | 'durationSec' | 'malformedShare' | 'duplicateShare' | 'deterioratingShare' | 'processors' | 'shards' | 'drainTimeoutSec' | 'seed' | 'hl7Share';
 
 interface NumericRule {
   readonly key: NumericKey;
@@ -84,6 +88,7 @@ const NUMERIC_FLAGS: Readonly<Record<string, NumericRule>> = {
   '--shards': { key: 'shards', integer: true, min: 1, max: 64 },
   '--drain-timeout': { key: 'drainTimeoutSec', integer: false, min: 1, max: 3600 },
   '--seed': { key: 'seed', integer: true, min: 0, max: 2 ** 32 - 1 },
+  '--hl7-share': { key: 'hl7Share', integer: false, min: 0, max: 1 },
 };
 
 /** Parses argv (without node and script); accepts `--flag value` and `--flag=value`. */

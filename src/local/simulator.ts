@@ -12,7 +12,9 @@
  * Counts only what the API acknowledged: `validAccepted` is the set of distinct valid events with a
  * 200, the figure every stored count is checked against.
  */
+import type { ParsedAck } from '../hl7/ack';
 import type { DeviceEvent } from '../schema';
+import { HL7_EXPECTED_ACK, hl7ControlId, hl7Slot, type Hl7Slot } from './hl7-traffic';
 import { pick, type Random, seededRandom } from './random';
 import { SequenceSet } from './sequence-set';
 import type { LatencySampler } from './status';
@@ -57,6 +59,8 @@ export interface SimulatorOptions extends TrafficMix {
   /** @default a random seed */
   readonly seed?: number;
   readonly now?: () => number;
+  /** Sends this share of the slots as IHE PCD-01 over MLLP instead of JSON (see hl7-traffic.ts). @default none */
+  readonly hl7?: { readonly share: number; readonly send: (message: string) => Promise<ParsedAck | undefined> };
 }
 
 /** Requests per second the simulator aims at: a fifth of the API's steady 100/s, leaving room for retries. */
@@ -93,6 +97,15 @@ export interface SimulatorCounters {
   validUndelivered: number;
   /** Slots skipped because the sender fell more than MAX_CATCH_UP_MS behind. */
   skippedSlots: number;
+  /** HL7 messages sent, one per slot (every kind, duplicates included; resends after AR are not counted again). */
+  hl7Messages: number;
+  /** Final acknowledgements of HL7 messages: AA, and AE or AR. */
+  hl7AcksAa: number;
+  hl7AcksAeAr: number;
+  /** HL7 messages answered AR or not at all and resent (same control id). */
+  hl7Resent: number;
+  /** Valid HL7 messages never acknowledged AA (gave up at shutdown). */
+  hl7Undelivered: number;
 }
 
 interface PendingBatch {
@@ -121,7 +134,14 @@ export class Simulator {
     unexpected: 0,
     validUndelivered: 0,
     skippedSlots: 0,
+    hl7Messages: 0,
+    hl7AcksAa: 0,
+    hl7AcksAeAr: 0,
+    hl7Resent: 0,
+    hl7Undelivered: 0,
   };
+  /** Event ids of the valid HL7 messages acknowledged AA (each must be stored). */
+  readonly hl7AcceptedEventIds = new Set<string>();
   /** Sequence numbers of the distinct valid events the API accepted. */
   readonly accepted = new SequenceSet();
   /** First few contract violations, PHI-free (status codes and field pointers only). */
@@ -136,7 +156,10 @@ export class Simulator {
   private readonly maxInFlight: number;
   private readonly sampleEvery: number;
   private readonly duplicatePool: DeviceEvent[] = [];
+  private readonly hl7DuplicatePool: Hl7Slot[] = [];
   private readonly inFlight = new Set<Promise<void>>();
+  /** HL7 sends: apart from the HTTP requests, whose count paces the sender. */
+  private readonly hl7InFlight = new Set<Promise<void>>();
   private nextSeq = 0;
   private patientCursor = 0;
   private startedAt = 0;
@@ -151,6 +174,7 @@ export class Simulator {
     if (options.batchSize !== undefined && !(Number.isInteger(options.batchSize) && options.batchSize >= 1 && options.batchSize <= MAX_BATCH_EVENTS)) {
       problems.push(`batchSize must be a whole number from 1 to ${MAX_BATCH_EVENTS}; received ${options.batchSize}`);
     }
+    if (options.hl7 && !(options.hl7.share >= 0 && options.hl7.share <= 1)) problems.push(`hl7 share must be between 0 and 1; received ${options.hl7.share}`);
     if (problems.length > 0) throw new Error(problems.join('; '));
     this.random = seededRandom(options.seed ?? Math.floor(Math.random() * 2 ** 32));
     this.ward = createWard(
@@ -187,7 +211,7 @@ export class Simulator {
     this.stopping = true;
     this.giveUpAt = this.now() + drainMs;
     await this.loop;
-    while (this.inFlight.size > 0) await Promise.race(this.inFlight);
+    while (this.inFlight.size > 0 || this.hl7InFlight.size > 0) await Promise.race([...this.inFlight, ...this.hl7InFlight]);
   }
 
   private async run(): Promise<void> {
@@ -245,6 +269,10 @@ export class Simulator {
     for (let i = 0; i < n; i++) {
       this.counters.slots++;
       let kind = nextSlotKind(this.options, this.random);
+      if (this.options.hl7 && this.random() < this.options.hl7.share) {
+        this.issueHl7(kind, atMs);
+        continue;
+      }
       if (kind === 'duplicate' && this.duplicatePool.length === 0) kind = 'valid';
       switch (kind) {
         case 'valid': {
@@ -299,6 +327,50 @@ export class Simulator {
       );
     }
     if (raw.length > 0) this.track(this.putRaw(raw));
+  }
+
+  /** One slot as an HL7 message over MLLP. */
+  private issueHl7(kind: ReturnType<typeof nextSlotKind>, atMs: number): void {
+    let slot: Hl7Slot;
+    if (kind === 'duplicate' && this.hl7DuplicatePool.length > 0) {
+      slot = { ...pick(this.random, this.hl7DuplicatePool), kind: 'duplicate' };
+    } else {
+      const effective = kind === 'duplicate' ? 'valid' : kind;
+      const event = this.newEvent(atMs);
+      slot = hl7Slot(effective, event, hl7ControlId(this.options.runTag, this.nextSeq - 1));
+      if (effective === 'valid' && slot.eventId && (this.nextSeq - 1) % this.sampleEvery === 0) this.options.latency.recordSent(slot.eventId, this.now());
+    }
+    this.counters.hl7Messages++;
+    const tracked: Promise<void> = this.sendHl7(slot).finally(() => this.hl7InFlight.delete(tracked));
+    this.hl7InFlight.add(tracked);
+  }
+
+  private async sendHl7(slot: Hl7Slot): Promise<void> {
+    const send = this.options.hl7?.send;
+    if (!send) return;
+    const expected = HL7_EXPECTED_ACK[slot.kind];
+    for (let attempt = 0; ; attempt++) {
+      const ack = await send(slot.message);
+      const code = ack?.code;
+      // An AR for a message that should be accepted means "stream unavailable, resend"; no ACK likewise.
+      const retry = code === undefined || (code === 'AR' && expected !== 'AR');
+      if (retry) {
+        if (this.now() > this.giveUpAt) break;
+        this.counters.hl7Resent++;
+        await sleep(Math.min(2_000, 50 * 2 ** Math.min(attempt, 6)));
+        continue;
+      }
+      if (code === 'AA') {
+        this.counters.hl7AcksAa++;
+        if (slot.eventId) this.hl7AcceptedEventIds.add(slot.eventId);
+        if (slot.kind === 'valid' && this.hl7DuplicatePool.length < DUPLICATE_POOL_SIZE) this.hl7DuplicatePool.push(slot);
+      } else {
+        this.counters.hl7AcksAeAr++;
+      }
+      if (code !== expected) this.noteProblem(`HL7 ${slot.kind} message answered ${code}, expected ${expected}${ack?.errors[0] ? ` (${ack.errors[0].reason})` : ''}`);
+      return;
+    }
+    if (expected === 'AA') this.counters.hl7Undelivered++;
   }
 
   private track(p: Promise<void>): void {

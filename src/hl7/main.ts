@@ -12,7 +12,7 @@ import { kinesisClientFor } from '../adapters/kinesis-client';
 import { createLogger, errorSummary, type Logger } from '../adapters/logger';
 import { GatewayConfigError, loadGatewayConfig, type GatewayConfig } from './config';
 import { KinesisRecordWriter } from './record-writer';
-import { GATEWAY_METRIC_UNITS, MllpGateway, type GatewayMetric, type TlsSettings } from './server';
+import { GATEWAY_METRIC_UNITS, MllpGateway, type GatewayMetric, type GatewayOptions, type TlsSettings } from './server';
 
 async function tlsSettings(config: GatewayConfig): Promise<TlsSettings | undefined> {
   const t = config.tls;
@@ -31,12 +31,19 @@ export interface RunningGateway {
   stop(): Promise<void>;
 }
 
-export async function runGateway(config: GatewayConfig, logger: Logger): Promise<RunningGateway> {
+export interface RunGatewayOptions {
+  /** Where EMF lines go. @default stdout (the awslogs driver ships them) */
+  readonly writeMetrics?: (line: string) => void;
+  /** Observes every answered message (the local runner's counts). */
+  readonly onAnswered?: GatewayOptions['onAnswered'];
+}
+
+export async function runGateway(config: GatewayConfig, logger: Logger, options: RunGatewayOptions = {}): Promise<RunningGateway> {
   const metrics = new EmfMetrics<GatewayMetric>({
     service: 'vitals-hl7-gateway',
     environment: config.environment,
     units: GATEWAY_METRIC_UNITS,
-    write: (line) => process.stdout.write(line),
+    write: options.writeMetrics ?? ((line) => process.stdout.write(line)),
   });
   const kinesis = kinesisClientFor({ region: config.region, endpoint: config.kinesisEndpoint });
   const writer = new KinesisRecordWriter({
@@ -63,6 +70,7 @@ export async function runGateway(config: GatewayConfig, logger: Logger): Promise
     maxConnections: config.maxConnections,
     ...(config.localTimeZone ? { localTimeZone: config.localTimeZone } : {}),
     ackIdentity: { application: config.ackApplication, facility: config.ackFacility },
+    ...(options.onAnswered ? { onAnswered: options.onAnswered } : {}),
   });
   const address = await gateway.start();
   const health = await startHealth(config.host === '127.0.0.1' ? '127.0.0.1' : '0.0.0.0', config.healthPort, gateway);

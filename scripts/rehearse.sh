@@ -145,6 +145,15 @@ export AWS_REGION="$REGION" AWS_DEFAULT_REGION="$REGION" TF_VAR_account_id="$ACC
 export REHEARSAL_ENDPOINT="$ENDPOINT" REHEARSAL_CA_BUNDLE="$CERT" AWS_ENDPOINT_URL="$ENDPOINT" AWS_CA_BUNDLE="$CERT"
 export PATH="$PWD/$VENV/bin:$PATH" # the AWS CLI deploy.sh uses
 
+# The HL7 gateway's TLS listener needs an ACM certificate (TF_VAR_hl7_certificate_arn): import one
+# made for this run into the emulator's ACM, as an operator imports the hospital-trusted one.
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 -subj "/CN=hl7.rehearsal.invalid" \
+  -keyout "$OUT/tls/hl7.key" -out "$OUT/tls/hl7.pem" >/dev/null 2>&1 || die "openssl could not make the HL7 listener's certificate"
+TF_VAR_hl7_certificate_arn=$(aws acm import-certificate --certificate "fileb://$OUT/tls/hl7.pem" --private-key "fileb://$OUT/tls/hl7.key" \
+  --query CertificateArn --output text) || die "importing the HL7 listener's certificate into the emulator's ACM failed"
+export TF_VAR_hl7_certificate_arn
+log "HL7 listener certificate imported into the emulator's ACM: $TF_VAR_hl7_certificate_arn"
+
 # ---- 2 + 3. deploy, and a concurrent plan during the pipeline's apply -----------------------------
 log "scripts/deploy.sh --emulator: $BOOTSTRAP, $REGISTRY, image, $PIPELINE (log: $OUT/deploy.log)"
 : >"$OUT/deploy.outputs"

@@ -39,7 +39,7 @@ function run(
   });
 }
 
-const FINAL_KEYS = ['events_sent', 'events_stored', 'dead_letters', 'alerts', 'throughput_eps', 'p50_latency_ms', 'p99_latency_ms', 'processor_restarts', 'kinesalite_restarts', 'postgres_restarts'];
+const FINAL_KEYS = ['events_sent', 'events_stored', 'dead_letters', 'alerts', 'throughput_eps', 'p50_latency_ms', 'p99_latency_ms', 'processor_restarts', 'kinesalite_restarts', 'postgres_restarts', 'hl7_messages', 'hl7_acks_aa', 'hl7_acks_ae_ar'];
 
 function finalLine(stdout: string): Record<string, number> {
   const lines = stdout.trim().split('\n');
@@ -119,6 +119,14 @@ describe('npm start (scripts/start-local.sh)', () => {
     expect(final.p99_latency_ms).toBeGreaterThanOrEqual(final.p50_latency_ms);
     expect(result.stderr).toMatch(/t=\d+s \| in \d+\/s \| stored \d+\/s \| lag \d+ ev/);
     expect(result.stderr).toContain('[local] OK: every valid event sent was stored');
+    // A fifth of the traffic went as IHE PCD-01 over MLLP to the HL7 gateway (default --hl7-share 0.2):
+    // every message answered, malformed ones refused, every AA'd event stored (else the run fails).
+    expect(result.stderr).toMatch(/\[local\] listening .*hl7=127\.0\.0\.1:\d+/);
+    expect(final.hl7_messages).toBeGreaterThan(100);
+    expect(final.hl7_acks_aa).toBeGreaterThan(0);
+    expect(final.hl7_acks_ae_ar).toBeGreaterThan(0);
+    expect(final.hl7_acks_aa + final.hl7_acks_ae_ar).toBe(final.hl7_messages);
+    expect(result.stderr).toMatch(/HL7: \d+ messages, (\d+) AA \((\d+) of their \2 events stored\)/);
     await expectNothingLeft(result.stderr);
     expect(result.stdout + result.stderr).not.toMatch(PATIENT_ID);
     expect(allLogs()).not.toMatch(PATIENT_ID);

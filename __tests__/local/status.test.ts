@@ -91,9 +91,12 @@ describe('formatting', () => {
       processor_restarts: 3,
       kinesalite_restarts: 1,
       postgres_restarts: 0,
+      hl7_messages: 7,
+      hl7_acks_aa: 5,
+      hl7_acks_ae_ar: 2,
     });
     expect(line).toBe(
-      '{"events_sent":10,"events_stored":10,"dead_letters":2,"alerts":1,"throughput_eps":123.5,"p50_latency_ms":41,"p99_latency_ms":null,"processor_restarts":3,"kinesalite_restarts":1,"postgres_restarts":0}',
+      '{"events_sent":10,"events_stored":10,"dead_letters":2,"alerts":1,"throughput_eps":123.5,"p50_latency_ms":41,"p99_latency_ms":null,"processor_restarts":3,"kinesalite_restarts":1,"postgres_restarts":0,"hl7_messages":7,"hl7_acks_aa":5,"hl7_acks_ae_ar":2}',
     );
   });
 

@@ -84,3 +84,14 @@ export async function readStoredSet(pool: Pool, scope: RunScope, pageSize = 50_0
   }
   return { stored, lastStoredAtMs };
 }
+
+/** How many of `eventIds` are stored (the HL7 gateway's derived ids lie outside the run's range). */
+export async function countStoredIds(pool: Pool, eventIds: Iterable<string>): Promise<number> {
+  const ids = [...eventIds];
+  let n = 0;
+  for (let i = 0; i < ids.length; i += 10_000) {
+    const { rows } = await pool.query<{ n: string }>('SELECT count(*) AS n FROM event_ids WHERE event_id = ANY($1::uuid[])', [ids.slice(i, i + 10_000)]);
+    n += Number(rows[0]?.n ?? 0);
+  }
+  return n;
+}

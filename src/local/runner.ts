@@ -32,12 +32,17 @@ import type { FastifyInstance } from 'fastify';
 import pino from 'pino';
 import { Client, Pool } from 'pg';
 import { buildIngestServer } from '../ingest/server';
+import { createLogger } from '../adapters/logger';
+import { pgObservationStore } from '../adapters/observation-store';
+import { loadGatewayConfig } from '../hl7/config';
+import { runGateway, type RunningGateway } from '../hl7/main';
+import { Hl7Sender } from './hl7-sender';
 import { REDACT_PATHS } from '../adapters/logger';
 import { kinesisClientFor } from '../adapters/kinesis-client';
 import type { RunOptions } from './args';
 import { isAlive, startChild, stopChild, type RunningChild } from './children';
 import { MillisBehindTracker } from './emf-tail';
-import { countAlerts, countDeadLetters, countStored, readStoredSet, type RunScope, storedTimes } from './pipeline-stats';
+import { countAlerts, countDeadLetters, countStored, countStoredIds, readStoredSet, type RunScope, storedTimes } from './pipeline-stats';
 import { freePort, startKinesaliteProcess, startPostgres, type KinesaliteProcess, type PostgresServer } from './servers';
 import { Supervisor } from './supervisor';
 import { Simulator } from './simulator';
@@ -48,6 +53,7 @@ import { seededRandom } from './random';
 export const STREAM_NAME = 'vitals-local';
 export const DB_NAME = 'vitals';
 export const PROCESSOR_ROLE = 'vitals_processor';
+export const FHIR_READER_ROLE = 'vitals_fhir_reader';
 export const REGION = 'eu-central-2';
 /** Processors get this long to finish their batch, commit and release leases before SIGKILL. */
 const PROCESSOR_STOP_DEADLINE_MS = 40_000;
@@ -122,6 +128,10 @@ export class LocalRun {
   private kinesis?: KinesisClient;
   private ingest?: FastifyInstance;
   private ingestLog?: WriteStream;
+  private readerPool?: Pool;
+  private hl7?: RunningGateway;
+  private hl7Log?: WriteStream;
+  private hl7Sender?: Hl7Sender;
   private processors: Array<Supervisor<RunningChild>> = [];
   private stoppingDatabase = false;
   private readonly ports: Array<{ name: string; port: number }> = [];
@@ -170,6 +180,7 @@ export class LocalRun {
     const phiKey = secretFile(phiKeyFile, () => randomBytes(32));
     if (phiKey.length !== 32) throw new Error(`${phiKeyFile} must hold exactly 32 bytes; it holds ${phiKey.length}`);
     const processorPassword = secretFile(join(dirs.keys, 'db-processor.password'), () => Buffer.from(randomBytes(24).toString('base64url'))).toString('utf8');
+    const fhirReaderPassword = secretFile(join(dirs.keys, 'db-fhir-reader.password'), () => Buffer.from(randomBytes(24).toString('base64url'))).toString('utf8');
 
     this.say(`state in ${state}`);
     const kinesaliteLog = createWriteStream(join(dirs.logs, 'kinesalite.log'), { flags: 'a', mode: 0o600 });
@@ -203,7 +214,7 @@ export class LocalRun {
     this.say(`kinesalite ${kinesalite.endpoint} (pid ${kinesalite.pid}); PostgreSQL 127.0.0.1:${pg.port} (TLS required, pid ${pg.pid})`);
 
     const freshDatabase = await this.ensureDatabase(pg);
-    await this.migrate(migrateScript, pg, processorPassword, join(dirs.logs, 'migrate.log'));
+    await this.migrate(migrateScript, pg, processorPassword, fhirReaderPassword, join(dirs.logs, 'migrate.log'));
 
     this.pool = new Pool({
       host: pg.host,
@@ -226,6 +237,8 @@ export class LocalRun {
     const logFiles = await this.startProcessors(processorScript, phiKeyFile, processorPassword, dirs.logs);
 
     const apiKey = randomBytes(24).toString('base64url');
+    // For a person querying the local API (FHIR reads) while the run lasts: this run's key, mode 600.
+    writeFileSync(join(dirs.keys, 'ingest-api.key'), apiKey, { mode: 0o600 });
     this.ingestLog = createWriteStream(join(dirs.logs, 'ingest.log'), { flags: 'a', mode: 0o600 });
     const ingestLogger = pino(
       {
@@ -237,12 +250,29 @@ export class LocalRun {
       },
       this.ingestLog,
     );
-    this.ingest = buildIngestServer({ kinesis: this.kinesis, streamName: STREAM_NAME, apiKeys: [apiKey], logger: ingestLogger });
+    // The FHIR read API queries as the read-only role, as the FHIR service does on AWS.
+    this.readerPool = new Pool({
+      host: pg.host, port: pg.port, database: DB_NAME, user: FHIR_READER_ROLE, password: fhirReaderPassword,
+      ssl: { ca: readFileSync(pg.caFile, 'utf8'), rejectUnauthorized: true }, max: 4, application_name: 'vitals-local-fhir',
+    });
+    this.readerPool.on('error', () => undefined); // a failed query answers 503; idle-socket errors (restarts) are expected
+    this.ingest = buildIngestServer({
+      kinesis: this.kinesis, streamName: STREAM_NAME, apiKeys: [apiKey], logger: ingestLogger, fhir: { store: pgObservationStore(this.readerPool) },
+    });
     await this.ingest.listen({ host: '127.0.0.1', port: 0 });
     const ingestPort = (this.ingest.server.address() as { port: number }).port;
     this.ports.push({ name: 'ingest', port: ingestPort });
     const ingestUrl = `http://127.0.0.1:${ingestPort}`;
-    this.say(`ingest API ${ingestUrl}/v1/events (API key generated for this run)`);
+    this.say(`ingest API ${ingestUrl}/v1/events, FHIR ${ingestUrl}/fhir/Observation (API key generated for this run: ${join(dirs.keys, 'ingest-api.key')})`);
+    // The HL7 gateway in-process, plain MLLP on loopback (TLS off locally; see README for TLS).
+    this.hl7Log = createWriteStream(join(dirs.logs, 'hl7.log'), { flags: 'a', mode: 0o600 });
+    const hl7Log = this.hl7Log;
+    this.hl7 = await runGateway(
+      loadGatewayConfig({ STREAM_NAME, KINESIS_ENDPOINT: kinesalite.endpoint, AWS_REGION: REGION, HL7_PORT: '0', HEALTH_PORT: '0', ENVIRONMENT: 'local', LOG_LEVEL: 'info' }),
+      createLogger({ level: 'info', base: { service: 'vitals-hl7-gateway' } }, hl7Log),
+      { writeMetrics: (line) => hl7Log.write(line) },
+    );
+    this.ports.push({ name: 'hl7', port: this.hl7.port }, { name: 'hl7-health', port: this.hl7.healthPort });
     this.say(
       `listening ${this.ports.map((p) => `${p.name}=127.0.0.1:${p.port}`).join(' ')}; processor pids ${this.processors.map((p) => p.current.pid).join(',')}`,
     );
@@ -251,7 +281,10 @@ export class LocalRun {
     const runTag = newRunTag(seededRandom(randomBytes(4).readUInt32LE(0)));
     const latency = new LatencySampler();
     const kinesis = this.kinesis;
+    if (o.hl7Share > 0) this.hl7Sender = new Hl7Sender({ host: '127.0.0.1', port: this.hl7.port });
+    const hl7Sender = this.hl7Sender;
     const simulator = new Simulator({
+      ...(hl7Sender ? { hl7: { share: o.hl7Share, send: (m: string) => hl7Sender.send(m) } } : {}),
       ingestUrl,
       apiKey,
       ratePerSec: o.rate,
@@ -300,9 +333,15 @@ export class LocalRun {
     const drainDeadline = sendingEndedAt + o.drainTimeoutSec * 1000;
     let skipped = false;
     void this.skipDrainSignal.then(() => (skipped = true));
+    let hl7Drained = false;
+    let hl7CheckedAt = 0;
     while (!skipped && Date.now() < drainDeadline) {
       const snapshot = status.latest;
-      if (snapshot && snapshot.stored >= sim.validAccepted && snapshot.deadLetters >= expectedDeadLetters && snapshot.at > sendingEndedAt) break;
+      if (!hl7Drained && Date.now() - hl7CheckedAt > 1_000) {
+        hl7CheckedAt = Date.now();
+        hl7Drained = (await countStoredIds(this.pool, simulator.hl7AcceptedEventIds)) >= simulator.hl7AcceptedEventIds.size;
+      }
+      if (snapshot && hl7Drained && snapshot.stored >= sim.validAccepted && snapshot.deadLetters >= expectedDeadLetters && snapshot.at > sendingEndedAt) break;
       await Promise.race([sleep(250), this.skipDrainSignal]);
     }
     await status.stop();
@@ -312,7 +351,11 @@ export class LocalRun {
     const missing = simulator.accepted.missingFrom(stored, 5);
     const missingCount = simulator.accepted.size - simulator.accepted.intersectionSize(stored);
     await resolveLatencies(this.pool, latency, Number.POSITIVE_INFINITY);
-    const [deadLetters, alerts] = await Promise.all([countDeadLetters(this.pool, scope), countAlerts(this.pool, scope)]);
+    const [deadLetters, alerts, hl7Stored] = await Promise.all([
+      countDeadLetters(this.pool, scope),
+      countAlerts(this.pool, scope),
+      countStoredIds(this.pool, simulator.hl7AcceptedEventIds),
+    ]);
     const { p50, p99 } = latency.percentiles();
     const storedWindowS = lastStoredAtMs === null ? 0 : Math.max(0.001, (lastStoredAtMs - scope.startedAt.getTime()) / 1000);
     const summary: FinalSummary = {
@@ -326,19 +369,27 @@ export class LocalRun {
       processor_restarts: this.processors.reduce((n, p) => n + p.restarts, 0),
       kinesalite_restarts: this.kinesalite?.restarts ?? 0,
       postgres_restarts: this.postgresSupervisor?.restarts ?? 0,
+      hl7_messages: sim.hl7Messages,
+      hl7_acks_aa: sim.hl7AcksAa,
+      hl7_acks_ae_ar: sim.hl7AcksAeAr,
     };
 
     this.say(
       `simulator: ${sim.slots} events generated, ${sim.requests} requests, ${sim.duplicatesAccepted} duplicates re-sent, ` +
         `${sim.schemaInvalidRejected} schema-invalid rejected (400), ${sim.impossibleAccepted} impossible accepted, ` +
         `${sim.undecodablePut} undecodable written to the stream, ${sim.throttled} throttled (429), ${sim.retried} retried (5xx/network), ` +
-        `${sim.skippedSlots} slots skipped (sender behind); latency samples ${latency.resolvedCount} (${latency.pendingCount} unresolved)`,
+        `${sim.skippedSlots} slots skipped (sender behind); latency samples ${latency.resolvedCount} (${latency.pendingCount} unresolved); ` +
+        `HL7: ${sim.hl7Messages} messages, ${sim.hl7AcksAa} AA (${hl7Stored} of their ${simulator.hl7AcceptedEventIds.size} events stored), ${sim.hl7AcksAeAr} AE/AR, ${sim.hl7Resent} resent`,
     );
     const failures: string[] = [];
     if (missingCount > 0) {
       failures.push(`${missingCount} valid events accepted by the API were not stored (first sequence numbers ${missing.join(', ')})`);
     }
     if (sim.validUndelivered > 0) failures.push(`${sim.validUndelivered} valid events could not be delivered to the API`);
+    if (hl7Stored < simulator.hl7AcceptedEventIds.size) {
+      failures.push(`${simulator.hl7AcceptedEventIds.size - hl7Stored} HL7 messages acknowledged AA were not stored`);
+    }
+    if (sim.hl7Undelivered > 0) failures.push(`${sim.hl7Undelivered} valid HL7 messages were never acknowledged AA`);
     if (sim.unexpected > 0) failures.push(`${sim.unexpected} responses broke the API contract: ${simulator.problems.join('; ')}`);
     if (deadLetters < expectedDeadLetters) {
       failures.push(`${deadLetters} dead letters, expected at least ${expectedDeadLetters} (${sim.impossibleAccepted} impossible + ${sim.undecodablePut} undecodable)`);
@@ -371,7 +422,7 @@ export class LocalRun {
     }
   }
 
-  private async migrate(script: string, pg: PostgresServer, processorPassword: string, logFile: string): Promise<void> {
+  private async migrate(script: string, pg: PostgresServer, processorPassword: string, fhirReaderPassword: string, logFile: string): Promise<void> {
     this.say('running migrations');
     const child = startChild({
       name: 'migrate',
@@ -386,6 +437,7 @@ export class LocalRun {
         DB_ADMIN_USER: pg.adminUser,
         DB_ADMIN_PASSWORD: pg.adminPassword,
         DB_PROCESSOR_PASSWORD: processorPassword,
+        DB_FHIR_READER_PASSWORD: fhirReaderPassword,
       },
     });
     const code = await child.exited;
@@ -526,11 +578,15 @@ export class LocalRun {
         if (code !== undefined && code !== 0) problems.push(`processor-${i + 1} exited with ${code}`);
       });
     });
+    this.hl7Sender?.close();
+    await step('hl7 gateway', async () => this.hl7?.stop());
+    await step('hl7 log', async () => new Promise<void>((r) => (this.hl7Log ? this.hl7Log.end(r) : r())));
     await step('ingest', async () => this.ingest?.close());
     await step('ingest log', async () => new Promise<void>((r) => (this.ingestLog ? this.ingestLog.end(r) : r())));
     this.kinesis?.destroy();
     this.stoppingDatabase = true;
     await step('database pool', async () => this.pool?.end());
+    await step('FHIR reader pool', async () => this.readerPool?.end());
     await step('kinesalite', async () => this.kinesalite?.stop((k) => k.stop()));
     await step('postgres', async () => this.postgresSupervisor?.stop((p) => p.stop()));
     for (const p of lastProcessors) if (isAlive(p.pid)) problems.push(`processor pid ${p.pid} still running`);

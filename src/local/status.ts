@@ -127,6 +127,11 @@ export interface FinalSummary {
   readonly kinesalite_restarts: number;
   /** PostgreSQL restarts after it exited unexpectedly (same port and data). */
   readonly postgres_restarts: number;
+  /** HL7 v2 (IHE PCD-01) messages sent to the HL7 gateway over MLLP, every kind. */
+  readonly hl7_messages: number;
+  /** Their acknowledgements: AA (stored), and AE or AR (refused). */
+  readonly hl7_acks_aa: number;
+  readonly hl7_acks_ae_ar: number;
 }
 
 /** The final line, keys in the order the issue names them. */
@@ -143,5 +148,8 @@ export function formatFinalLine(s: FinalSummary): string {
     processor_restarts: s.processor_restarts,
     kinesalite_restarts: s.kinesalite_restarts,
     postgres_restarts: s.postgres_restarts,
+    hl7_messages: s.hl7_messages,
+    hl7_acks_aa: s.hl7_acks_aa,
+    hl7_acks_ae_ar: s.hl7_acks_ae_ar,
   });
 }

@@ -194,6 +194,9 @@ export class MllpGateway {
     await Promise.race([closed, new Promise<void>((r) => (grace = setTimeout(r, 2_000)))]);
     clearTimeout(grace);
     for (const c of this.connections.values()) c.socket.destroy();
+    // Resolve only once every socket has closed (and logged it): callers close the log after this.
+    const end = Date.now() + 2_000;
+    while (this.connections.size > 0 && Date.now() < end) await new Promise((r) => setTimeout(r, 10));
   }
 
   private accept(socket: Socket): void {

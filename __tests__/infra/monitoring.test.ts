@@ -110,6 +110,10 @@ describe('Monitoring', () => {
     ['vitals-kinesis-read-throttles-dev', 'AWS/Kinesis', 'ReadProvisionedThroughputExceeded', ALARM_THRESHOLDS.kinesisReadThrottles.thresholdCalls, { StreamName: 'vitals-events-dev' }],
     ['vitals-processor-running-tasks-dev', 'ECS/ContainerInsights', 'RunningTaskCount', 2, { ClusterName: 'vitals-cluster-dev', ServiceName: 'vitals-processor-dev' }],
     ['vitals-processor-dead-letters-dev', 'VitalsPipeline', PROCESSOR_METRICS.deadLetters, ALARM_THRESHOLDS.deadLetters.thresholdEvents, { Service: 'vitals-processor', Environment: 'dev' }],
+    ['vitals-processor-database-unreachable-dev', 'VitalsPipeline', PROCESSOR_METRICS.leaseCycleFailures, ALARM_THRESHOLDS.processorDatabaseUnreachable.thresholdFailedCycles, { Service: 'vitals-processor', Environment: 'dev' }],
+    ['vitals-processor-batch-retries-dev', 'VitalsPipeline', PROCESSOR_METRICS.batchRetries, ALARM_THRESHOLDS.processorBatchRetries.thresholdRetries, { Service: 'vitals-processor', Environment: 'dev' }],
+    ['vitals-processor-kinesis-retries-dev', 'VitalsPipeline', PROCESSOR_METRICS.kinesisRetries, ALARM_THRESHOLDS.processorKinesisRetries.thresholdAttempts, { Service: 'vitals-processor', Environment: 'dev' }],
+    ['vitals-processor-kms-throttles-dev', 'VitalsPipeline', PROCESSOR_METRICS.kmsThrottles, ALARM_THRESHOLDS.processorKmsThrottles.thresholdAttempts, { Service: 'vitals-processor', Environment: 'dev' }],
     ['vitals-aurora-acu-utilization-dev', 'AWS/RDS', 'ACUUtilization', ALARM_THRESHOLDS.auroraAcuUtilization.thresholdPercent, { DBClusterIdentifier: 'vitals-db-dev' }],
     ['vitals-aurora-cpu-dev', 'AWS/RDS', 'CPUUtilization', ALARM_THRESHOLDS.auroraCpu.thresholdPercent, { DBClusterIdentifier: 'vitals-db-dev' }],
     ['vitals-aurora-free-local-storage-dev', 'AWS/RDS', 'FreeLocalStorage', ALARM_THRESHOLDS.auroraFreeLocalStorage.thresholdBytes, { DBClusterIdentifier: 'vitals-db-dev' }],
@@ -287,7 +291,7 @@ describe('Monitoring and the processor agree on metrics', () => {
   // only by namespace, name and its exact dimension set.
   const lines: string[] = [];
   const metrics = new Metrics({ environment: 'dev', write: (l) => lines.push(l) });
-  for (const name of ['EventsProcessed', 'DeadLetters', 'AlertsRaised', 'DuplicatesSkipped', 'LeaseLosses', 'ShardsExpiredUnread'] as const) metrics.count(name);
+  for (const name of ['EventsProcessed', 'DeadLetters', 'AlertsRaised', 'DuplicatesSkipped', 'LeaseLosses', 'ShardsExpiredUnread', 'LeaseCycleFailures', 'BatchRetries', 'KinesisRetries', 'KmsThrottles'] as const) metrics.count(name);
   metrics.observe('BatchLatencyMs', 12);
   metrics.observe('MillisBehindLatest', 300);
   metrics.flush();

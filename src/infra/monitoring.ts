@@ -32,6 +32,10 @@ export const PROCESSOR_METRICS = {
   duplicatesSkipped: 'DuplicatesSkipped',
   leaseLosses: 'LeaseLosses',
   shardsExpiredUnread: 'ShardsExpiredUnread',
+  leaseCycleFailures: 'LeaseCycleFailures',
+  batchRetries: 'BatchRetries',
+  kinesisRetries: 'KinesisRetries',
+  kmsThrottles: 'KmsThrottles',
 } as const;
 /** The processor's EMF dimension set: `Service` (its name) and `Environment`. */
 export const PROCESSOR_SERVICE_DIMENSION_VALUE = 'vitals-processor';
@@ -69,6 +73,15 @@ export enum TreatMissingData {
  * - deadlocks: the processor's one-transaction-per-batch design should never deadlock: any is a bug.
  * - CloudTrail: no event reaches the trail's log group for an hour (there are always some: every KMS
  *   call of the processor is one), or the trail was stopped, deleted or changed.
+ * - database unreachable: 15 failed lease cycles a minute for 2 minutes. Each processor renews every
+ *   ~3.3 s (18 cycles a minute), so this is one processor that has not reached the database for two
+ *   minutes (or several for less): longer than a failover (30-60 s) or a Serverless scaling blip.
+ * - batch retries 20 / 5 min: a lone retry is a dropped connection; twenty in five minutes is a fault
+ *   that is not healing (database or KMS), while data waits in the stream.
+ * - Kinesis retries 100 / 5 min: the SDK retries 5xx and throttles on its own; a hundred failed
+ *   attempts in five minutes (about one every 3 s across all pollers) is a sustained fault.
+ * - KMS throttles 50 / 5 min: the processor calls KMS per new patient; steady throttling means the
+ *   account's KMS quota (shared by every service in the region) is exhausted.
  * - WAF: 100 blocked requests in 5 min from authenticated hospital clients is an attack or a broken
  *   client, worth a look either way.
  */
@@ -80,6 +93,10 @@ export const ALARM_THRESHOLDS = {
   processorErrors: { thresholdErrors: 5, periodSeconds: 300, evaluationPeriods: 1 },
   deadLetters: { thresholdEvents: 1, periodSeconds: 300, evaluationPeriods: 1 },
   shardsExpiredUnread: { thresholdShards: 1, periodSeconds: 300, evaluationPeriods: 1 },
+  processorDatabaseUnreachable: { thresholdFailedCycles: 15, periodSeconds: 60, evaluationPeriods: 2 },
+  processorBatchRetries: { thresholdRetries: 20, periodSeconds: 300, evaluationPeriods: 1 },
+  processorKinesisRetries: { thresholdAttempts: 100, periodSeconds: 300, evaluationPeriods: 1 },
+  processorKmsThrottles: { thresholdAttempts: 50, periodSeconds: 300, evaluationPeriods: 1 },
   api5xxRate: { thresholdPercent: 1, minRequestsPerPeriod: 20, periodSeconds: 300, evaluationPeriods: 1 },
   api4xxRate: { thresholdPercent: 5, minRequestsPerPeriod: 20, periodSeconds: 300, evaluationPeriods: 1 },
   apiThrottles: { thresholdRequests: 10, periodSeconds: 300, evaluationPeriods: 1 },
@@ -103,6 +120,10 @@ const ALARM_SLUGS: Readonly<Record<AlarmId, string>> = {
   processorErrors: 'processor-errors',
   deadLetters: 'processor-dead-letters',
   shardsExpiredUnread: 'processor-shards-expired-unread',
+  processorDatabaseUnreachable: 'processor-database-unreachable',
+  processorBatchRetries: 'processor-batch-retries',
+  processorKinesisRetries: 'processor-kinesis-retries',
+  processorKmsThrottles: 'processor-kms-throttles',
   api5xxRate: 'api-5xx-rate',
   api4xxRate: 'api-4xx-rate',
   apiThrottles: 'api-throttles',
@@ -462,6 +483,50 @@ export class Monitoring extends Construct {
         runbook: 'Records expired unread',
         metric: metric(namespace, PROCESSOR_METRICS.shardsExpiredUnread, processor, 'Sum'),
       },
+      processorDatabaseUnreachable: {
+        description: `Processor cannot reach the database (EMF ${PROCESSOR_METRICS.leaseCycleFailures}: failed lease renewals) in ${env}: events wait in the stream`,
+        comparison: 'GreaterThanOrEqualToThreshold',
+        threshold: t.processorDatabaseUnreachable.thresholdFailedCycles,
+        periodSeconds: t.processorDatabaseUnreachable.periodSeconds,
+        evaluationPeriods: t.processorDatabaseUnreachable.evaluationPeriods,
+        treatMissingData: TreatMissingData.NOT_BREACHING,
+        missingDataReason: 'the metric is emitted only when a lease cycle fails; the running-task and iterator-age alarms cover a silent processor',
+        runbook: 'Database unreachable',
+        metric: metric(namespace, PROCESSOR_METRICS.leaseCycleFailures, processor, 'Sum'),
+      },
+      processorBatchRetries: {
+        description: `Batch writes retried (EMF ${PROCESSOR_METRICS.batchRetries}) in ${env}: a database or KMS fault is not healing`,
+        comparison: 'GreaterThanOrEqualToThreshold',
+        threshold: t.processorBatchRetries.thresholdRetries,
+        periodSeconds: t.processorBatchRetries.periodSeconds,
+        evaluationPeriods: t.processorBatchRetries.evaluationPeriods,
+        treatMissingData: TreatMissingData.NOT_BREACHING,
+        missingDataReason: 'emitted only when a batch is retried',
+        runbook: 'Batch retries',
+        metric: metric(namespace, PROCESSOR_METRICS.batchRetries, processor, 'Sum'),
+      },
+      processorKinesisRetries: {
+        description: `Kinesis calls failing retryably (EMF ${PROCESSOR_METRICS.kinesisRetries}: 5xx, network, throttling) in ${env}`,
+        comparison: 'GreaterThanOrEqualToThreshold',
+        threshold: t.processorKinesisRetries.thresholdAttempts,
+        periodSeconds: t.processorKinesisRetries.periodSeconds,
+        evaluationPeriods: t.processorKinesisRetries.evaluationPeriods,
+        treatMissingData: TreatMissingData.NOT_BREACHING,
+        missingDataReason: 'emitted only when a Kinesis attempt fails',
+        runbook: 'Kinesis errors',
+        metric: metric(namespace, PROCESSOR_METRICS.kinesisRetries, processor, 'Sum'),
+      },
+      processorKmsThrottles: {
+        description: `KMS throttling the processor (EMF ${PROCESSOR_METRICS.kmsThrottles}) in ${env}: the account's KMS request quota is exhausted`,
+        comparison: 'GreaterThanOrEqualToThreshold',
+        threshold: t.processorKmsThrottles.thresholdAttempts,
+        periodSeconds: t.processorKmsThrottles.periodSeconds,
+        evaluationPeriods: t.processorKmsThrottles.evaluationPeriods,
+        treatMissingData: TreatMissingData.NOT_BREACHING,
+        missingDataReason: 'emitted only when KMS throttles a call',
+        runbook: 'KMS throttling',
+        metric: metric(namespace, PROCESSOR_METRICS.kmsThrottles, processor, 'Sum'),
+      },
       api5xxRate: {
         description: `API ${props.apiName}/${props.stageName}: 5XX responses above ${t.api5xxRate.thresholdPercent} % of requests`,
         comparison: 'GreaterThanOrEqualToThreshold',
@@ -698,6 +763,12 @@ function dashboardBody(
       line('AWS/ApiGateway', '5XXError', api, { stat: 'Sum', label: 'API 5XX' }),
       line('AWS/ApiGateway', '4XXError', api, { stat: 'Sum', label: 'API 4XX' }),
       line(logMetricNamespace, `${LOG_METRICS.apiThrottled}-${props.environment}`, {}, { stat: 'Sum', label: 'API 429' }),
+    ]),
+    graph('Infrastructure faults (retries per minute)', [
+      line(namespace, PROCESSOR_METRICS.leaseCycleFailures, processor, { stat: 'Sum', label: 'failed lease cycles (database)' }),
+      line(namespace, PROCESSOR_METRICS.batchRetries, processor, { stat: 'Sum', label: 'batch retries' }),
+      line(namespace, PROCESSOR_METRICS.kinesisRetries, processor, { stat: 'Sum', label: 'Kinesis retries' }),
+      line(namespace, PROCESSOR_METRICS.kmsThrottles, processor, { stat: 'Sum', label: 'KMS throttles' }),
     ]),
     graph('NEWS2 alerts raised (per minute)', [
       line(namespace, PROCESSOR_METRICS.alertsRaised, processor, { stat: 'Sum', label: 'alerts raised' }),

@@ -125,6 +125,12 @@ function classify(records: Buffer[]): StreamContents {
   return { seqCounts, undecodable };
 }
 
+/** Waits for what a test needs to have happened (not a fixed time: these machines are shared and slow under load). */
+async function until(condition: () => boolean, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+}
+
 describe('simulator', () => {
   it('puts every accepted valid event, the duplicates and the malformed records into the stream', async () => {
     const stream = await newStream();
@@ -165,7 +171,7 @@ describe('simulator', () => {
     try {
       const sim = simulator(url, stream, { malformedShare: 0.3, duplicateShare: 0 });
       sim.start();
-      await new Promise((r) => setTimeout(r, 1_500));
+      await until(() => sim.counters.schemaInvalidRejected > 0 && sim.counters.validAccepted > 100);
       await sim.stop();
       expect(sim.counters.schemaInvalidRejected).toBeGreaterThan(0);
       expect(sim.counters.unexpected).toBe(0);
@@ -185,7 +191,7 @@ describe('simulator', () => {
     try {
       const sim = simulator(url, stream, { malformedShare: 0, duplicateShare: 0, maxInFlight: 4 });
       sim.start();
-      await new Promise((r) => setTimeout(r, 2_000));
+      await until(() => sim.counters.throttled > 0 && sim.counters.validAccepted > 50);
       await sim.stop();
       expect(sim.counters.throttled).toBeGreaterThan(0);
       expect(sim.counters.validUndelivered).toBe(0);
@@ -198,14 +204,13 @@ describe('simulator', () => {
 
   it('re-sends a batch answered 503 with the same event ids', async () => {
     const stream = await newStream();
-    // For 1.5 s from the first call (not from now: starting the server may take that long on a
-    // loaded machine) every PutRecords call writes only its first record and reports the rest as
-    // throttled, so the API answers 503 after its own retries (at most ~0.4 s of backoff).
-    let failUntil: number | undefined;
+    // Every PutRecords call writes only its first record and reports the rest as throttled, so the
+    // API answers 503 after its own retries, until the simulator has re-sent at least once (a
+    // condition, not a time window: on a loaded machine a fixed window can pass before the first send).
+    let failing = true;
     const flaky = {
       send: async (command: PutRecordsCommand): Promise<PutRecordsCommandOutput> => {
-        failUntil ??= Date.now() + 1_500;
-        if (Date.now() > failUntil) return kinesis.send(command);
+        if (!failing) return kinesis.send(command);
         const records = command.input.Records ?? [];
         const first = await kinesis.send(new PutRecordsCommand({ ...command.input, Records: records.slice(0, 1) }));
         return {
@@ -222,7 +227,9 @@ describe('simulator', () => {
     try {
       const sim = simulator(url, stream, { malformedShare: 0, duplicateShare: 0 });
       sim.start();
-      await new Promise((r) => setTimeout(r, 2_000));
+      await until(() => sim.counters.retried > 0);
+      failing = false;
+      await new Promise((r) => setTimeout(r, 1_000));
       await sim.stop();
       expect(sim.counters.retried).toBeGreaterThan(0);
       expect(sim.counters.validUndelivered).toBe(0);
@@ -246,7 +253,7 @@ describe('simulator with HL7 traffic', () => {
     try {
       const sim = simulator(url, stream, { malformedShare: 0.1, duplicateShare: 0.05, hl7: { share: 0.3, send: (m) => sender.send(m) } });
       sim.start();
-      await new Promise((r) => setTimeout(r, 2_000));
+      await until(() => sim.counters.hl7Messages > 100 && sim.counters.hl7AcksAeAr > 0 && sim.hl7AcceptedEventIds.size > 50 && sim.counters.validAccepted > 200);
       await sim.stop();
       const c = sim.counters;
       expect(sim.problems).toEqual([]);

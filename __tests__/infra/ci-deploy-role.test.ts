@@ -27,6 +27,7 @@ const baseProps: CiDeployRoleProps = {
   accountId: '123456789012',
   region: 'eu-central-2',
   state: STATE,
+  productionEnvironments: ['prod'],
 };
 
 interface Statement {
@@ -180,12 +181,17 @@ describe('CiDeployRole', () => {
     }
   });
 
-  test('the diff role reads state objects only under the registry and pipeline prefixes', () => {
+  test('the diff role reads state objects only under the registry and pipeline prefixes of non-production environments', () => {
     const getObject = diffStatements.filter((s) => list(s.Action).includes('s3:GetObject'));
     expect(getObject.flatMap((s) => list(s.Resource)).sort()).toEqual([
-      'arn:aws:s3:::vitals-tfstate-eu-central-2/pipeline/*/*',
-      'arn:aws:s3:::vitals-tfstate-eu-central-2/registry/*/*',
+      'arn:aws:s3:::vitals-tfstate-eu-central-2/pipeline/dev/*',
+      'arn:aws:s3:::vitals-tfstate-eu-central-2/registry/dev/*',
     ]);
+  });
+
+  test('with only production environments the diff role reads no state at all', () => {
+    const { json: only, stack: s, construct: c } = synth({ environments: ['prod'] });
+    expect(statementsOf(only, s, c, 'vitals-ci-diff').filter((x) => list(x.Action).includes('s3:GetObject'))).toEqual([]);
   });
 
   test('a deploy role writes only its own environment\'s state and locks', () => {
@@ -227,7 +233,7 @@ describe('CiDeployRole', () => {
     const patterns = list(logs!.Resource).map((r) => r.replace(/^arn:aws:logs:eu-central-2:123456789012:/, 'arn:aws:'));
     const matches = (group: string): boolean => patterns.some((p) => new RegExp(`^${p.split('*').map((x) => x.replace(/[.+?^${}()|[\]\\/]/g, '\\$&')).join('.*')}$`).test(arn(group)));
     for (const group of ['/vitals/dev/cloudtrail', '/vitals/dev/vpc-flow-logs', '/ecs/vitals-processor-dev', '/aws/rds/cluster/vitals-dev/postgresql',
-      '/aws/apigateway/vitals-ingest-dev/access', 'aws-waf-logs-vitals-ingest-dev', 'API-Gateway-Execution-Logs_abc123/v1']) {
+      '/aws/apigateway/vitals-ingest-dev/access', 'aws-waf-logs-vitals-ingest-dev']) {
       expect({ group, allowed: matches(group) }).toEqual({ group, allowed: true });
     }
     expect(matches('/aws/rds/cluster/vitals-prod/postgresql')).toBe(false);

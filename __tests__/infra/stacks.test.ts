@@ -191,6 +191,6 @@ describe('BootstrapStack', () => {
   });
 
   it('outputs the bucket, table and key the other stacks\' backends use', () => {
-    expect(Object.keys(bootstrap.output ?? {}).sort()).toEqual(['state_bucket_name', 'state_key_alias', 'state_key_arn', 'state_lock_table_name']);
+    expect(Object.keys(bootstrap.output ?? {}).sort()).toEqual(['permissions_boundary_arn_dev', 'permissions_boundary_arn_prod', 'state_bucket_name', 'state_key_alias', 'state_key_arn', 'state_lock_table_name']);
   });
 });

@@ -1,6 +1,7 @@
 import { Construct } from 'constructs';
 import { LocalBackend, TerraformOutput } from 'cdktf';
-import { AppConfig } from './config';
+import { AppConfig, PRODUCTION_ENVIRONMENTS } from './config';
+import { PermissionsBoundary } from './permissions-boundary';
 import { VitalsStack } from './base-stack';
 import { CiDeployRole } from './ci-deploy-role';
 import { StateBackend } from './state-backend';
@@ -26,6 +27,18 @@ export class BootstrapStack extends VitalsStack {
     new TerraformOutput(this, 'state_key_arn', { value: this.stateBackend.key.arn, description: 'KMS key encrypting state' });
     new TerraformOutput(this, 'state_key_alias', { value: this.stateBackend.key.alias.name, description: 'alias the S3 backends use' });
 
+    // The permissions boundary of every workload role, one per environment (this stack's environment
+    // and every CI environment): here, where no deploy role can change it; the registry and pipeline
+    // stacks attach it to each role they create (src/infra/permissions-boundary.ts).
+    const stateAccess = { bucketName: config.state.bucket, lockTableArn: this.stateBackend.lockTable.arn, keyArn: this.stateBackend.key.arn };
+    const boundaryEnvironments = [...new Set([config.environment, ...config.ci.environments])];
+    for (const environment of boundaryEnvironments) {
+      const boundary = new PermissionsBoundary(this, `Boundary-${environment}`, {
+        partition: config.partition, accountId: this.accountId, region: config.region, environment, state: stateAccess,
+      });
+      new TerraformOutput(this, `permissions_boundary_arn_${environment}`, { value: boundary.policy.arn, description: `permissions boundary of every ${environment} workload role` });
+    }
+
     // GitHub Actions access (docs/runbook.md, "CI access"). Only with CI_GITHUB_REPOSITORY set: without
     // a repository there is nobody to trust, so no OIDC provider and no role is created (and a
     // bootstrap applied before CI was wanted stays as it was).
@@ -36,7 +49,8 @@ export class BootstrapStack extends VitalsStack {
         accountId: this.accountId,
         region: config.region,
         partition: config.partition,
-        state: { bucketName: config.state.bucket, lockTableArn: this.stateBackend.lockTable.arn, keyArn: this.stateBackend.key.arn },
+        state: stateAccess,
+        productionEnvironments: config.ci.environments.filter((e) => (PRODUCTION_ENVIRONMENTS as readonly string[]).includes(e)),
         ...(config.ci.oidcProviderArn !== undefined ? { existingOidcProviderArn: config.ci.oidcProviderArn } : {}),
       });
       new TerraformOutput(this, 'ci_diff_role_arn', { value: ci.diffRole.arn, description: 'GitHub repository variable AWS_DIFF_ROLE_ARN' });

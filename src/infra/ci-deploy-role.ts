@@ -22,6 +22,7 @@
  * AccessDenied, the message names the action: add it to the matching list below.
  */
 import { PropProblems } from './prop-problems';
+import { boundaryPolicyArn } from './permissions-boundary';
 import { Construct } from 'constructs';
 import { IamOpenidConnectProvider } from '@cdktf/provider-aws/lib/iam-openid-connect-provider';
 import { IamPolicy } from '@cdktf/provider-aws/lib/iam-policy';
@@ -78,6 +79,13 @@ export interface CiDeployRoleProps {
    * @default 'Environment'
    */
   readonly environmentTagKey?: string;
+  /**
+   * Environments holding PHI. Their deploy roles may not erase or blind the audit trail, keys, log
+   * groups or backups (break-glass in docs/runbook.md), and the pull-request diff role cannot read
+   * their state (their plan is shown by the deploy job, behind the environment's reviewers).
+   * @default []
+   */
+  readonly productionEnvironments?: readonly string[];
 }
 
 // ---- Read-only access for `terraform plan` (refresh) ------------------------------------------
@@ -126,6 +134,14 @@ export const STATE_LOCK_TABLE_ACTIONS: readonly string[] = ['dynamodb:DescribeTa
 export const STATE_KEY_ACTIONS: readonly string[] = ['kms:Decrypt', 'kms:Encrypt', 'kms:GenerateDataKey', 'kms:DescribeKey'];
 
 // ---- Deploy: create, change, delete ------------------------------------------------------------
+/** EC2 creations: the new resource must carry this environment's tag (aws:RequestTag), its parents already do. */
+export const DEPLOY_EC2_NEW_RESOURCE_ACTIONS: readonly string[] = [
+  'ec2:CreateSubnet', 'ec2:CreateRouteTable', 'ec2:CreateSecurityGroup', 'ec2:CreateVpcEndpoint', 'ec2:CreateFlowLogs',
+  'ec2:AuthorizeSecurityGroupIngress', 'ec2:AuthorizeSecurityGroupEgress',
+];
+/** Resource types an EC2 creation brings into being (never `vpc`: a subnet's parent VPC must already be this environment's). */
+export const EC2_NEW_RESOURCE_TYPES: readonly string[] = ['subnet', 'route-table', 'security-group', 'security-group-rule', 'vpc-endpoint', 'vpc-flow-log'];
+/** Every EC2 change, on resources tagged with this environment. */
 export const DEPLOY_EC2_CREATE_ACTIONS: readonly string[] = [
   'ec2:CreateVpc', 'ec2:ModifyVpcAttribute', 'ec2:CreateSubnet', 'ec2:ModifySubnetAttribute',
   'ec2:CreateRouteTable', 'ec2:AssociateRouteTable', 'ec2:DisassociateRouteTable', 'ec2:CreateRoute', 'ec2:ReplaceRoute',
@@ -211,7 +227,10 @@ export const DEPLOY_SNS_ACTIONS: readonly string[] = [
   'sns:CreateTopic', 'sns:DeleteTopic', 'sns:SetTopicAttributes', 'sns:Subscribe', 'sns:Unsubscribe',
   'sns:SetSubscriptionAttributes', 'sns:TagResource', 'sns:UntagResource',
 ];
-/** API Gateway authorises by HTTP verb on resource paths; ids are random, so the region is the scope. */
+/**
+ * API Gateway authorises by HTTP verb on resource paths; ids are random, so the Environment tag is the
+ * scope (child resources of a REST API, usage plan or key inherit its tags for authorisation).
+ */
 export const DEPLOY_APIGATEWAY_ACTIONS: readonly string[] = [
   'apigateway:POST', 'apigateway:PUT', 'apigateway:PATCH', 'apigateway:DELETE', 'apigateway:SetWebACL',
 ];
@@ -221,7 +240,7 @@ export const DEPLOY_WAF_ACTIONS: readonly string[] = [
 ];
 export const DEPLOY_CLOUDTRAIL_ACTIONS: readonly string[] = [
   'cloudtrail:CreateTrail', 'cloudtrail:UpdateTrail', 'cloudtrail:DeleteTrail', 'cloudtrail:StartLogging',
-  'cloudtrail:StopLogging', 'cloudtrail:PutEventSelectors', 'cloudtrail:PutInsightSelectors', 'cloudtrail:AddTags',
+  'cloudtrail:PutEventSelectors', 'cloudtrail:PutInsightSelectors', 'cloudtrail:AddTags',
   'cloudtrail:RemoveTags',
 ];
 export const DEPLOY_S3_BUCKET_ACTIONS: readonly string[] = [
@@ -237,12 +256,48 @@ export const DEPLOY_AUTOSCALING_ACTIONS: readonly string[] = [
   'application-autoscaling:PutScalingPolicy', 'application-autoscaling:DeleteScalingPolicy',
   'application-autoscaling:TagResource', 'application-autoscaling:UntagResource',
 ];
-export const DEPLOY_IAM_ROLE_ACTIONS: readonly string[] = [
-  'iam:CreateRole', 'iam:DeleteRole', 'iam:UpdateRole', 'iam:UpdateRoleDescription', 'iam:UpdateAssumeRolePolicy',
-  'iam:TagRole', 'iam:UntagRole', 'iam:PutRolePolicy', 'iam:DeleteRolePolicy', 'iam:AttachRolePolicy', 'iam:DetachRolePolicy',
+/** Role changes that add or remove permissions: only on roles carrying the environment's boundary (iam:PermissionsBoundary). */
+export const DEPLOY_IAM_BOUNDED_ROLE_ACTIONS: readonly string[] = [
+  'iam:CreateRole', 'iam:PutRolePermissionsBoundary', 'iam:PutRolePolicy', 'iam:DeleteRolePolicy',
 ];
-export const DEPLOY_IAM_POLICY_ACTIONS: readonly string[] = [
-  'iam:CreatePolicy', 'iam:DeletePolicy', 'iam:CreatePolicyVersion', 'iam:DeletePolicyVersion', 'iam:TagPolicy', 'iam:UntagPolicy',
+/** Managed-policy attachments: boundary required, and only the AWS managed policies the stacks attach. */
+export const DEPLOY_IAM_ATTACH_ACTIONS: readonly string[] = ['iam:AttachRolePolicy', 'iam:DetachRolePolicy'];
+/** Role changes that grant nothing (the boundary caps whatever the role is given). */
+export const DEPLOY_IAM_ROLE_METADATA_ACTIONS: readonly string[] = [
+  'iam:DeleteRole', 'iam:UpdateRole', 'iam:UpdateRoleDescription', 'iam:UpdateAssumeRolePolicy', 'iam:TagRole', 'iam:UntagRole',
+];
+export const DEPLOY_IAM_ROLE_ACTIONS: readonly string[] = [...DEPLOY_IAM_BOUNDED_ROLE_ACTIONS, ...DEPLOY_IAM_ATTACH_ACTIONS, ...DEPLOY_IAM_ROLE_METADATA_ACTIONS];
+/**
+ * Managed-policy changes: never. The stacks create no managed policy; the deploy role's own policies
+ * and the boundaries are managed policies, so one CreatePolicyVersion --set-as-default would be admin.
+ */
+export const DENIED_IAM_POLICY_ACTIONS: readonly string[] = [
+  'iam:CreatePolicy', 'iam:DeletePolicy', 'iam:CreatePolicyVersion', 'iam:DeletePolicyVersion', 'iam:SetDefaultPolicyVersion',
+  'iam:TagPolicy', 'iam:UntagPolicy',
+];
+/** AWS managed policies the stacks attach to their service roles (RDS monitoring, AWS Backup, API Gateway logging). */
+export const ATTACHABLE_MANAGED_POLICIES: readonly string[] = [
+  'service-role/AmazonRDSEnhancedMonitoringRole', 'service-role/AWSBackupServiceRolePolicyForBackup',
+  'service-role/AWSBackupServiceRolePolicyForRestores', 'service-role/AmazonAPIGatewayPushToCloudWatchLogs',
+];
+/**
+ * Production only: erasing or blinding the audit trail, its log group, the keys and the backups.
+ * These change rarely and only through break-glass (docs/runbook.md); a dev deploy role keeps them
+ * so a non-production environment can be destroyed.
+ */
+export const PRODUCTION_DENIED_ACTIONS: readonly string[] = [
+  'cloudtrail:DeleteTrail', 'cloudtrail:UpdateTrail', 'cloudtrail:PutEventSelectors', 'cloudtrail:PutInsightSelectors',
+  'kms:ScheduleKeyDeletion', 'kms:PutKeyPolicy', 'kms:DisableKey', 'kms:DisableKeyRotation',
+  'logs:DeleteLogGroup', 'logs:PutRetentionPolicy', 'logs:DeleteRetentionPolicy', 'logs:DisassociateKmsKey',
+  'backup:DeleteBackupVault', 'backup:DeleteBackupVaultAccessPolicy', 'backup:DeleteBackupVaultLockConfiguration',
+  'backup:DeleteBackupPlan', 'backup:DeleteBackupSelection',
+  's3:DeleteBucket', 's3:DeleteBucketPolicy', 's3:PutBucketVersioning', 's3:PutLifecycleConfiguration',
+  'rds:DeleteDBCluster', 'rds:DeleteDBInstance', 'kinesis:DeleteStream',
+];
+/** Never, in any environment: stopping the trail, erasing audit objects or recovery points. */
+export const ALWAYS_DENIED_TAMPER_ACTIONS: readonly string[] = [
+  'cloudtrail:StopLogging', 'backup:DeleteRecoveryPoint', 'backup:UpdateRecoveryPointLifecycle', 's3:BypassGovernanceRetention',
+  's3:PutObjectRetention', 's3:PutObjectLegalHold',
 ];
 /** Services the pipeline's roles are passed to. */
 export const PASS_ROLE_SERVICES: readonly string[] = [
@@ -256,7 +311,7 @@ export const SERVICE_LINKED_ROLE_SERVICES: readonly string[] = [
 ];
 /** Mutations that must never reach the CI roles, the OIDC provider or the state backend. */
 export const PROTECTED_IAM_ACTIONS: readonly string[] = [
-  ...DEPLOY_IAM_ROLE_ACTIONS, 'iam:DeleteOpenIDConnectProvider', 'iam:UpdateOpenIDConnectProviderThumbprint',
+  ...DEPLOY_IAM_ROLE_ACTIONS, 'iam:DeleteRolePermissionsBoundary', 'iam:DeleteOpenIDConnectProvider', 'iam:UpdateOpenIDConnectProviderThumbprint',
   'iam:AddClientIDToOpenIDConnectProvider', 'iam:RemoveClientIDFromOpenIDConnectProvider', 'iam:TagOpenIDConnectProvider',
 ];
 export const PROTECTED_STATE_ACTIONS: readonly string[] = [
@@ -365,15 +420,19 @@ export class CiDeployRole extends Construct {
       return r;
     };
 
-    const ctx: PolicyContext = { partition, accountId, region, prefix, tagKey, state: props.state, repository: props.repository };
+    const productionEnvironments = props.productionEnvironments ?? [];
+    const ctx: PolicyContext = { partition, accountId, region, prefix, tagKey, state: props.state, repository: props.repository, productionEnvironments };
     const read = policy(planReadPolicy(ctx), `${prefix}-ci-plan-read`);
-    const diffState = policy(stateAccessPolicy(ctx, '*', false), `${prefix}-ci-diff-state`);
-    this.diffRole = role('DiffRole', `${prefix}-ci-diff`, `cdktf diff from pull requests of ${props.repository} (read-only)`, pullRequestSubject(props.repository), [read, diffState]);
+    // Pull requests run before review: they plan non-production environments only (prod's plan is the
+    // deploy job's, behind the environment's reviewers).
+    const diffEnvironments = props.environments.filter((e) => !productionEnvironments.includes(e));
+    const diffState = diffEnvironments.length > 0 ? [policy(stateAccessPolicy(ctx, diffEnvironments, false), `${prefix}-ci-diff-state`)] : [];
+    this.diffRole = role('DiffRole', `${prefix}-ci-diff`, `cdktf diff from pull requests of ${props.repository} (read-only)`, pullRequestSubject(props.repository), [read, ...diffState]);
 
     const deployRoles: Record<string, IamRole> = {};
     for (const env of props.environments) {
       const specs = deployPolicies(ctx, env);
-      const attached = [read, policy(stateAccessPolicy(ctx, env, true), `${prefix}-ci-deploy-state-${env}`), ...specs.map((s) => policy(s, `${prefix}-ci-deploy-${s.suffix}-${env}`))];
+      const attached = [read, policy(stateAccessPolicy(ctx, [env], true), `${prefix}-ci-deploy-state-${env}`), ...specs.map((s) => policy(s, `${prefix}-ci-deploy-${s.suffix}-${env}`))];
       deployRoles[env] = role(`DeployRole-${env}`, `${prefix}-ci-deploy-${env}`, `cdktf deploy of ${env} from the GitHub environment "${env}" of ${props.repository}`, environmentSubject(props.repository, env), attached);
     }
     this.deployRoles = deployRoles;
@@ -389,6 +448,7 @@ interface PolicyContext {
   readonly tagKey: string;
   readonly state: CiStateAccess;
   readonly repository: string;
+  readonly productionEnvironments: readonly string[];
 }
 
 const inRegion = (region: string): Statement['Condition'] => ({ StringEquals: { 'aws:RequestedRegion': region } });
@@ -416,14 +476,15 @@ function planReadPolicy(c: PolicyContext): PolicySpec {
  * State objects and locks: `<stack>/<env>/…` for every CI stack prefix (env '*' = every environment,
  * read-only apart from the lock; a deploy role reads and writes its own environment only).
  */
-function stateAccessPolicy(c: PolicyContext, env: string, write: boolean): PolicySpec {
+function stateAccessPolicy(c: PolicyContext, envs: readonly string[], write: boolean): PolicySpec {
   const prefixes = c.state.stackPrefixes ?? ['registry', 'pipeline'];
   const bucketArn = `arn:${c.partition}:s3:::${c.state.bucketName}`;
-  const objects = prefixes.map((p) => `${bucketArn}/${p}/${env}/*`);
-  const locks = prefixes.map((p) => `${bucketArn}/${p}/${env}/*.tflock`);
-  const lockKeys = prefixes.map((p) => `${c.state.bucketName}/${p}/${env}/*`);
+  const paths = prefixes.flatMap((p) => envs.map((env) => `${p}/${env}/`));
+  const objects = paths.map((p) => `${bucketArn}/${p}*`);
+  const locks = paths.map((p) => `${bucketArn}/${p}*.tflock`);
+  const lockKeys = paths.map((p) => `${c.state.bucketName}/${p}*`);
   const statements: Statement[] = [
-    { Sid: 'ListStatePrefixes', Effect: 'Allow', Action: ['s3:ListBucket'], Resource: bucketArn, Condition: { StringLike: { 's3:prefix': prefixes.map((p) => `${p}/${env}/*`) } } },
+    { Sid: 'ListStatePrefixes', Effect: 'Allow', Action: ['s3:ListBucket'], Resource: bucketArn, Condition: { StringLike: { 's3:prefix': paths.map((p) => `${p}*`) } } },
     { Sid: 'ReadState', Effect: 'Allow', Action: ['s3:GetObject'], Resource: objects },
     { Sid: 'S3LockFiles', Effect: 'Allow', Action: ['s3:PutObject', 's3:DeleteObject'], Resource: locks },
     ...(write ? [{ Sid: 'WriteState', Effect: 'Allow' as const, Action: ['s3:PutObject'], Resource: objects }] : []),
@@ -442,7 +503,7 @@ function stateAccessPolicy(c: PolicyContext, env: string, write: boolean): Polic
       Condition: { StringEquals: { 'kms:ViaService': [`s3.${c.region}.amazonaws.com`, `dynamodb.${c.region}.amazonaws.com`] } },
     },
   ];
-  return { suffix: 'state', description: write ? `Read and write ${env} state, take its locks` : 'Read registry and pipeline state, take their locks', statements };
+  return { suffix: 'state', description: write ? `Read and write ${envs.join(', ')} state, take its locks` : `Read registry and pipeline state of ${envs.join(', ') || 'no environment'}, take their locks`, statements };
 }
 
 /** The deploy role's create/change/delete rights for one environment, grouped in managed policies under IAM's size limit. */
@@ -456,6 +517,10 @@ function deployPolicies(c: PolicyContext, env: string): PolicySpec[] {
   const names = [`${c.prefix}-${env}`, `${c.prefix}-${env}-*`, `${c.prefix}-*-${env}`, `${c.prefix}-*-${env}-*`];
   const named = (service: string, kind: string, region = c.region): string[] => names.map((n) => arn(service, `${kind}${n}`, region));
   const tagged = { StringEquals: { [`aws:ResourceTag/${c.tagKey}`]: env, 'aws:RequestedRegion': c.region } };
+  const requestTagged = { StringEquals: { [`aws:RequestTag/${c.tagKey}`]: env, 'aws:RequestedRegion': c.region } };
+  const production = c.productionEnvironments.includes(env);
+  const boundary = boundaryPolicyArn(c.partition, c.accountId, c.prefix, env);
+  const roleArns = names.map((n) => `arn:${c.partition}:iam::${c.accountId}:role/${n}`);
   const untaggedGettingOwnTag = {
     StringEquals: { [`aws:RequestTag/${c.tagKey}`]: env, 'aws:RequestedRegion': c.region },
     Null: { [`aws:ResourceTag/${c.tagKey}`]: 'true' },
@@ -463,9 +528,12 @@ function deployPolicies(c: PolicyContext, env: string): PolicySpec[] {
   const logGroups = [
     `/${c.prefix}/${env}/*`, `/ecs/${c.prefix}-*-${env}`, `/aws/rds/cluster/${c.prefix}-${env}/*`,
     `/aws/apigateway/${c.prefix}-*-${env}/*`, `aws-waf-logs-${c.prefix}-*-${env}`,
-    // API Gateway names its execution log group after the (random) API id: not scopable by environment.
-    'API-Gateway-Execution-Logs_*',
   ].flatMap((g) => [arn('logs', `log-group:${g}`), arn('logs', `log-group:${g}:*`)]);
+  // API Gateway names its execution log group after the (random) API id: scoped by the Environment tag.
+  const executionLogGroups = [arn('logs', 'log-group:API-Gateway-Execution-Logs_*'), arn('logs', 'log-group:API-Gateway-Execution-Logs_*:*')];
+  const apiGateway = (paths: readonly string[]): string[] => paths.map((path) => `arn:${c.partition}:apigateway:${c.region}::${path}`);
+  const rdsSecrets = arn('secretsmanager', 'secret:rds!cluster-*');
+  const ownClusterArns = names.map((n) => arn('rds', `cluster:${n}`));
   const stateBucketArn = `arn:${c.partition}:s3:::${c.state.bucketName}`;
 
   return [
@@ -473,7 +541,9 @@ function deployPolicies(c: PolicyContext, env: string): PolicySpec[] {
       suffix: 'network',
       description: `VPC, subnets, security groups, endpoints, flow logs of ${env}`,
       statements: [
-        { Sid: 'Ec2CreateAndChangeInRegion', Effect: 'Allow', Action: DEPLOY_EC2_CREATE_ACTIONS, Resource: '*', Condition: inRegion(c.region) },
+        { Sid: 'Ec2CreateVpcWithOwnTag', Effect: 'Allow', Action: ['ec2:CreateVpc'], Resource: arn('ec2', 'vpc/*'), Condition: requestTagged },
+        { Sid: 'Ec2CreateWithOwnTag', Effect: 'Allow', Action: DEPLOY_EC2_NEW_RESOURCE_ACTIONS, Resource: EC2_NEW_RESOURCE_TYPES.map((t) => arn('ec2', `${t}/*`)), Condition: requestTagged },
+        { Sid: 'Ec2ChangeOwnEnvironment', Effect: 'Allow', Action: DEPLOY_EC2_CREATE_ACTIONS, Resource: '*', Condition: tagged },
         { Sid: 'Ec2DeleteOwnEnvironment', Effect: 'Allow', Action: DEPLOY_EC2_DELETE_ACTIONS, Resource: '*', Condition: tagged },
         { Sid: 'Ec2TagOwnEnvironment', Effect: 'Allow', Action: DEPLOY_EC2_TAG_ACTIONS, Resource: '*', Condition: tagged },
         { Sid: 'Ec2TagNewResources', Effect: 'Allow', Action: DEPLOY_EC2_TAG_ACTIONS, Resource: '*', Condition: untaggedGettingOwnTag },
@@ -514,14 +584,25 @@ function deployPolicies(c: PolicyContext, env: string): PolicySpec[] {
             arn('rds', 'cluster-pg:default.*'),
           ],
         },
-        { Sid: 'RdsManagedMasterSecret', Effect: 'Allow', Action: DEPLOY_RDS_SECRET_ACTIONS, Resource: arn('secretsmanager', 'secret:rds!cluster-*') },
+        // RDS creates, tags and rotates its managed secret with the caller's rights; the secret carries
+        // the cluster's ARN as the tag aws:rds:primaryDBClusterArn, so only this environment's cluster's.
         {
-          Sid: 'BackupOwnVaultAndPlans',
+          Sid: 'RdsManagedMasterSecretOfOwnCluster',
           Effect: 'Allow',
-          Action: DEPLOY_BACKUP_ACTIONS,
-          Resource: [...named('backup', 'backup-vault:'), arn('backup', 'backup-plan:*')],
-          Condition: inRegion(c.region),
+          Action: DEPLOY_RDS_SECRET_ACTIONS,
+          Resource: rdsSecrets,
+          Condition: { StringLike: { 'aws:ResourceTag/aws:rds:primaryDBClusterArn': ownClusterArns } },
         },
+        {
+          Sid: 'RdsCreatesSecretForOwnCluster',
+          Effect: 'Allow',
+          Action: ['secretsmanager:CreateSecret', 'secretsmanager:TagResource'],
+          Resource: rdsSecrets,
+          Condition: { StringLike: { 'aws:RequestTag/aws:rds:primaryDBClusterArn': ownClusterArns } },
+        },
+        { Sid: 'BackupOwnVault', Effect: 'Allow', Action: DEPLOY_BACKUP_ACTIONS, Resource: named('backup', 'backup-vault:'), Condition: inRegion(c.region) },
+        { Sid: 'BackupOwnPlans', Effect: 'Allow', Action: DEPLOY_BACKUP_ACTIONS, Resource: arn('backup', 'backup-plan:*'), Condition: tagged },
+        { Sid: 'BackupCreatePlansWithOwnTag', Effect: 'Allow', Action: ['backup:CreateBackupPlan', 'backup:TagResource'], Resource: arn('backup', 'backup-plan:*'), Condition: requestTagged },
       ],
     },
     {
@@ -549,23 +630,25 @@ function deployPolicies(c: PolicyContext, env: string): PolicySpec[] {
       suffix: 'edge',
       description: `API Gateway and WAF of ${env}`,
       statements: [
+        { Sid: 'ApiGatewayCreateWithOwnTag', Effect: 'Allow', Action: ['apigateway:POST'], Resource: apiGateway(['/restapis', '/apikeys', '/usageplans', '/vpclinks']), Condition: requestTagged },
         {
-          Sid: 'ApiGatewayInRegion',
+          Sid: 'ApiGatewayOwnEnvironment',
           Effect: 'Allow',
           Action: DEPLOY_APIGATEWAY_ACTIONS,
-          Resource: ['/restapis', '/restapis/*', '/apikeys', '/apikeys/*', '/usageplans', '/usageplans/*', '/account', '/tags/*']
-            .map((path) => `arn:${c.partition}:apigateway:${c.region}::${path}`),
+          Resource: apiGateway(['/restapis/*', '/apikeys/*', '/usageplans/*', '/vpclinks/*', '/tags/*']),
+          Condition: tagged,
         },
+        // The region's API Gateway account settings (the CloudWatch role) are one per account: not
+        // taggable. The role it may point to is limited by iam:PassRole to this environment's roles.
+        { Sid: 'ApiGatewayAccountSettings', Effect: 'Allow', Action: ['apigateway:PATCH'], Resource: apiGateway(['/account']) },
         {
           Sid: 'WafOwnWebAcl',
           Effect: 'Allow',
           Action: DEPLOY_WAF_ACTIONS,
-          Resource: [
-            ...names.map((n) => arn('wafv2', `regional/webacl/${n}/*`)),
-            arn('wafv2', 'regional/managedruleset/*/*'),
-            `arn:${c.partition}:apigateway:${c.region}::/restapis/*/stages/*`,
-          ],
+          Resource: [...names.map((n) => arn('wafv2', `regional/webacl/${n}/*`)), arn('wafv2', 'regional/managedruleset/*/*')],
         },
+        // Associating a web ACL also needs apigateway:SetWebACL on the stage (ApiGatewayOwnEnvironment, by tag).
+        { Sid: 'WafOwnStages', Effect: 'Allow', Action: ['wafv2:AssociateWebACL', 'wafv2:DisassociateWebACL'], Resource: apiGateway(['/restapis/*/stages/*']), Condition: tagged },
       ],
     },
     {
@@ -573,6 +656,8 @@ function deployPolicies(c: PolicyContext, env: string): PolicySpec[] {
       description: `Log groups, alarms, dashboard, alarm topic, audit trail and bucket of ${env}`,
       statements: [
         { Sid: 'LogsOwnGroups', Effect: 'Allow', Action: DEPLOY_LOGS_ACTIONS, Resource: logGroups },
+        { Sid: 'LogsOwnExecutionLogGroups', Effect: 'Allow', Action: DEPLOY_LOGS_ACTIONS.filter((a) => a !== 'logs:CreateLogGroup'), Resource: executionLogGroups, Condition: tagged },
+        { Sid: 'LogsCreateExecutionLogGroupsWithOwnTag', Effect: 'Allow', Action: ['logs:CreateLogGroup', 'logs:TagResource', 'logs:TagLogGroup'], Resource: executionLogGroups, Condition: requestTagged },
         { Sid: 'LogDeliveryInRegion', Effect: 'Allow', Action: DEPLOY_LOG_DELIVERY_ACTIONS, Resource: '*', Condition: inRegion(c.region) },
         {
           Sid: 'CloudWatchOwnAlarmsAndDashboard',
@@ -588,25 +673,36 @@ function deployPolicies(c: PolicyContext, env: string): PolicySpec[] {
           Action: DEPLOY_S3_BUCKET_ACTIONS,
           Resource: [`arn:${c.partition}:s3:::${c.prefix}-*-${env}`, `arn:${c.partition}:s3:::${c.prefix}-*-${env}-*`],
         },
-        {
+        // A non-production audit bucket is emptied on destroy; a production one never (and Object Lock keeps it).
+        ...(production ? [] : [{
           Sid: 'S3EmptyOwnBucketsOnDestroy',
-          Effect: 'Allow',
+          Effect: 'Allow' as const,
           Action: DEPLOY_S3_OBJECT_ACTIONS,
           Resource: [`arn:${c.partition}:s3:::${c.prefix}-*-${env}/*`, `arn:${c.partition}:s3:::${c.prefix}-*-${env}-*/*`],
-        },
+        }]),
       ],
     },
     {
       suffix: 'iam',
       description: `Roles of ${env} (never the CI roles) and passing them to the services that run them`,
       statements: [
-        { Sid: 'IamOwnRoles', Effect: 'Allow', Action: DEPLOY_IAM_ROLE_ACTIONS, Resource: names.map((n) => `arn:${c.partition}:iam::${c.accountId}:role/${n}`) },
-        { Sid: 'IamOwnPolicies', Effect: 'Allow', Action: DEPLOY_IAM_POLICY_ACTIONS, Resource: names.map((n) => `arn:${c.partition}:iam::${c.accountId}:policy/${n}`) },
+        { Sid: 'IamOwnRolesWithBoundary', Effect: 'Allow', Action: DEPLOY_IAM_BOUNDED_ROLE_ACTIONS, Resource: roleArns, Condition: { StringEquals: { 'iam:PermissionsBoundary': boundary } } },
+        {
+          Sid: 'IamAttachServicePoliciesWithBoundary',
+          Effect: 'Allow',
+          Action: DEPLOY_IAM_ATTACH_ACTIONS,
+          Resource: roleArns,
+          Condition: {
+            StringEquals: { 'iam:PermissionsBoundary': boundary },
+            ArnEquals: { 'iam:PolicyARN': ATTACHABLE_MANAGED_POLICIES.map((p) => `arn:${c.partition}:iam::aws:policy/${p}`) },
+          },
+        },
+        { Sid: 'IamOwnRolesMetadata', Effect: 'Allow', Action: DEPLOY_IAM_ROLE_METADATA_ACTIONS, Resource: roleArns },
         {
           Sid: 'PassOwnRolesToPipelineServices',
           Effect: 'Allow',
           Action: ['iam:PassRole'],
-          Resource: names.map((n) => `arn:${c.partition}:iam::${c.accountId}:role/${n}`),
+          Resource: roleArns,
           Condition: { StringEquals: { 'iam:PassedToService': PASS_ROLE_SERVICES } },
         },
         {
@@ -631,6 +727,20 @@ function deployPolicies(c: PolicyContext, env: string): PolicySpec[] {
           Action: PROTECTED_STATE_ACTIONS,
           Resource: [stateBucketArn, c.state.lockTableArn, c.state.keyArn],
         },
+        // The deploy role's own policies and the boundaries are managed policies: never changed by CI.
+        { Sid: 'NeverManagedPolicies', Effect: 'Deny', Action: DENIED_IAM_POLICY_ACTIONS, Resource: `arn:${c.partition}:iam::${c.accountId}:policy/*` },
+        { Sid: 'NeverRemoveABoundary', Effect: 'Deny', Action: ['iam:DeleteRolePermissionsBoundary'], Resource: '*' },
+        {
+          Sid: 'NeverARoleWithoutTheBoundary',
+          Effect: 'Deny',
+          Action: [...DEPLOY_IAM_BOUNDED_ROLE_ACTIONS, ...DEPLOY_IAM_ATTACH_ACTIONS],
+          Resource: '*',
+          Condition: { StringNotEquals: { 'iam:PermissionsBoundary': boundary } },
+        },
+        // A role trusting the deploy role by ARN needs no Allow here: the explicit Deny stops that path.
+        { Sid: 'NeverAssumeOtherRoles', Effect: 'Deny', Action: ['sts:AssumeRole', 'sts:AssumeRoleWithWebIdentity', 'sts:TagSession'], Resource: '*' },
+        { Sid: 'NeverTamperWithAudit', Effect: 'Deny', Action: ALWAYS_DENIED_TAMPER_ACTIONS, Resource: '*' },
+        ...(production ? [{ Sid: 'ProductionNeverErases', Effect: 'Deny' as const, Action: PRODUCTION_DENIED_ACTIONS, Resource: '*' }] : []),
       ],
     },
   ];

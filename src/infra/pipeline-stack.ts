@@ -12,6 +12,7 @@ import { Monitoring } from './monitoring';
 import { Network } from './network';
 import { ProcessingService } from './processing-service';
 import { Registry } from './registry';
+import { applyPermissionsBoundary, boundaryPolicyArn } from './permissions-boundary';
 import { useRemoteState } from './state-backend';
 import { Stream } from './stream';
 
@@ -40,6 +41,8 @@ export class PipelineStack extends VitalsStack {
   constructor(scope: Construct, config: AppConfig) {
     super(scope, pipelineStackId(config.environment), config);
     useRemoteState(this, config.state, `pipeline/${config.environment}/terraform.tfstate`);
+    // Every role gets the environment's permissions boundary (created by the bootstrap stack).
+    applyPermissionsBoundary(this, boundaryPolicyArn(config.partition, this.accountId, config.project, config.environment));
     const { environment, region, partition, production } = config;
     const accountId = this.accountId;
     const logRetentionDays = config.logRetentionDays;

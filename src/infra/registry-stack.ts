@@ -3,6 +3,7 @@ import { TerraformOutput } from 'cdktf';
 import { AppConfig } from './config';
 import { VitalsStack } from './base-stack';
 import { Registry } from './registry';
+import { applyPermissionsBoundary, boundaryPolicyArn } from './permissions-boundary';
 import { useRemoteState } from './state-backend';
 
 export const registryStackId = (environment: string): string => `registry-${environment}`;
@@ -17,6 +18,8 @@ export class RegistryStack extends VitalsStack {
   constructor(scope: Construct, config: AppConfig) {
     super(scope, registryStackId(config.environment), config);
     useRemoteState(this, config.state, `registry/${config.environment}/terraform.tfstate`);
+    // Every role gets the environment's permissions boundary (created by the bootstrap stack).
+    applyPermissionsBoundary(this, boundaryPolicyArn(config.partition, this.accountId, config.project, config.environment));
     this.registry = new Registry(this, 'Registry', {
       environment: config.environment,
       accountId: this.accountId,

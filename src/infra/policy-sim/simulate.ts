@@ -1,0 +1,115 @@
+/**
+ * Evaluates requests against the synthesized policies with @cloud-copilot/iam-simulate: the role's
+ * identity policies, its permissions boundary and the resource's policy (key, bucket, topic), as AWS
+ * evaluates them (explicit Deny wins; a boundary caps; KMS needs its key policy). Assertions are
+ * counted per role so the suite can report how many allowed and denied calls it proved.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { runSimulation } from '@cloud-copilot/iam-simulate';
+import { Deployment, PolicyDocument, UNRESOLVED } from './documents';
+import { RoleModel, StackModel } from './model';
+
+export type Decision = 'Allowed' | 'ExplicitlyDenied' | 'ImplicitlyDenied';
+
+export interface SimRequest {
+  readonly action: string;
+  readonly resource: string;
+  /** Request context (aws:ResourceTag/..., aws:RequestTag/..., kms:ViaService, iam:PermissionsBoundary, ...). */
+  readonly context?: Readonly<Record<string, string | readonly string[]>>;
+}
+
+export interface SimOutcome {
+  readonly decision: Decision;
+  /** Set when the simulator refused the input (an invalid policy or request). */
+  readonly errors?: string;
+}
+
+/** The resource policy that protects `resource` (a key, a bucket or its objects, a topic). */
+function resourcePolicyFor(model: StackModel, resource: string): PolicyDocument | undefined {
+  if (model.resourcePolicies[resource]) return model.resourcePolicies[resource];
+  const bucket = /^(arn:[^:]+:s3:::[^/]+)\//.exec(resource);
+  return bucket ? model.resourcePolicies[bucket[1]] : undefined;
+}
+
+export class PolicySimulator {
+  private readonly counts = new Map<string, { allowed: number; denied: number }>();
+
+  constructor(readonly model: StackModel, readonly deployment: Deployment) {}
+
+  role(name: string): RoleModel {
+    const role = this.model.roles[name];
+    if (!role) throw new Error(`no role named ${name} (roles: ${Object.keys(this.model.roles).sort().join(', ')})`);
+    return role;
+  }
+
+  /** The decision AWS would make for `roleName` calling `request`. */
+  async evaluate(roleName: string, request: SimRequest): Promise<SimOutcome> {
+    const role = this.role(roleName);
+    const documents = [...role.identityPolicies.map((p) => p.policy), ...(role.boundary ? [role.boundary] : [])];
+    const unresolved = JSON.stringify(documents).match(new RegExp(`${UNRESOLVED}[^"]*`));
+    if (unresolved) throw new Error(`${roleName}: a policy still holds a Terraform reference: ${unresolved[0]}`);
+    if (role.boundaryArn !== undefined && role.boundary === undefined) throw new Error(`${roleName}: boundary ${role.boundaryArn} is not among the synthesized policies`);
+    const resourcePolicy = resourcePolicyFor(this.model, request.resource);
+    const result = await runSimulation({
+      request: {
+        principal: role.arn,
+        action: request.action,
+        resource: { resource: request.resource, accountId: this.deployment.accountId },
+        contextVariables: {
+          'aws:RequestedRegion': this.deployment.region,
+          'aws:SecureTransport': 'true',
+          'aws:PrincipalArn': role.arn,
+          'aws:PrincipalAccount': this.deployment.accountId,
+          'aws:PrincipalType': 'AssumedRole',
+          ...(request.context as Record<string, string | string[]> | undefined),
+        },
+      },
+      identityPolicies: role.identityPolicies.map((p) => ({ name: p.name, policy: p.policy })),
+      ...(role.boundary ? { permissionBoundaryPolicies: [{ name: role.boundaryArn ?? 'boundary', policy: role.boundary }] } : {}),
+      ...(resourcePolicy ? { resourcePolicy } : {}),
+      serviceControlPolicies: [],
+      resourceControlPolicies: [],
+    }, { simulationMode: 'Strict' });
+    if (result.resultType === 'error') return { decision: 'ImplicitlyDenied', errors: JSON.stringify(result.errors) };
+    return { decision: result.overallResult };
+  }
+
+  /** Throws unless the call is allowed; counts it. */
+  async expectAllowed(roleName: string, request: SimRequest): Promise<void> {
+    const outcome = await this.evaluate(roleName, request);
+    if (outcome.decision !== 'Allowed') throw new Error(`expected ${roleName} to be allowed ${describe(request)}; got ${outcome.decision}${outcome.errors ? ` (${outcome.errors})` : ''}`);
+    this.count(roleName, 'allowed');
+  }
+
+  /** Throws unless the call is denied (explicitly or implicitly, or only explicitly); counts it. */
+  async expectDenied(roleName: string, request: SimRequest, how: 'any' | 'explicit' = 'any'): Promise<void> {
+    const outcome = await this.evaluate(roleName, request);
+    if (outcome.errors) throw new Error(`simulation of ${roleName} ${describe(request)} failed: ${outcome.errors}`);
+    const ok = how === 'explicit' ? outcome.decision === 'ExplicitlyDenied' : outcome.decision !== 'Allowed';
+    if (!ok) throw new Error(`expected ${roleName} to be ${how === 'explicit' ? 'explicitly ' : ''}denied ${describe(request)}; got ${outcome.decision}`);
+    this.count(roleName, 'denied');
+  }
+
+  private count(roleName: string, kind: 'allowed' | 'denied'): void {
+    const c = this.counts.get(roleName) ?? { allowed: 0, denied: 0 };
+    c[kind] += 1;
+    this.counts.set(roleName, c);
+  }
+
+  /** Allowed/denied assertions per role so far. */
+  assertionCounts(): Record<string, { allowed: number; denied: number }> {
+    return Object.fromEntries([...this.counts.entries()].sort(([a], [b]) => a.localeCompare(b)));
+  }
+
+  /**
+   * Writes the counts to `<dir>/<suite>.json` (scripts/policy-sim-summary.js adds up every suite's
+   * file for the test command's summary).
+   */
+  writeCounts(dir: string, suite: string): void {
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, `${suite}.json`), `${JSON.stringify(this.assertionCounts(), null, 2)}\n`);
+  }
+}
+
+const describe = (r: SimRequest): string => `${r.action} on ${r.resource}${r.context ? ` with ${JSON.stringify(r.context)}` : ''}`;

@@ -25,6 +25,7 @@ echo "==> typecheck (tsc --noEmit)"
 npx tsc --noEmit -p tsconfig.json
 
 echo "==> jest (unit, construct and integration tests)"
+rm -rf .tmp/policy-sim   # policy-simulation suites write their assertion counts here
 npx jest --ci --json --outputFile=.tmp/jest-results.json "$@"
 
 echo "==> synth"
@@ -58,6 +59,7 @@ else
   echo "terraform validate + offline plan: $(grep -c '^OK: ' .tmp/terraform-check.log) stacks OK"
 fi
 grep '^checkov: ' .tmp/checkov.log || true
+node scripts/policy-sim-summary.js --per-role
 if [ "$image_rc" = 3 ]; then
   echo "image: SKIPPED (no Docker daemon can run here; see the banner above)"
 else

@@ -3,20 +3,22 @@
  * workflow (.github/workflows/infra.yml) assumes with `aws-actions/configure-aws-credentials`.
  *
  * - `vitals-ci-diff`: assumable only from pull requests of one repository. Read-only: it reads the
- *   state of the registry and pipeline stacks and takes their locks (a plan locks state), uses the
+ *   state of the registry and pipeline stacks of non-production environments and takes their locks (a plan locks state), uses the
  *   state key only through S3 and DynamoDB, and may describe what `terraform plan` refreshes. It
  *   cannot read stream records, secret values or log events.
  * - `vitals-ci-deploy-<env>`: one per environment, assumable only by a job running in the GitHub
  *   environment of the same name (whose protection rules require a reviewer). Deploying this stack
  *   creates VPCs, keys, streams, databases, services, APIs, trails and IAM roles, so this role is
  *   broad by necessity. It is scoped where AWS allows: resource names `vitals-*-<env>` (so a dev role
- *   cannot touch prod), the deployment region, keys and EC2 deletions by the `Environment` tag, role
- *   passing by receiving service. What cannot be scoped by name (EC2 creation, API Gateway and KMS
- *   key creation, task-definition registration, the RDS-managed secret `rds!cluster-*`) is scoped by
- *   region only. Explicit denies keep it away from the bootstrap (state bucket, lock table, state
- *   key) and from the CI roles themselves. Known residual risk: it may create and change roles named
- *   `vitals-*-<env>`, so it could grant such a role more than this one has; a permissions boundary on
- *   every pipeline role would close that (docs/runbook.md, "CI access").
+ *   cannot touch prod), the `Environment` tag where ids are random (API Gateway, EC2, backup plans,
+ *   keys, execution log groups; `aws:RequestTag` on creation), role passing by receiving service.
+ *   Roles are created and changed only with the environment's permissions boundary
+ *   (src/infra/permissions-boundary.ts), managed policies never (its own are managed policies), so it
+ *   cannot mint a role stronger than the boundary or rewrite itself. Explicit denies keep it away from
+ *   the bootstrap (state bucket, lock table, state key), the CI roles, the boundaries and, in
+ *   production, from erasing the audit trail, keys, log groups and backups. What remains region-scoped
+ *   is listed in docs/runbook.md ("Deploy roles, the permissions boundary and break-glass"); the
+ *   boundary is proven by __tests__/infra/policy-simulation.test.ts.
  *
  * The lists are derived from the resources the stacks declare; when a deploy fails with
  * AccessDenied, the message names the action: add it to the matching list below.

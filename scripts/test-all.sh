@@ -38,6 +38,9 @@ bash scripts/terraform-check.sh | tee .tmp/terraform-check.log
 echo "==> checkov"
 bash scripts/checkov.sh | tee .tmp/checkov.log
 
+echo "==> IAM linter (parliament over every synthesized policy; suppressions with reasons in .parliament.yaml)"
+bash scripts/parliament.sh | tee .tmp/parliament.log
+
 echo "==> container image (scripts/image.sh test: build, then run as the ECS task definitions do)"
 set +e
 bash scripts/image.sh test 2>&1 | tee .tmp/image.log
@@ -59,6 +62,7 @@ else
   echo "terraform validate + offline plan: $(grep -c '^OK: ' .tmp/terraform-check.log) stacks OK"
 fi
 grep '^checkov: ' .tmp/checkov.log || true
+grep '^parliament: ' .tmp/parliament.log || true
 node scripts/policy-sim-summary.js --per-role
 if [ "$image_rc" = 3 ]; then
   echo "image: SKIPPED (no Docker daemon can run here; see the banner above)"

@@ -214,7 +214,8 @@ describe('the production deploy role cannot erase or blind the audit trail, keys
 
   test('audit objects and their versions cannot be deleted in prod; dev may empty its own bucket on destroy', async () => {
     for (const action of ['s3:DeleteObject', 's3:DeleteObjectVersion']) {
-      await denied(role, { action, resource: `${audit}/AWSLogs/${ACCOUNT_ID}/CloudTrail/x.json.gz` });
+      // Explicitly: a bucket policy the role wrote could not grant it back.
+      await explicitlyDenied(role, { action, resource: `${audit}/AWSLogs/${ACCOUNT_ID}/CloudTrail/x.json.gz` });
       await allowed(deployRole('dev'), { action, resource: `arn:aws:s3:::vitals-audit-dev-${ACCOUNT_ID}-${REGION}/AWSLogs/${ACCOUNT_ID}/CloudTrail/x.json.gz` });
     }
   });

@@ -131,7 +131,8 @@ export const PLAN_READ_S3_BUCKET_ACTIONS: readonly string[] = [
 ];
 
 // ---- State access ------------------------------------------------------------------------------
-export const STATE_LOCK_TABLE_ACTIONS: readonly string[] = ['dynamodb:DescribeTable', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:DeleteItem'];
+/** Item calls on the lock table, limited to this role's lock keys (dynamodb:LeadingKeys). */
+export const STATE_LOCK_TABLE_ACTIONS: readonly string[] = ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:DeleteItem'];
 /** Through S3 and DynamoDB only (kms:ViaService). */
 export const STATE_KEY_ACTIONS: readonly string[] = ['kms:Decrypt', 'kms:Encrypt', 'kms:GenerateDataKey', 'kms:DescribeKey'];
 
@@ -194,10 +195,14 @@ export const DEPLOY_RDS_SECRET_ACTIONS: readonly string[] = [
   'secretsmanager:CreateSecret', 'secretsmanager:DeleteSecret', 'secretsmanager:RotateSecret', 'secretsmanager:TagResource',
   'secretsmanager:UntagResource', 'secretsmanager:UpdateSecret',
 ];
-export const DEPLOY_BACKUP_ACTIONS: readonly string[] = [
+export const DEPLOY_BACKUP_VAULT_ACTIONS: readonly string[] = [
   'backup:CreateBackupVault', 'backup:DeleteBackupVault', 'backup:PutBackupVaultAccessPolicy', 'backup:DeleteBackupVaultAccessPolicy',
+  'backup:PutBackupVaultLockConfiguration', 'backup:PutBackupVaultNotifications', 'backup:DeleteBackupVaultNotifications',
+  'backup:TagResource', 'backup:UntagResource',
+];
+export const DEPLOY_BACKUP_PLAN_ACTIONS: readonly string[] = [
   'backup:CreateBackupPlan', 'backup:UpdateBackupPlan', 'backup:DeleteBackupPlan', 'backup:CreateBackupSelection',
-  'backup:DeleteBackupSelection', 'backup:TagResource', 'backup:UntagResource', 'backup-storage:MountCapsule',
+  'backup:DeleteBackupSelection', 'backup:TagResource', 'backup:UntagResource',
 ];
 export const DEPLOY_ECS_ACTIONS: readonly string[] = [
   'ecs:CreateCluster', 'ecs:UpdateCluster', 'ecs:UpdateClusterSettings', 'ecs:DeleteCluster', 'ecs:PutClusterCapacityProviders',
@@ -490,6 +495,8 @@ function stateAccessPolicy(c: PolicyContext, envs: readonly string[], write: boo
     { Sid: 'ReadState', Effect: 'Allow', Action: ['s3:GetObject'], Resource: objects },
     { Sid: 'S3LockFiles', Effect: 'Allow', Action: ['s3:PutObject', 's3:DeleteObject'], Resource: locks },
     ...(write ? [{ Sid: 'WriteState', Effect: 'Allow' as const, Action: ['s3:PutObject'], Resource: objects }] : []),
+    // DescribeTable has no item keys: a LeadingKeys condition on it would be vacuous (ForAllValues over none).
+    { Sid: 'DescribeLockTable', Effect: 'Allow', Action: ['dynamodb:DescribeTable'], Resource: c.state.lockTableArn },
     {
       Sid: 'DynamoDbLocks',
       Effect: 'Allow',
@@ -602,8 +609,10 @@ function deployPolicies(c: PolicyContext, env: string): PolicySpec[] {
           Resource: rdsSecrets,
           Condition: { StringLike: { 'aws:RequestTag/aws:rds:primaryDBClusterArn': ownClusterArns } },
         },
-        { Sid: 'BackupOwnVault', Effect: 'Allow', Action: DEPLOY_BACKUP_ACTIONS, Resource: named('backup', 'backup-vault:'), Condition: inRegion(c.region) },
-        { Sid: 'BackupOwnPlans', Effect: 'Allow', Action: DEPLOY_BACKUP_ACTIONS, Resource: arn('backup', 'backup-plan:*'), Condition: tagged },
+        { Sid: 'BackupOwnVault', Effect: 'Allow', Action: DEPLOY_BACKUP_VAULT_ACTIONS, Resource: named('backup', 'backup-vault:'), Condition: inRegion(c.region) },
+        // AWS Backup mounts the vault's storage with the caller's rights when a vault is created (no resource type).
+        { Sid: 'BackupStorage', Effect: 'Allow', Action: ['backup-storage:MountCapsule'], Resource: '*', Condition: inRegion(c.region) },
+        { Sid: 'BackupOwnPlans', Effect: 'Allow', Action: DEPLOY_BACKUP_PLAN_ACTIONS, Resource: arn('backup', 'backup-plan:*'), Condition: tagged },
         { Sid: 'BackupCreatePlansWithOwnTag', Effect: 'Allow', Action: ['backup:CreateBackupPlan', 'backup:TagResource'], Resource: arn('backup', 'backup-plan:*'), Condition: requestTagged },
       ],
     },
@@ -742,7 +751,16 @@ function deployPolicies(c: PolicyContext, env: string): PolicySpec[] {
         // A role trusting the deploy role by ARN needs no Allow here: the explicit Deny stops that path.
         { Sid: 'NeverAssumeOtherRoles', Effect: 'Deny', Action: ['sts:AssumeRole', 'sts:AssumeRoleWithWebIdentity', 'sts:TagSession'], Resource: '*' },
         { Sid: 'NeverTamperWithAudit', Effect: 'Deny', Action: ALWAYS_DENIED_TAMPER_ACTIONS, Resource: '*' },
-        ...(production ? [{ Sid: 'ProductionNeverErases', Effect: 'Deny' as const, Action: PRODUCTION_DENIED_ACTIONS, Resource: '*' }] : []),
+        ...(production ? [
+          { Sid: 'ProductionNeverErases', Effect: 'Deny' as const, Action: PRODUCTION_DENIED_ACTIONS, Resource: '*' },
+          // It may write its buckets' policies; an explicit Deny here holds whatever a bucket policy grants it.
+          {
+            Sid: 'ProductionNeverTouchesAuditObjects',
+            Effect: 'Deny' as const,
+            Action: ['s3:DeleteObject', 's3:DeleteObjectVersion', 's3:PutObject', 's3:GetObject', 's3:GetObjectVersion'],
+            Resource: [`arn:${c.partition}:s3:::${c.prefix}-*-${env}/*`, `arn:${c.partition}:s3:::${c.prefix}-*-${env}-*/*`],
+          },
+        ] : []),
       ],
     },
   ];

@@ -3,11 +3,21 @@
  *   export-policies STACKS_DIR OUT_DIR   every policy document of the synthesized stacks (cdk.tf.json
  *                                        under STACKS_DIR/<stack>/), references resolved, one JSON file
  *                                        each (`<stack>__<resource>.json`), for the IAM linter.
+ *   check-calls API_CALLS STACKS_DIR ENV STATE_JSON...
+ *                                        every call the deploy rehearsal made (cdktf.out/rehearsal/
+ *                                        api-calls.json) evaluated against the CI roles of STACKS_DIR
+ *                                        (synthesized with CI_GITHUB_REPOSITORY set): apply and destroy
+ *                                        of registry-ENV/pipeline-ENV as vitals-ci-deploy-ENV, diff as
+ *                                        vitals-ci-diff. Resources carry ENV's tag (as ours do), creations
+ *                                        request it, roles get ENV's boundary. Exits 1 when a call is denied.
  */
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PolicyDocument, TerraformJson } from './documents';
 import { modelOf } from './model';
+import { PolicySimulator } from './simulate';
+import { ATTACHABLE_MANAGED_POLICIES } from '../ci-deploy-role';
+import { boundaryPolicyArn } from '../permissions-boundary';
 
 /** Placeholder account for documents whose account is a Terraform variable. */
 export const LINT_DEPLOYMENT = { accountId: '123456789012', region: process.env.AWS_REGION ?? 'eu-central-2', partition: 'aws' };
@@ -39,9 +49,58 @@ function exportPolicies(stacksDir: string, outDir: string): void {
   console.log(`exported ${names.length} policy documents to ${outDir}`);
 }
 
+interface RecordedCall { readonly stack: string; readonly phase: 'apply' | 'diff' | 'destroy'; readonly action: string; readonly resource: string | null }
+interface StateFile { values?: { root_module?: { resources?: Array<{ address: string; type: string; values: Record<string, unknown> }> } } }
+
+async function checkCalls(callsFile: string, stacksDir: string, env: string, stateFiles: readonly string[]): Promise<number> {
+  const deployment = { ...LINT_DEPLOYMENT };
+  const model = modelOf(readStacks(stacksDir), deployment);
+  // Random ids (keys) differ between the emulator and the model: map the emulator's key ARNs to the
+  // model's by Terraform address, so each call meets its key's policy.
+  const keyArns = new Map<string, string>();
+  for (const file of stateFiles) {
+    const stack = file.replace(/^.*state-(.+)\.json$/, '$1');
+    for (const r of (JSON.parse(readFileSync(file, 'utf8')) as StateFile).values?.root_module?.resources ?? []) {
+      if (r.type === 'aws_kms_key') keyArns.set(String(r.values.arn), `arn:aws:kms:${deployment.region}:${deployment.accountId}:key/${stack}.${r.address.split('.')[1]}`);
+    }
+  }
+  const sim = new PolicySimulator(model, deployment);
+  const calls = JSON.parse(readFileSync(callsFile, 'utf8')) as RecordedCall[];
+  const boundary = boundaryPolicyArn('aws', deployment.accountId, 'vitals', env);
+  const ours = calls.filter((c) => c.stack === `registry-${env}` || c.stack === `pipeline-${env}`);
+  const denied = new Map<string, number>();
+  let allowed = 0;
+  const seen = new Map<string, boolean>();
+  for (const call of ours) {
+    const role = call.phase === 'diff' ? 'vitals-ci-diff' : `vitals-ci-deploy-${env}`;
+    const resource = call.resource === null ? '*' : keyArns.get(call.resource) ?? call.resource;
+    const key = `${role} ${call.action} ${resource}`;
+    let ok = seen.get(key);
+    if (ok === undefined) {
+      const context = {
+        'aws:ResourceTag/Environment': env, 'aws:RequestTag/Environment': env, 'aws:TagKeys': ['Environment'], 'iam:PermissionsBoundary': boundary,
+        // Which AWS managed policy an attachment names is not in the record: any the stacks attach.
+        ...(call.action === 'iam:AttachRolePolicy' || call.action === 'iam:DetachRolePolicy' ? { 'iam:PolicyARN': `arn:aws:iam::aws:policy/${ATTACHABLE_MANAGED_POLICIES[0]}` } : {}),
+      };
+      const outcome = await sim.evaluate(role, { action: call.action, resource, context });
+      // List/describe calls authorise on "*" whatever the record attributes them to.
+      const wildcardOnly = outcome.errors?.includes('must.use.wildcard') === true;
+      ok = (wildcardOnly ? await sim.evaluate(role, { action: call.action, resource: '*', context }) : outcome).decision === 'Allowed';
+      seen.set(key, ok);
+    }
+    if (ok) allowed += 1;
+    else denied.set(`${call.phase} ${role} ${call.action} ${resource}`, (denied.get(`${call.phase} ${role} ${call.action} ${resource}`) ?? 0) + 1);
+  }
+  for (const [what, n] of [...denied.entries()].sort()) console.log(`DENIED ${what}${n > 1 ? ` (x${n})` : ''}`);
+  const deniedCount = [...denied.values()].reduce((a, b) => a + b, 0);
+  console.log(`deploy-role calls: ${ours.length} calls of registry-${env} and pipeline-${env} (apply, diff, destroy), ${allowed} allowed, ${deniedCount} denied (${seen.size} distinct action/resource pairs)`);
+  return deniedCount === 0 ? 0 : 1;
+}
+
 const [command, ...args] = process.argv.slice(2);
 if (command === 'export-policies' && args.length === 2) exportPolicies(args[0], args[1]);
+else if (command === 'check-calls' && args.length >= 3) void checkCalls(args[0], args[1], args[2], args.slice(3)).then((rc) => { process.exitCode = rc; });
 else {
-  console.error(`usage: cli.ts export-policies STACKS_DIR OUT_DIR (received ${JSON.stringify(process.argv.slice(2))})`);
+  console.error(`usage: cli.ts export-policies STACKS_DIR OUT_DIR | check-calls API_CALLS STACKS_DIR ENV STATE_JSON... (received ${JSON.stringify(process.argv.slice(2))})`);
   process.exit(2);
 }

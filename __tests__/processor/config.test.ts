@@ -138,3 +138,8 @@ test('DB_UNREACHABLE_DEGRADED_MS must lie between LEASE_RENEW_MS and SHARD_STALL
   expect(problems({ ...LOCAL, DB_UNREACHABLE_DEGRADED_MS: '300000' })).toHaveLength(1);
   expect(problems({ ...LOCAL, DB_UNREACHABLE_DEGRADED_MS: 'soon' })).toEqual(['DB_UNREACHABLE_DEGRADED_MS must be an integer 1000..3600000; received "soon"']);
 });
+
+test('a GetRecords call asks for at most 2,000 records unless MAX_RECORDS_PER_CALL says otherwise (bounded batches)', () => {
+  expect(loadConfig(LOCAL).maxRecordsPerCall).toBe(2_000);
+  expect(loadConfig({ ...LOCAL, MAX_RECORDS_PER_CALL: '10000' }).maxRecordsPerCall).toBe(10_000);
+});

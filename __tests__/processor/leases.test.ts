@@ -8,7 +8,7 @@ describe('planLeases', () => {
   test('a lone worker takes every free lease', () => {
     const plan = planLeases([lease('s0'), lease('s1'), lease('s2'), lease('s3')], 'me');
     expect(plan.take.map((l) => l.shardId)).toEqual(['s0', 's1', 's2', 's3']);
-    expect(plan.steal).toBeUndefined();
+    expect(plan.steal).toEqual([]);
   });
 
   test('a worker takes free leases only up to its fair share', () => {
@@ -31,19 +31,36 @@ describe('planLeases', () => {
     ];
     const plan = planLeases(leases, 'me');
     expect(plan.take).toEqual([]);
-    expect(plan.steal?.owner).toBe('a');
+    expect(plan.steal.map((l) => l.owner)).toEqual(['a']);
+  });
+
+  test('a new worker steals its whole fair share in one plan, from the most loaded workers first', () => {
+    const leases = ['s0', 's1', 's2', 's3', 's4', 's5', 's6', 's7'].map((id, i) => lease(id, { owner: i < 6 ? 'a' : 'b' }));
+    const plan = planLeases(leases, 'me');
+    expect(plan.fairShare).toBe(3);
+    // a: 6 -> 3 (three steals), b keeps 2: nobody ends below the new worker.
+    expect(plan.steal.map((l) => l.owner)).toEqual(['a', 'a', 'a']);
+    expect(new Set(plan.steal.map((l) => l.shardId)).size).toBe(3);
+  });
+
+  test('a worker that takes free leases and is still below its fair share steals the rest in the same plan', () => {
+    const leases = [lease('s0', { owner: 'a' }), lease('s1', { owner: 'a' }), lease('s2', { owner: 'a' }), lease('s3', { owner: 'a' }), lease('s4'), lease('s5', { owner: 'a' })];
+    const plan = planLeases(leases, 'me');
+    expect(plan.fairShare).toBe(3);
+    expect(plan.take.map((l) => l.shardId)).toEqual(['s4']);
+    expect(plan.steal).toHaveLength(2);
   });
 
   test('no lease is stolen when the difference is one (no ping-pong)', () => {
     const leases = [lease('s0', { owner: 'a' }), lease('s1', { owner: 'a' }), lease('s2', { owner: 'me' })];
-    expect(planLeases(leases, 'me').steal).toBeUndefined();
+    expect(planLeases(leases, 'me').steal).toEqual([]);
   });
 
   test('a worker at its fair share neither takes nor steals', () => {
     const leases = [lease('s0', { owner: 'a' }), lease('s1', { owner: 'me' })];
     const plan = planLeases(leases, 'me');
     expect(plan.take).toEqual([]);
-    expect(plan.steal).toBeUndefined();
+    expect(plan.steal).toEqual([]);
   });
 
   test('children of an unfinished parent are not taken', () => {

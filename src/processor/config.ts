@@ -54,6 +54,14 @@ export const DEFAULT_SHARD_STALL_UNHEALTHY_MS = 5 * 60_000;
  */
 export const DEFAULT_DB_UNREACHABLE_DEGRADED_MS = 10_000;
 
+/**
+ * 2,000 records per GetRecords, i.e. per transaction (Kinesis allows 10,000): bounded batches keep
+ * the processor's memory and each transaction's row locks small (issue 11: 10,000 meant ~23,000 rows
+ * per transaction, ~340 MB RSS). At 5 calls/s a shard still drains 10,000 records/s, more than its
+ * 2 MB/s read limit carries.
+ */
+export const DEFAULT_MAX_RECORDS_PER_CALL = 2_000;
+
 export class ConfigError extends Error {
   constructor(readonly problems: readonly string[]) {
     super(`invalid processor configuration: ${problems.join('; ')}`);
@@ -133,7 +141,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ProcessorConfi
   if (leaseRenewMs * 2 > leaseTtlMs) problems.push(`LEASE_RENEW_MS must be at most half of LEASE_TTL_MS; received ${leaseRenewMs} and ${leaseTtlMs}`);
   const shardSyncMs = int('SHARD_SYNC_MS', get('SHARD_SYNC_MS'), 30_000, 100, 3_600_000);
   const idlePollMs = int('IDLE_POLL_MS', get('IDLE_POLL_MS'), 1_000, 200, 60_000);
-  const maxRecordsPerCall = int('MAX_RECORDS_PER_CALL', get('MAX_RECORDS_PER_CALL'), 10_000, 1, 10_000);
+  const maxRecordsPerCall = int('MAX_RECORDS_PER_CALL', get('MAX_RECORDS_PER_CALL'), DEFAULT_MAX_RECORDS_PER_CALL, 1, 10_000);
   const shutdownDeadlineMs = int('SHUTDOWN_DEADLINE_MS', get('SHUTDOWN_DEADLINE_MS'), 30_000, 1_000, 55_000);
   const metricsFlushMs = int('METRICS_FLUSH_MS', get('METRICS_FLUSH_MS'), 10_000, 100, 300_000);
   const shardStallUnhealthyMs = int('SHARD_STALL_UNHEALTHY_MS', get('SHARD_STALL_UNHEALTHY_MS'), DEFAULT_SHARD_STALL_UNHEALTHY_MS, 10_000, 3_600_000);

@@ -3,8 +3,8 @@
  * - one lease row per shard (parents recorded from ListShards); a child is leased only once every
  *   parent still in the table is finished (drained to its end, or gone from the stream: ExpiredLease);
  * - a worker takes unowned or expired leases up to its fair share, renews its own on a timer, and,
- *   when it is below its fair share with nothing free, steals one lease at a time from the most
- *   loaded worker;
+ *   when it is below its fair share with nothing free, steals up to its fair share at once from the
+ *   most loaded workers (never leaving one below itself);
  * - every change of owner increments `epoch`; every commit is fenced on (owner, epoch), so a worker
  *   that lost a lease can never commit for it again.
  * Times come from the database clock (now()), so worker clock skew does not matter.
@@ -25,8 +25,8 @@ export interface LeaseView {
 export interface LeasePlan {
   /** Unowned or expired leases to take, in order. */
   readonly take: readonly LeaseView[];
-  /** At most one lease to steal from the most loaded worker. */
-  readonly steal?: LeaseView;
+  /** Leases to steal (most loaded workers first) to reach the fair share. */
+  readonly steal: readonly LeaseView[];
   readonly fairShare: number;
 }
 
@@ -50,22 +50,33 @@ export function planLeases(leases: readonly LeaseView[], me: string): LeasePlan 
   const mine = counts.get(me) ?? 0;
   const free = eligible.filter((l) => !live(l));
   const take = free.slice(0, Math.max(0, fairShare - mine));
-  if (take.length > 0 || mine >= fairShare) return { take, fairShare };
-
-  // Nothing free and below fair share: steal one from the most loaded worker, but only when that
-  // leaves it no worse off than us (difference >= 2), so two workers never trade a lease back and forth.
-  let victim: string | undefined;
-  let most = 0;
-  for (const [owner, n] of counts) {
-    if (owner === me) continue;
-    if (n > most || (n === most && victim !== undefined && owner < victim)) {
-      victim = owner;
-      most = n;
-    }
+  // Still below fair share with nothing free: steal, one lease at a time from whichever worker is the
+  // most loaded, but only while that leaves it no worse off than us (difference >= 2), so two workers
+  // never trade a lease back and forth. All of it in one plan: a new worker reaches its fair share
+  // in one lease cycle instead of one steal per renewal period.
+  const steal: LeaseView[] = [];
+  const remaining = new Map<string, LeaseView[]>();
+  for (const l of eligible) {
+    if (!live(l) || l.owner === me) continue;
+    const list = remaining.get(l.owner as string);
+    if (list) list.push(l);
+    else remaining.set(l.owner as string, [l]);
   }
-  if (victim === undefined || most - mine < 2) return { take, fairShare };
-  const candidates = eligible.filter((l) => l.owner === victim && live(l));
-  return { take, steal: candidates[candidates.length - 1], fairShare };
+  for (let held = mine + take.length; held < fairShare; held++) {
+    let victim: string | undefined;
+    let most = 0;
+    for (const [owner, n] of counts) {
+      if (owner === me) continue;
+      if (n > most || (n === most && victim !== undefined && owner < victim)) {
+        victim = owner;
+        most = n;
+      }
+    }
+    if (victim === undefined || most - held < 2) break;
+    steal.push((remaining.get(victim) as LeaseView[]).pop() as LeaseView);
+    counts.set(victim, most - 1);
+  }
+  return { take, steal, fairShare };
 }
 
 export interface HeldLease {

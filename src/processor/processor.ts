@@ -234,10 +234,10 @@ export class Processor {
           this.startReader(got);
         }
       }
-      if (plan.steal) {
-        const got = await this.leases.acquire(plan.steal, 'steal');
+      for (const lease of plan.steal) {
+        const got = await this.leases.acquire(lease, 'steal');
         if (got) {
-          this.log.info({ shardId: got.shardId, epoch: got.epoch, from: plan.steal.owner, fairShare: plan.fairShare }, 'lease stolen to balance');
+          this.log.info({ shardId: got.shardId, epoch: got.epoch, from: lease.owner, fairShare: plan.fairShare }, 'lease stolen to balance');
           this.startReader(got);
         }
       }

@@ -1,7 +1,8 @@
 /**
  * Reads one leased shard: GetShardIterator after the checkpoint (or from TRIM_HORIZON), then a
- * GetRecords loop within Kinesis limits (at most 5 calls/s/shard, up to 10,000 records per call,
- * idle sleep when empty), handing each batch to the writer. Throttling and transient errors back off
+ * GetRecords loop within Kinesis limits (at most 5 calls/s/shard, up to MAX_RECORDS_PER_CALL records
+ * per call, idle sleep when empty), handing each batch to the writer while the next GetRecords is
+ * already on its way (prefetch). Throttling and transient errors back off
  * with jitter; an expired iterator is re-acquired from the last checkpoint; losing the lease stops
  * the reader. The shard is finished when GetRecords returns no NextShardIterator (a closed shard
  * drained to its end), which the writer records in the lease with the last batch. A batch the
@@ -30,6 +31,7 @@ export const UNPROCESSABLE_ATTEMPTS = 2;
 export type ReaderExit = 'finished' | 'lease-lost' | 'stopped' | 'shard-gone';
 type IteratorResult = { readonly iterator: string } | { readonly exit: 'stopped' | 'shard-gone' };
 type WriteResult = 'ok' | 'lease-lost' | 'stopped';
+type Fetched = { readonly out: GetRecordsCommandOutput } | { readonly err: unknown };
 
 export interface BatchSink {
   /** Stores the records and moves the checkpoint onto the last one, in one transaction fenced on the lease. */
@@ -61,6 +63,8 @@ export class ShardReader {
   private readonly log: Logger;
   /** Start of the current run of failed attempts (GetRecords, iterator or commit); unset after a success. */
   private failingSince?: number;
+  /** When the last GetRecords call started (Kinesis: 5 calls/s/shard). */
+  private lastCallAt = 0;
 
   constructor(private readonly o: ShardReaderOptions) {
     this.checkpoint = o.checkpoint;
@@ -76,22 +80,15 @@ export class ShardReader {
     const first = await this.iteratorFromCheckpoint();
     if ('exit' in first) return first.exit;
     let iterator = first.iterator;
-    let lastCall = 0;
     let failures = 0;
+    /** The next GetRecords, started while the current batch commits. */
+    let prefetched: Promise<Fetched> | undefined;
     while (!this.o.signal.aborted) {
-      const wait = lastCall + MIN_GET_RECORDS_INTERVAL_MS - Date.now();
-      if (wait > 0) await sleep(wait, this.o.signal);
+      const fetched = await (prefetched ?? this.getRecords(iterator));
+      prefetched = undefined;
       if (this.o.signal.aborted) break;
-      lastCall = Date.now();
-      let out: GetRecordsCommandOutput;
-      try {
-        out = await this.o.kinesis.send(new GetRecordsCommand({ ShardIterator: iterator, Limit: this.o.maxRecordsPerCall }), {
-          abortSignal: this.o.signal,
-        });
-        failures = 0;
-        this.failingSince = undefined;
-      } catch (err) {
-        if (this.o.signal.aborted) break;
+      if ('err' in fetched) {
+        const err = fetched.err;
         if ((err as Error).name === 'ExpiredIteratorException') {
           this.log.info({ checkpoint: this.checkpoint }, 'shard iterator expired; re-acquiring from the checkpoint');
           const again = await this.iteratorFromCheckpoint();
@@ -107,13 +104,21 @@ export class ShardReader {
         await sleep(delay, this.o.signal);
         continue;
       }
-      const records: StreamRecord[] = (out.Records ?? []).map((r) => ({
-        data: r.Data ?? new Uint8Array(),
-        sequenceNumber: r.SequenceNumber as string,
-        arrivedAt: r.ApproximateArrivalTimestamp,
-      }));
+      failures = 0;
+      this.failingSince = undefined;
+      const out = fetched.out;
+      const raw = out.Records ?? [];
+      const records: StreamRecord[] = new Array<StreamRecord>(raw.length);
+      for (let i = 0; i < raw.length; i++) {
+        const r = raw[i] as NonNullable<GetRecordsCommandOutput['Records']>[number];
+        records[i] = { data: r.Data ?? new Uint8Array(), sequenceNumber: r.SequenceNumber as string, arrivedAt: r.ApproximateArrivalTimestamp };
+      }
       if (out.MillisBehindLatest !== undefined) this.o.metrics?.observe('MillisBehindLatest', out.MillisBehindLatest);
       const shardEnd = !out.NextShardIterator;
+      if (!shardEnd) iterator = out.NextShardIterator as string;
+      // Read the next batch while this one commits (still at most one call per MIN_GET_RECORDS_INTERVAL_MS):
+      // the records after this batch are the same whether or not its commit needs retries or splits.
+      if (records.length > 0 && !shardEnd) prefetched = this.getRecords(iterator);
       if (records.length > 0 || shardEnd) {
         const result = await this.write(records, shardEnd);
         if (result !== 'ok') return result;
@@ -122,10 +127,22 @@ export class ShardReader {
         this.log.info({ checkpoint: this.checkpoint }, 'shard finished (closed and drained)');
         return 'finished';
       }
-      iterator = out.NextShardIterator as string;
       if (records.length === 0) await sleep(this.o.idlePollMs, this.o.signal);
     }
     return 'stopped';
+  }
+
+  /** One GetRecords call, no sooner than MIN_GET_RECORDS_INTERVAL_MS after the previous one; never rejects. */
+  private async getRecords(iterator: string): Promise<Fetched> {
+    const wait = this.lastCallAt + MIN_GET_RECORDS_INTERVAL_MS - Date.now();
+    if (wait > 0) await sleep(wait, this.o.signal);
+    if (this.o.signal.aborted) return { err: new Error('stopped') };
+    this.lastCallAt = Date.now();
+    try {
+      return { out: await this.o.kinesis.send(new GetRecordsCommand({ ShardIterator: iterator, Limit: this.o.maxRecordsPerCall }), { abortSignal: this.o.signal }) };
+    } catch (err) {
+      return { err };
+    }
   }
 
   /**

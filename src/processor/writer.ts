@@ -3,6 +3,12 @@
  * latest vitals, NEWS2 scores, alerts, and the shard checkpoint, fenced on the lease. Either all of it
  * commits or none, so a processor killed at any instant and restarted from the checkpoint neither
  * loses nor duplicates anything.
+ *
+ * Round trips per batch (issue 11): BEGIN, [dead letters], event ids + observations, lock + read the
+ * patients' latest vitals and alert state, one statement for every remaining write and the checkpoint,
+ * COMMIT. Array parameters are built as literals (pg-arrays.ts). New patients' encrypted identifiers
+ * are inserted before, in their own short transaction: a patients row without observations is
+ * harmless, while inserting them inside the batch made every other shard's batch wait on the first.
  */
 import type { Pool, PoolClient } from 'pg';
 import { alertTransition, type AlertState } from '../pipeline/alerts';
@@ -14,6 +20,7 @@ import type { FieldError } from '../schema';
 import { LeaseLostError } from './leases';
 import { LruCache, type Ciphertext, type PatientIdentityProtector } from '../adapters/phi';
 import { isPoisonError } from '../adapters/error-summary';
+import { boolArray, byteaArray, numberArray, textArray, timestampArray } from '../adapters/pg-arrays';
 
 export interface StreamRecord {
   readonly data: Uint8Array;
@@ -117,34 +124,39 @@ export class BatchWriter {
     }
     const encryptedDeadLetters = await this.encryptDeadLetters(target, deadLetters);
 
-    const outcome = await inTransaction(this.options.pool, async (client): Promise<BatchOutcome> => {
-      if (newPatients.size > 0) {
-        // Key order, like every lock this transaction takes: two shards inserting the same new
-        // patients wait for each other instead of deadlocking.
-        const rows = [...newPatients.entries()].sort(([x], [y]) => (x < y ? -1 : x > y ? 1 : 0)).map(([, r]) => r);
-        await client.query(
-          `INSERT INTO patients (patient_pseudonym, patient_id_ciphertext, data_key_id)
-           SELECT * FROM unnest($1::bytea[], $2::bytea[], $3::uuid[]) ON CONFLICT (patient_pseudonym) DO NOTHING`,
-          [rows.map((r) => r.pseudonym), rows.map((r) => r.ciphertext), rows.map((r) => r.dataKeyId)],
-        );
-      }
+    if (newPatients.size > 0) await this.insertPatients([...newPatients.values()]);
+    for (const hex of newPatients.keys()) this.knownPatients.set(hex, true);
+
+    const checkpoint = records.length > 0 ? (records[records.length - 1] as StreamRecord).sequenceNumber : null;
+    return inTransaction(this.options.pool, async (client): Promise<BatchOutcome> => {
       if (encryptedDeadLetters.length > 0) await this.insertDeadLetters(client, target, encryptedDeadLetters);
       const fresh = accepted.length > 0 ? await this.insertObservations(client, target, accepted) : [];
-      const { scores, alerts } = fresh.length > 0 ? await this.updatePatients(client, fresh) : { scores: 0, alerts: 0 };
-      const checkpoint = records.length > 0 ? (records[records.length - 1] as StreamRecord).sequenceNumber : null;
-      await this.checkpoint(client, target, checkpoint);
+      let written = { scores: 0, alerts: 0 };
+      if (fresh.length > 0) written = await this.updatePatients(client, target, fresh, checkpoint);
+      else await this.checkpoint(client, target, checkpoint);
       return {
         records: records.length,
         inserted: fresh.length,
         duplicates: accepted.length - fresh.length + inBatchDuplicates,
         deadLetters: deadLetters.length,
-        scores,
-        alerts,
+        scores: written.scores,
+        alerts: written.alerts,
         checkpoint,
       };
     });
-    for (const hex of newPatients.keys()) this.knownPatients.set(hex, true);
-    return outcome;
+  }
+
+  /**
+   * Encrypted identifiers of patients not seen before, in key order (two shards inserting the same
+   * new patients wait for each other instead of deadlocking), committed on their own.
+   */
+  private async insertPatients(rows: { pseudonym: Buffer; ciphertext: Buffer; dataKeyId: string }[]): Promise<void> {
+    rows.sort((x, y) => Buffer.compare(x.pseudonym, y.pseudonym));
+    await this.options.pool.query(
+      `INSERT INTO patients (patient_pseudonym, patient_id_ciphertext, data_key_id)
+       SELECT * FROM unnest($1::bytea[], $2::bytea[], $3::uuid[]) ON CONFLICT (patient_pseudonym) DO NOTHING`,
+      [byteaArray(rows.map((r) => r.pseudonym)), byteaArray(rows.map((r) => r.ciphertext)), textArray(rows.map((r) => r.dataKeyId))],
+    );
   }
 
   /**
@@ -207,7 +219,7 @@ export class BatchWriter {
     // Event ids in key order: a duplicate batch in another shard (same ids, another order) waits for
     // this one instead of deadlocking with it.
     const ordered = [...accepted].sort((x, y) => (x.eventId < y.eventId ? -1 : x.eventId > y.eventId ? 1 : 0));
-    const v = (pick: (a: Accepted) => unknown): unknown[] => ordered.map(pick);
+    const v = <T>(pick: (a: Accepted) => T): T[] => ordered.map(pick);
     const { rows } = await client.query<{ event_id: string }>(
       `WITH input AS (
          SELECT * FROM unnest($1::uuid[], $2::timestamptz[], $3::bytea[], $4::text[], $5::text[], $6::float8[], $7::float8[],
@@ -229,22 +241,22 @@ export class BatchWriter {
        ON CONFLICT (event_id, observed_at) DO NOTHING
        RETURNING event_id`,
       [
-        v((a) => a.eventId),
-        v((a) => a.event.observedAt),
-        v((a) => a.pseudonym),
-        v((a) => a.event.deviceId),
-        v((a) => a.event.facilityId),
-        v((a) => a.event.vitals.pulse ?? null),
-        v((a) => a.event.vitals.respirationRate ?? null),
-        v((a) => a.event.vitals.spo2 ?? null),
-        v((a) => a.event.vitals.spo2Scale ?? null),
-        v((a) => a.event.vitals.onSupplementalOxygen ?? null),
-        v((a) => a.event.vitals.systolicBp ?? null),
-        v((a) => a.event.vitals.diastolicBp ?? null),
-        v((a) => a.event.vitals.temperatureC ?? null),
-        v((a) => a.event.vitals.consciousness ?? null),
-        v((a) => a.sequenceNumber),
-        v((a) => a.arrivedAt),
+        textArray(v((a) => a.eventId)),
+        timestampArray(v((a) => a.event.observedAt)),
+        byteaArray(v((a) => a.pseudonym)),
+        textArray(v((a) => a.event.deviceId)),
+        textArray(v((a) => a.event.facilityId)),
+        numberArray(v((a) => a.event.vitals.pulse)),
+        numberArray(v((a) => a.event.vitals.respirationRate)),
+        numberArray(v((a) => a.event.vitals.spo2)),
+        numberArray(v((a) => a.event.vitals.spo2Scale)),
+        boolArray(v((a) => a.event.vitals.onSupplementalOxygen)),
+        numberArray(v((a) => a.event.vitals.systolicBp)),
+        numberArray(v((a) => a.event.vitals.diastolicBp)),
+        numberArray(v((a) => a.event.vitals.temperatureC)),
+        textArray(v((a) => a.event.vitals.consciousness)),
+        textArray(v((a) => a.sequenceNumber)),
+        timestampArray(v((a) => a.arrivedAt)),
         target.shardId,
       ],
     );
@@ -253,11 +265,17 @@ export class BatchWriter {
   }
 
   /**
-   * Latest vitals, scores and alerts for the patients of the newly stored events. Patient rows are
-   * locked in pseudonym order (one statement), so concurrent batches touching the same patients
-   * from other shards serialise instead of deadlocking.
+   * Latest vitals, scores and alerts for the patients of the newly stored events, then the
+   * checkpoint. Patient rows are locked in pseudonym order (one statement, which also reads their
+   * alert state), so concurrent batches touching the same patients from other shards serialise
+   * instead of deadlocking; every write after that is one statement whose last step is the fence.
    */
-  private async updatePatients(client: PoolClient, fresh: Accepted[]): Promise<{ scores: number; alerts: number }> {
+  private async updatePatients(
+    client: PoolClient,
+    target: BatchTarget,
+    fresh: Accepted[],
+    checkpoint: string | null,
+  ): Promise<{ scores: number; alerts: number }> {
     const byPatient = new Map<string, Accepted[]>();
     for (const a of fresh) {
       const hex = (a.pseudonym as Buffer).toString('hex');
@@ -270,27 +288,31 @@ export class BatchWriter {
       const list = byPatient.get(hex) as Accepted[];
       return (list[list.length - 1] as Accepted).event.facilityId;
     };
-    const locked = await client.query<{ patient_pseudonym: Buffer; vitals: SerialisedLatest }>(
-      `INSERT INTO latest_vitals (patient_pseudonym, facility_id, vitals)
-       SELECT p, f, '{}'::jsonb FROM unnest($1::bytea[], $2::text[]) AS t(p, f) ORDER BY p
-       ON CONFLICT (patient_pseudonym) DO UPDATE SET updated_at = latest_vitals.updated_at
-       RETURNING patient_pseudonym, vitals`,
-      [patients.map((h) => Buffer.from(h, 'hex')), patients.map(facilityOf)],
+    const pseudonyms = patients.map((h) => (byPatient.get(h) as Accepted[])[0]?.pseudonym as Buffer);
+    const locked = await client.query<{ patient_pseudonym: Buffer; vitals: SerialisedLatest; risk: AlertState['risk'] | null; any_parameter_three: boolean | null }>(
+      `WITH locked AS (
+         INSERT INTO latest_vitals (patient_pseudonym, facility_id, vitals)
+         SELECT p, f, '{}'::jsonb FROM unnest($1::bytea[], $2::text[]) AS t(p, f) ORDER BY p
+         ON CONFLICT (patient_pseudonym) DO UPDATE SET updated_at = latest_vitals.updated_at
+         RETURNING patient_pseudonym, vitals
+       )
+       SELECT l.patient_pseudonym, l.vitals, s.risk, s.any_parameter_three
+       FROM locked l LEFT JOIN alert_state s USING (patient_pseudonym)`,
+      [byteaArray(pseudonyms), textArray(patients.map(facilityOf))],
     );
-    const latestByPatient = new Map(locked.rows.map((r) => [r.patient_pseudonym.toString('hex'), parseLatest(r.vitals)]));
-    const states = await client.query<{ patient_pseudonym: Buffer; risk: AlertState['risk']; any_parameter_three: boolean }>(
-      'SELECT patient_pseudonym, risk, any_parameter_three FROM alert_state WHERE patient_pseudonym = ANY($1::bytea[])',
-      [patients.map((h) => Buffer.from(h, 'hex'))],
-    );
-    const stateByPatient = new Map<string, AlertState>(
-      states.rows.map((r) => [r.patient_pseudonym.toString('hex'), { risk: r.risk, anyParameterThree: r.any_parameter_three }]),
-    );
+    const latestByPatient = new Map<string, LatestVitals>();
+    const stateByPatient = new Map<string, AlertState>();
+    for (const r of locked.rows) {
+      const hex = r.patient_pseudonym.toString('hex');
+      latestByPatient.set(hex, parseLatest(r.vitals));
+      if (r.any_parameter_three !== null) stateByPatient.set(hex, { risk: r.risk, anyParameterThree: r.any_parameter_three });
+    }
 
     const latestRows: { p: Buffer; v: string; f: string }[] = [];
     const scoreRows: { a: Accepted; r: News2Result }[] = [];
     const alertRows: { a: Accepted; r: News2Result; kind: string }[] = [];
     const stateRows: { p: Buffer; s: AlertState }[] = [];
-    for (const hex of patients) {
+    patients.forEach((hex, i) => {
       const events = [...(byPatient.get(hex) as Accepted[])].sort(
         (x, y) => x.event.observedAt.getTime() - y.event.observedAt.getTime() || x.index - y.index,
       );
@@ -311,73 +333,78 @@ export class BatchWriter {
         state = decision.next;
         if (decision.raise && decision.kind) alertRows.push({ a, r: result, kind: decision.kind });
       }
-      const p = Buffer.from(hex, 'hex');
+      const p = pseudonyms[i] as Buffer;
       latestRows.push({ p, v: JSON.stringify(latest), f: facilityOf(hex) });
       if (state && state !== initialState) stateRows.push({ p, s: state });
-    }
+    });
 
-    await client.query(
-      `UPDATE latest_vitals AS l SET vitals = t.v, facility_id = t.f, updated_at = now()
-       FROM unnest($1::bytea[], $2::jsonb[], $3::text[]) AS t(p, v, f) WHERE l.patient_pseudonym = t.p`,
-      [latestRows.map((r) => r.p), latestRows.map((r) => r.v), latestRows.map((r) => r.f)],
-    );
-    if (scoreRows.length > 0) {
-      await client.query(
-        `INSERT INTO news2_scores (event_id, observed_at, patient_pseudonym, facility_id, total, risk, parameters)
-         SELECT * FROM unnest($1::uuid[], $2::timestamptz[], $3::bytea[], $4::text[], $5::int2[], $6::text[], $7::jsonb[])`,
-        [
-          scoreRows.map((s) => s.a.eventId),
-          scoreRows.map((s) => s.a.event.observedAt),
-          scoreRows.map((s) => s.a.pseudonym),
-          scoreRows.map((s) => s.a.event.facilityId),
-          scoreRows.map((s) => s.r.total),
-          scoreRows.map((s) => s.r.risk),
-          scoreRows.map((s) => JSON.stringify(s.r.parameters)),
-        ],
-      );
-    }
-    if (stateRows.length > 0) {
-      await client.query(
-        `INSERT INTO alert_state (patient_pseudonym, risk, any_parameter_three, updated_at)
-         SELECT p, r, t, now() FROM unnest($1::bytea[], $2::text[], $3::bool[]) AS u(p, r, t)
+    const { rows } = await client.query<{ fenced: number }>(
+      `WITH latest AS (
+         UPDATE latest_vitals AS l SET vitals = t.v, facility_id = t.f, updated_at = now()
+         FROM unnest($1::bytea[], $2::jsonb[], $3::text[]) AS t(p, v, f) WHERE l.patient_pseudonym = t.p
+       ), scores AS (
+         INSERT INTO news2_scores (event_id, observed_at, patient_pseudonym, facility_id, total, risk, parameters)
+         SELECT * FROM unnest($4::uuid[], $5::timestamptz[], $6::bytea[], $7::text[], $8::int2[], $9::text[], $10::jsonb[])
+       ), states AS (
+         INSERT INTO alert_state (patient_pseudonym, risk, any_parameter_three, updated_at)
+         SELECT p, r, t, now() FROM unnest($11::bytea[], $12::text[], $13::bool[]) AS u(p, r, t)
          ON CONFLICT (patient_pseudonym) DO UPDATE
-         SET risk = EXCLUDED.risk, any_parameter_three = EXCLUDED.any_parameter_three, updated_at = now()`,
-        [stateRows.map((s) => s.p), stateRows.map((s) => s.s.risk), stateRows.map((s) => s.s.anyParameterThree)],
-      );
-    }
-    if (alertRows.length > 0) {
-      await client.query(
-        `INSERT INTO alerts (event_id, observed_at, patient_pseudonym, facility_id, kind, risk, total, parameters)
-         SELECT * FROM unnest($1::uuid[], $2::timestamptz[], $3::bytea[], $4::text[], $5::text[], $6::text[], $7::int2[], $8::jsonb[])
-         ON CONFLICT (event_id) DO NOTHING`,
-        [
-          alertRows.map((x) => x.a.eventId),
-          alertRows.map((x) => x.a.event.observedAt),
-          alertRows.map((x) => x.a.pseudonym),
-          alertRows.map((x) => x.a.event.facilityId),
-          alertRows.map((x) => x.kind),
-          alertRows.map((x) => x.r.risk),
-          alertRows.map((x) => x.r.total),
-          alertRows.map((x) => JSON.stringify(x.r.parameters)),
-        ],
-      );
-    }
+         SET risk = EXCLUDED.risk, any_parameter_three = EXCLUDED.any_parameter_three, updated_at = now()
+       ), raised AS (
+         INSERT INTO alerts (event_id, observed_at, patient_pseudonym, facility_id, kind, risk, total, parameters)
+         SELECT * FROM unnest($14::uuid[], $15::timestamptz[], $16::bytea[], $17::text[], $18::text[], $19::text[], $20::int2[], $21::jsonb[])
+         ON CONFLICT (event_id) DO NOTHING
+       ), fence AS (${CHECKPOINT_AFTER_21_SQL} RETURNING 1)
+       SELECT count(*)::int AS fenced FROM fence`,
+      [
+        byteaArray(latestRows.map((r) => r.p)),
+        textArray(latestRows.map((r) => r.v)),
+        textArray(latestRows.map((r) => r.f)),
+        textArray(scoreRows.map((s) => s.a.eventId)),
+        timestampArray(scoreRows.map((s) => s.a.event.observedAt)),
+        byteaArray(scoreRows.map((s) => s.a.pseudonym)),
+        textArray(scoreRows.map((s) => s.a.event.facilityId)),
+        numberArray(scoreRows.map((s) => s.r.total)),
+        textArray(scoreRows.map((s) => s.r.risk)),
+        textArray(scoreRows.map((s) => JSON.stringify(s.r.parameters))),
+        byteaArray(stateRows.map((s) => s.p)),
+        textArray(stateRows.map((s) => s.s.risk)),
+        boolArray(stateRows.map((s) => s.s.anyParameterThree)),
+        textArray(alertRows.map((x) => x.a.eventId)),
+        timestampArray(alertRows.map((x) => x.a.event.observedAt)),
+        byteaArray(alertRows.map((x) => x.a.pseudonym)),
+        textArray(alertRows.map((x) => x.a.event.facilityId)),
+        textArray(alertRows.map((x) => x.kind)),
+        textArray(alertRows.map((x) => x.r.risk)),
+        numberArray(alertRows.map((x) => x.r.total)),
+        textArray(alertRows.map((x) => JSON.stringify(x.r.parameters))),
+        ...checkpointParams(target, checkpoint),
+      ],
+    );
+    if (rows[0]?.fenced !== 1) throw new LeaseLostError(target.shardId);
     return { scores: scoreRows.length, alerts: alertRows.length };
   }
 
   /** The fence: the checkpoint moves only if this worker still holds the lease at the same epoch. */
   private async checkpoint(client: PoolClient, target: BatchTarget, checkpoint: string | null): Promise<void> {
-    const { rowCount } = await client.query(
-      `UPDATE shard_leases
+    const { rowCount } = await client.query(CHECKPOINT_SQL, checkpointParams(target, checkpoint));
+    if (rowCount !== 1) throw new LeaseLostError(target.shardId);
+  }
+}
+
+/** The checkpoint update fenced on (owner, epoch); $1..$6 as checkpointParams. */
+const CHECKPOINT_SQL = `UPDATE shard_leases
        SET checkpoint = COALESCE($5, checkpoint), finished = $6,
            owner = CASE WHEN $6 THEN NULL ELSE owner END,
            expires_at = CASE WHEN $6 THEN NULL ELSE expires_at END,
            updated_at = now()
-       WHERE stream_name = $1 AND shard_id = $2 AND owner = $3 AND epoch = $4 AND NOT finished`,
-      [target.streamName, target.shardId, target.owner, target.epoch, checkpoint, target.shardEnd],
-    );
-    if (rowCount !== 1) throw new LeaseLostError(target.shardId);
-  }
+       WHERE stream_name = $1 AND shard_id = $2 AND owner = $3 AND epoch = $4 AND NOT finished`;
+
+/** The same, its parameters numbered after the 21 of updatePatients' final statement. */
+const CHECKPOINT_AFTER_21_SQL = CHECKPOINT_SQL.replace(/\$(\d)/g, (_, n: string) => `$${Number(n) + 21}`);
+
+function checkpointParams(target: BatchTarget, checkpoint: string | null): unknown[] {
+  return [target.streamName, target.shardId, target.owner, target.epoch, checkpoint, target.shardEnd];
 }
 
 type SerialisedLatest = Record<string, { value: unknown; observedAt: string }>;

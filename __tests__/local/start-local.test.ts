@@ -39,7 +39,7 @@ function run(
   });
 }
 
-const FINAL_KEYS = ['events_sent', 'events_stored', 'dead_letters', 'alerts', 'throughput_eps', 'p50_latency_ms', 'p99_latency_ms', 'processor_restarts', 'kinesalite_restarts', 'postgres_restarts', 'hl7_messages', 'hl7_acks_aa', 'hl7_acks_ae_ar'];
+const FINAL_KEYS = ['events_sent', 'events_stored', 'dead_letters', 'alerts', 'throughput_eps', 'p50_latency_ms', 'p99_latency_ms', 'commit_latency_events', 'p50_commit_latency_ms', 'p99_commit_latency_ms', 'p99_commit_latency_first_10s_ms', 'processor_restarts', 'kinesalite_restarts', 'postgres_restarts', 'hl7_messages', 'hl7_acks_aa', 'hl7_acks_ae_ar'];
 
 function finalLine(stdout: string): Record<string, number> {
   const lines = stdout.trim().split('\n');
@@ -117,6 +117,12 @@ describe('npm start (scripts/start-local.sh)', () => {
     expect(final.dead_letters).toBeGreaterThan(0);
     expect(final.p50_latency_ms).toBeGreaterThan(0);
     expect(final.p99_latency_ms).toBeGreaterThanOrEqual(final.p50_latency_ms);
+    // Every committed event is counted in the processors' event-to-commit histograms (duplicates and
+    // dead letters are records too), so at least every stored event.
+    expect(final.commit_latency_events).toBeGreaterThanOrEqual(final.events_stored);
+    expect(final.p50_commit_latency_ms).toBeGreaterThan(0);
+    expect(final.p99_commit_latency_ms).toBeGreaterThanOrEqual(final.p50_commit_latency_ms);
+    expect(final.p99_commit_latency_first_10s_ms).toBeGreaterThan(0);
     expect(result.stderr).toMatch(/t=\d+s \| in \d+\/s \| stored \d+\/s \| lag \d+ ev/);
     expect(result.stderr).toContain('[local] OK: every valid event sent was stored');
     // A fifth of the traffic went as IHE PCD-01 over MLLP to the HL7 gateway (default --hl7-share 0.2):

@@ -44,3 +44,24 @@ test('no more than 100 samples per metric go into one line', () => {
   m.flush();
   expect(JSON.parse(lines[0] as string).MillisBehindLatest).toHaveLength(MAX_SAMPLES);
 });
+
+test('event-to-commit latency counts every event: percentiles as metrics, the histogram as a property the runner merges', () => {
+  let t = 0;
+  const { lines, metrics } = capture();
+  const m = metrics(() => t);
+  for (let i = 0; i < 1_000; i++) m.commitLatencyMs(i < 990 ? 100 : 2_000);
+  t = 1_000;
+  m.flush();
+  const line = JSON.parse(lines[0] as string);
+  expect(line.EventToCommitP50Ms).toBeGreaterThanOrEqual(100);
+  expect(line.EventToCommitP50Ms).toBeLessThanOrEqual(105);
+  expect(line.EventToCommitP99Ms).toBeLessThanOrEqual(105);
+  expect(line.EventToCommitMaxMs).toBe(2_000);
+  const declared = line._aws.CloudWatchMetrics[0].Metrics.map((x: { Name: string }) => x.Name);
+  expect(declared).toEqual(expect.arrayContaining(['EventToCommitP50Ms', 'EventToCommitP99Ms', 'EventToCommitMaxMs']));
+  expect(declared).not.toContain('EventToCommitHistogram');
+  expect(Object.values(line.EventToCommitHistogram.buckets as Record<string, number>).reduce((a, b) => a + b, 0)).toBe(1_000);
+  // The next interval starts empty.
+  m.flush();
+  expect(JSON.parse(lines[1] as string).EventToCommitHistogram).toBeUndefined();
+});

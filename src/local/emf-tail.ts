@@ -1,8 +1,10 @@
 /**
  * Reads the processors' CloudWatch Embedded Metric Format lines from their log files as they grow,
- * to show MillisBehindLatest in the live status (the same figure CloudWatch graphs on AWS).
+ * to show MillisBehindLatest in the live status (the same figure CloudWatch graphs on AWS) and to
+ * report their event-to-commit latency at the end.
  */
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import { COMMIT_LATENCY_HISTOGRAM_KEY, LatencyHistogram } from '../adapters/latency-histogram';
 
 /** The largest MillisBehindLatest value in an EMF line, or null when the line has none. */
 export function millisBehindLatestOf(line: string): number | null {
@@ -92,5 +94,44 @@ export class MillisBehindTracker {
     });
     const known = this.latest.filter((v): v is number => v !== null);
     return known.length > 0 ? Math.max(...known) : null;
+  }
+}
+
+/**
+ * Every processor's event-to-commit histograms (one per EMF line, each event counted once, measured
+ * on the processor's clock right after COMMIT), merged over the whole run and over its first
+ * `firstWindowMs` (lines whose interval ended by then, plus one flush interval of slack).
+ */
+export class CommitLatencyTracker {
+  private readonly tails: LogTail[];
+  readonly all = new LatencyHistogram();
+  readonly first = new LatencyHistogram();
+
+  constructor(
+    files: readonly string[],
+    private readonly startedAtMs: number,
+    private readonly firstWindowMs: number,
+    private readonly flushMs: number,
+  ) {
+    this.tails = files.map((f) => new LogTail(f));
+  }
+
+  poll(): void {
+    for (const tail of this.tails) {
+      for (const line of tail.readNewLines()) {
+        if (!line.includes(COMMIT_LATENCY_HISTOGRAM_KEY)) continue;
+        let parsed: { _aws?: { Timestamp?: unknown }; [key: string]: unknown };
+        try {
+          parsed = JSON.parse(line) as typeof parsed;
+        } catch {
+          continue;
+        }
+        const h = LatencyHistogram.fromJSON(parsed[COMMIT_LATENCY_HISTOGRAM_KEY]);
+        if (!h) continue;
+        this.all.merge(h);
+        const at = parsed._aws?.Timestamp;
+        if (typeof at === 'number' && at - this.startedAtMs <= this.firstWindowMs + this.flushMs) this.first.merge(h);
+      }
+    }
   }
 }

@@ -1,8 +1,12 @@
 /**
  * Metrics as CloudWatch Embedded Metric Format log lines: the awslogs driver ships stdout to
  * CloudWatch Logs, which extracts the metrics (no PutMetricData call, no extra VPC endpoint).
+ * Event-to-commit latency is counted for every event (a histogram per interval, see
+ * latency-histogram.ts), its percentiles emitted as metrics and the histogram itself as a property.
  * Service-level dimensions only (no shard or patient dimension: bounded cardinality, no PHI).
  */
+
+import { COMMIT_LATENCY_HISTOGRAM_KEY, LatencyHistogram } from '../adapters/latency-histogram';
 
 export const METRICS_NAMESPACE = 'VitalsPipeline';
 
@@ -35,8 +39,14 @@ export type CounterName =
   /** Of those, throttled (ThrottlingException, KMSThrottlingException). */
   | 'KmsThrottles';
 export type SampleName = 'BatchLatencyMs' | 'MillisBehindLatest';
+/** From the event's arrival in Kinesis to the commit of its batch, every event of the interval (LatencyHistogram). */
+export type CommitLatencyName = 'EventToCommitP50Ms' | 'EventToCommitP99Ms' | 'EventToCommitMaxMs';
 
-const UNITS: Readonly<Record<CounterName | SampleName | 'EventsPerSecond', Unit>> = {
+
+const UNITS: Readonly<Record<CounterName | SampleName | CommitLatencyName | 'EventsPerSecond', Unit>> = {
+  EventToCommitP50Ms: 'Milliseconds',
+  EventToCommitP99Ms: 'Milliseconds',
+  EventToCommitMaxMs: 'Milliseconds',
   EventsProcessed: 'Count',
   DeadLetters: 'Count',
   AlertsRaised: 'Count',
@@ -72,6 +82,7 @@ export interface MetricsOptions {
 export class Metrics {
   private counters = new Map<CounterName, number>();
   private samples = new Map<SampleName, { values: number[]; seen: number }>();
+  private commitLatency = new LatencyHistogram();
   private since: number;
   private timer?: NodeJS.Timeout;
   private readonly now: () => number;
@@ -99,6 +110,11 @@ export class Metrics {
     this.samples.set(name, s);
   }
 
+  /** Event-to-commit latency of one event (counted, not sampled). */
+  commitLatencyMs(ms: number): void {
+    this.commitLatency.add(ms);
+  }
+
   /** Writes one EMF line with everything recorded since the last flush (nothing when idle). */
   flush(): void {
     const now = this.now();
@@ -108,8 +124,15 @@ export class Metrics {
     for (const [name, n] of this.counters) fields[name] = n;
     fields.EventsPerSecond = Math.round(((this.counters.get('EventsProcessed') ?? 0) / elapsedS) * 100) / 100;
     for (const [name, s] of this.samples) if (s.values.length > 0) fields[name] = s.values.length === 1 ? (s.values[0] as number) : s.values;
+    const latency = this.commitLatency;
+    if (latency.count > 0) {
+      fields.EventToCommitP50Ms = latency.percentile(50) as number;
+      fields.EventToCommitP99Ms = latency.percentile(99) as number;
+      fields.EventToCommitMaxMs = latency.max;
+    }
     this.counters = new Map();
     this.samples = new Map();
+    this.commitLatency = new LatencyHistogram();
     const line = {
       _aws: {
         Timestamp: now,
@@ -124,6 +147,7 @@ export class Metrics {
       Service: this.options.service ?? 'vitals-processor',
       Environment: this.options.environment,
       ...fields,
+      ...(latency.count > 0 ? { [COMMIT_LATENCY_HISTOGRAM_KEY]: latency.toJSON() } : {}),
     };
     this.options.write(`${JSON.stringify(line)}\n`);
   }

@@ -222,10 +222,13 @@ export class ShardReader {
   }
 
   private committed(outcome: BatchOutcome, records: readonly StreamRecord[], latency: number): void {
+    const committedAt = Date.now();
     this.failingSince = undefined;
     this.checkpoint = outcome.checkpoint ?? this.checkpoint;
     const m = this.o.metrics;
     if (m) {
+      // Honest latency: from arrival in the stream to this commit (the processor's post-COMMIT clock), every record.
+      for (const r of records) if (r.arrivedAt) m.commitLatencyMs(committedAt - r.arrivedAt.getTime());
       m.observe('BatchLatencyMs', latency);
       m.count('EventsProcessed', outcome.inserted);
       m.count('DuplicatesSkipped', outcome.duplicates);

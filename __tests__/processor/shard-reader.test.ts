@@ -168,7 +168,7 @@ test('a shard Kinesis no longer has (trimmed past retention) ends the reader as 
 test('a checkpoint Kinesis refuses as not from this shard (stream recreated) is dropped: the shard is read from the trim horizon and counted', async () => {
   const { client, calls } = fakeKinesis([{ records: ['a'], next: null }], ['InvalidArgumentException']);
   const counted: string[] = [];
-  const metrics = { count: (name: string) => counted.push(name), observe: () => undefined } as unknown as Metrics;
+  const metrics = { count: (name: string) => counted.push(name), observe: () => undefined, commitLatencyMs: () => undefined } as unknown as Metrics;
   const sink = recordingSink();
   const r = new ShardReader({
     kinesis: client, sink, streamName: 's', shardId: 'shardId-000000000000', owner: 'me', epoch: 3, checkpoint: '42',
@@ -271,4 +271,37 @@ test('a lease lost while a batch is being split stops the reader without dead-le
   const sink = recordingSink((n) => (n === 0 ? pgError('23514') : new LeaseLostError('shardId-000000000000')));
   expect(await reader(client, sink).run()).toBe('lease-lost');
   expect(sink.batches).toEqual([]);
+});
+
+test('every committed record is counted in the event-to-commit latency, from its arrival in the stream', async () => {
+  const { client } = fakeKinesis([{ records: ['a', 'b'] }, { records: ['c'], next: null }]);
+  const latencies: number[] = [];
+  const metrics = { count: () => undefined, observe: () => undefined, commitLatencyMs: (ms: number) => latencies.push(ms) } as unknown as Metrics;
+  const r = new ShardReader({
+    kinesis: client, sink: recordingSink(), streamName: 's', shardId: 'shardId-000000000000', owner: 'me', epoch: 3, checkpoint: null,
+    logger, metrics, idlePollMs: 200, maxRecordsPerCall: 10_000, signal: new AbortController().signal,
+  });
+  expect(await r.run()).toBe('finished');
+  expect(latencies).toHaveLength(3);
+  for (const ms of latencies) expect(ms).toBeGreaterThanOrEqual(0);
+});
+
+test('the next GetRecords is already on its way while a batch commits, no sooner than 200 ms after the previous call', async () => {
+  const { client, calls } = fakeKinesis([{ records: ['a'] }, { records: ['b'] }, { records: ['c'], next: null }]);
+  const callsDuringWrite: number[] = [];
+  const sink = recordingSink();
+  const slowSink = {
+    ...sink,
+    writeBatch: async (target: BatchTarget, records: readonly StreamRecord[]) => {
+      await new Promise((res) => setTimeout(res, 300)); // a commit longer than the call spacing
+      callsDuringWrite.push(calls.filter((c) => c.op === 'GetRecords').length);
+      return sink.writeBatch(target, records);
+    },
+  };
+  const started = Date.now();
+  expect(await reader(client, slowSink).run()).toBe('finished');
+  // While batch 1 committed, GetRecords #2 had been sent; while batch 2 committed, #3.
+  expect(callsDuringWrite.slice(0, 2)).toEqual([2, 3]);
+  expect(sink.batches.map((b) => b.records.map(text).join(''))).toEqual(['a', 'b', 'c']);
+  expect(Date.now() - started).toBeGreaterThanOrEqual(400); // three calls, 200 ms apart at least
 });

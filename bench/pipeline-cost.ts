@@ -3,15 +3,16 @@
  * records, in one run (see bench/pipeline-cost/run.ts and bench/README.md).
  *
  *   npm run bench:pipeline -- [--events 100000] [--repeats 3] [--shards 4] [--patients 1000]
- *                             [--consumers processor,minimal,naive] [--json FILE]
+ *                             [--consumers processor,minimal,naive] [--json FILE] [--ts-node]
  *
+ * Consumers run as compiled JavaScript (tsconfig.build.json -> dist/, as in the image) unless --ts-node.
  * Prints a table of medians and ratios; asserts nothing.
  */
 import { writeFileSync } from 'node:fs';
 import { CONSUMERS, runPipelineCost, type Consumer } from './pipeline-cost/run';
 import { formatReport } from './pipeline-cost/report';
 
-function parseArgs(argv: readonly string[]): { events?: number; repeats?: number; shards?: number; patients?: number; consumers?: Consumer[]; json?: string } {
+function parseArgs(argv: readonly string[]): { events?: number; repeats?: number; shards?: number; patients?: number; consumers?: Consumer[]; json?: string; compiled?: boolean } {
   const out: ReturnType<typeof parseArgs> = {};
   const problems: string[] = [];
   for (let i = 0; i < argv.length; i += 2) {
@@ -26,6 +27,10 @@ function parseArgs(argv: readonly string[]): { events?: number; repeats?: number
     else if (flag === '--shards') out.shards = int(1);
     else if (flag === '--patients') out.patients = int(1);
     else if (flag === '--json') out.json = value;
+    else if (flag === '--ts-node') {
+      out.compiled = false;
+      i--; // a flag without a value
+    }
     else if (flag === '--consumers') {
       const list = (value ?? '').split(',');
       const unknown = list.filter((c) => !(CONSUMERS as readonly string[]).includes(c));
@@ -39,7 +44,7 @@ function parseArgs(argv: readonly string[]): { events?: number; repeats?: number
 
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
-  const result = await runPipelineCost(args);
+  const result = await runPipelineCost({ compiled: true, ...args });
   if (args.json) writeFileSync(args.json, JSON.stringify(result, null, 2));
   process.stdout.write(`${formatReport(result)}\n`);
 }

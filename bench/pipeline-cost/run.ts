@@ -45,6 +45,12 @@ export interface BenchOptions {
   readonly log?: (line: string) => void;
   /** Give up on one consumer run after this long. @default 15 minutes */
   readonly runTimeoutMs?: number;
+  /**
+   * Run the consumers as compiled JavaScript (built once with tsconfig.build.json into dist/), as the
+   * image does; otherwise under ts-node, whose compiler stays in memory (~+85 MiB RSS; CPU in the
+   * window is unaffected). @default false (the command line sets it)
+   */
+  readonly compiled?: boolean;
 }
 
 export interface CpuPerEvent {
@@ -77,6 +83,8 @@ export interface BenchResult {
   readonly validEvents: number;
   readonly shards: number;
   readonly patients: number;
+  /** Consumers ran as compiled JavaScript (else under ts-node). */
+  readonly compiled: boolean;
   readonly runs: readonly ConsumerRun[];
   /** Median over the repeats, per consumer. */
   readonly medians: Readonly<Partial<Record<Consumer, ConsumerRun>>>;
@@ -160,7 +168,7 @@ async function preload(kinesis: KinesisClient, records: readonly { data: Buffer;
   return [...last.entries()].map(([shardId, seq]) => ({ shardId, lastSequence: seq.toString() })).sort((a, b) => a.shardId.localeCompare(b.shardId));
 }
 
-async function setUp(o: Required<Pick<BenchOptions, 'events' | 'shards' | 'patients'>>, log: (l: string) => void): Promise<Env & { validEvents: number }> {
+async function setUp(o: Required<Pick<BenchOptions, 'events' | 'shards' | 'patients' | 'compiled'>>, log: (l: string) => void): Promise<Env & { validEvents: number }> {
   const workload = buildWorkload({ events: o.events, patients: o.patients, seed: 20261201, endMs: Date.now() - 60_000 });
   const dataDir = tempDataDir('vitals-bench-');
   const [kinesalite, pg] = await Promise.all([startKinesaliteProcess(), startPostgres({ dataDir, tls: true })]);
@@ -179,6 +187,7 @@ async function setUp(o: Required<Pick<BenchOptions, 'events' | 'shards' | 'patie
     DB_ADMIN_PASSWORD: pg.adminPassword,
     DB_PROCESSOR_PASSWORD: processorPassword,
   });
+  if (o.compiled) await runNode([require.resolve('typescript/bin/tsc'), '-p', 'tsconfig.build.json'], process.env);
   const peer = await admin(pg, TEMPLATES.minimal);
   await peer.query(PEER_TABLE_SQL);
   await peer.end();
@@ -231,7 +240,7 @@ function cpu(env: Env, child: ChildProcess): { client: number; postgres: number;
 async function startConsumer(env: Env, consumer: Consumer, database: string, o: BenchOptions): Promise<ChildProcess> {
   const dbBase = { DB_HOST: env.pg.host, DB_PORT: String(env.pg.port), DB_NAME: database, DB_SSL_CA_FILE: env.pg.caFile };
   if (consumer === 'processor') {
-    return spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', 'src/processor/main.ts'], {
+    return spawn(process.execPath, o.compiled ? ['dist/src/processor/main.js'] : ['-r', 'ts-node/register/transpile-only', 'src/processor/main.ts'], {
       cwd: ROOT,
       env: {
         PATH: process.env.PATH,
@@ -260,7 +269,8 @@ async function startConsumer(env: Env, consumer: Consumer, database: string, o: 
     db: { host: env.pg.host, port: env.pg.port, database, user: env.pg.adminUser, password: env.pg.adminPassword, caFile: env.pg.caFile },
     maxRecordsPerCall: 10_000,
   };
-  return spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', join(__dirname, 'peer-consumer.ts')], {
+  const peer = o.compiled ? ['dist/bench/pipeline-cost/peer-consumer.js'] : ['-r', 'ts-node/register/transpile-only', 'bench/pipeline-cost/peer-consumer.ts'];
+  return spawn(process.execPath, peer, {
     cwd: ROOT,
     env: { PATH: process.env.PATH, NODE_NO_WARNINGS: '1', BENCH_PEER: JSON.stringify(config) },
     stdio: ['ignore', 'pipe', 'inherit'],
@@ -339,7 +349,7 @@ async function runConsumer(env: Env, consumer: Consumer, repeat: number, o: Benc
 }
 
 export async function runPipelineCost(options: BenchOptions = {}): Promise<BenchResult> {
-  const o = { events: options.events ?? 100_000, shards: options.shards ?? 4, patients: options.patients ?? 1000 };
+  const o = { events: options.events ?? 100_000, shards: options.shards ?? 4, patients: options.patients ?? 1000, compiled: options.compiled ?? false };
   const repeats = options.repeats ?? 3;
   const consumers = options.consumers ?? CONSUMERS;
   const log = options.log ?? ((l: string) => process.stderr.write(`${l}\n`));
@@ -363,5 +373,5 @@ export async function runPipelineCost(options: BenchOptions = {}): Promise<Bench
   }
   const medians: Partial<Record<Consumer, ConsumerRun>> = {};
   for (const consumer of consumers) medians[consumer] = medianRun(runs.filter((x) => x.consumer === consumer));
-  return { events: env.records, validEvents: env.validEvents, shards: o.shards, patients: o.patients, runs, medians };
+  return { events: env.records, validEvents: env.validEvents, shards: o.shards, patients: o.patients, compiled: o.compiled, runs, medians };
 }

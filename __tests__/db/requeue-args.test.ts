@@ -3,19 +3,20 @@ import { parseRequeueArgs, requeueEnvironmentFrom } from '../../src/db/requeue-a
 import { main, partitionKeyFor, putRecordsBatches, PUT_RECORDS_MAX_BYTES } from '../../src/db/requeue-dead-letters';
 
 const LOCAL_ENV = {
-  STREAM_NAME: 'vitals-events-dev',
   DB_HOST: 'localhost',
   DB_NAME: 'vitals',
   DB_SSL_CA_FILE: '/tmp/ca.pem',
-  DB_ADMIN_USER: 'admin',
-  DB_ADMIN_PASSWORD: 'secret',
+  DB_AUTH: 'password',
+  DB_PASSWORD: 'secret',
 };
 const AWS_ENV = {
-  ...LOCAL_ENV,
   NODE_ENV: 'production',
   AWS_REGION: 'eu-central-2',
+  DB_HOST: 'vitals.cluster-x.eu-central-2.rds.amazonaws.com',
   DB_PORT: '5432',
-  PHI_KMS_KEY_ARN: 'arn:aws:kms:eu-central-2:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab',
+  DB_NAME: 'vitals',
+  DB_SSL_CA_FILE: '/app/certs/rds-global-bundle.pem',
+  DB_AUTH: 'iam',
 };
 
 test('no flags select every reason, without bounds or limit, for real', () => {
@@ -57,29 +58,31 @@ test('every flag problem is reported at once', () => {
   expect(() => parseRequeueArgs(['--reason', 'x', '--limit', '0'])).toThrow(/--reason.*; --limit/);
 });
 
-test('a local environment uses the local key file and the kinesalite endpoint', () => {
-  const env = requeueEnvironmentFrom({ ...LOCAL_ENV, KINESIS_ENDPOINT: 'http://127.0.0.1:4567', PHI_LOCAL_KEY_FILE: '/k' });
-  expect(env).toMatchObject({ streamName: 'vitals-events-dev', region: 'eu-central-2', kinesisEndpoint: 'http://127.0.0.1:4567', phi: { kind: 'local', keyFile: '/k' } });
-  expect(env.db).toEqual({ host: 'localhost', port: 5432, database: 'vitals', sslCaFile: '/tmp/ca.pem', adminUser: 'admin', adminPassword: 'secret' });
+test('a local environment logs in as the ops role with a password', () => {
+  expect(requeueEnvironmentFrom(LOCAL_ENV).db).toMatchObject({
+    host: 'localhost', port: 5432, database: 'vitals', sslCaFile: '/tmp/ca.pem', user: 'vitals_ops', auth: { kind: 'password', password: 'secret' },
+  });
 });
 
-test('on AWS the PHI key is the KMS key', () => {
-  expect(requeueEnvironmentFrom(AWS_ENV).phi).toEqual({ kind: 'kms', phiKeyArn: AWS_ENV.PHI_KMS_KEY_ARN });
+test('on AWS the command logs in as the ops role with IAM authentication', () => {
+  expect(requeueEnvironmentFrom(AWS_ENV).db).toMatchObject({ user: 'vitals_ops', auth: { kind: 'iam', region: 'eu-central-2' } });
 });
 
-test('production requires the KMS key and forbids the local key file and endpoint', () => {
-  const env = { ...AWS_ENV, PHI_KMS_KEY_ARN: undefined, PHI_LOCAL_KEY_FILE: '/k', KINESIS_ENDPOINT: 'http://x' };
-  expect(() => requeueEnvironmentFrom(env)).toThrow(/PHI_LOCAL_KEY_FILE must not be set.*KINESIS_ENDPOINT must not be set.*missing environment variable PHI_KMS_KEY_ARN/);
+test('production refuses password authentication', () => {
+  expect(() => requeueEnvironmentFrom({ ...AWS_ENV, DB_AUTH: 'password', DB_PASSWORD: 'x' })).toThrow(/DB_AUTH must be iam when NODE_ENV=production/);
+});
+
+test('admin credentials, keys and the stream are refused: the command only requests requeues', () => {
+  const env = { ...AWS_ENV, DB_ADMIN_USER: 'postgres', DB_ADMIN_PASSWORD: 'x', PHI_KMS_KEY_ARN: 'arn:aws:kms:eu-central-2:123456789012:key/k', STREAM_NAME: 's' };
+  expect(() => requeueEnvironmentFrom(env)).toThrow(/DB_ADMIN_USER must not be set.*DB_ADMIN_PASSWORD must not be set.*PHI_KMS_KEY_ARN must not be set.*STREAM_NAME must not be set/);
 });
 
 test('every missing variable is named at once', () => {
-  expect(() => requeueEnvironmentFrom({ NODE_ENV: 'production' })).toThrow(
-    /STREAM_NAME.*AWS_REGION.*DB_PORT.*DB_HOST.*DB_NAME.*DB_SSL_CA_FILE.*DB_ADMIN_USER.*DB_ADMIN_PASSWORD.*PHI_KMS_KEY_ARN/,
-  );
+  expect(() => requeueEnvironmentFrom({ NODE_ENV: 'production' })).toThrow(/AWS_REGION.*DB_PORT.*DB_AUTH.*DB_HOST.*DB_NAME.*DB_SSL_CA_FILE/);
 });
 
-test('a PHI key that is not a KMS ARN and a bad port are rejected', () => {
-  expect(() => requeueEnvironmentFrom({ ...AWS_ENV, PHI_KMS_KEY_ARN: 'my-key', DB_PORT: '99999' })).toThrow(/DB_PORT must be a port number.*"99999".*PHI_KMS_KEY_ARN must be a KMS key or alias ARN; received "my-key"/);
+test('a bad port is rejected with its value', () => {
+  expect(() => requeueEnvironmentFrom({ ...AWS_ENV, DB_PORT: '99999' })).toThrow(/DB_PORT must be a port number.*"99999"/);
 });
 
 test('the partition key is the device id of a JSON event', () => {
@@ -109,5 +112,5 @@ test('the command reports flag and environment problems together, exits 1 and to
   expect(lines).toHaveLength(1);
   const out = JSON.parse(lines[0] as string) as { level: string; problems: string[] };
   expect(out.level).toBe('fatal');
-  expect(out.problems.join('\n')).toMatch(/--reason must be one of[\s\S]*missing environment variable STREAM_NAME/);
+  expect(out.problems.join('\n')).toMatch(/--reason must be one of[\s\S]*missing environment variable DB_HOST/);
 });

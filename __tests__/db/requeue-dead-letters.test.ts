@@ -1,17 +1,20 @@
 /**
- * The dead-letter requeue command against kinesalite and PostgreSQL (TLS) started by this file, with a
- * real processor: a test-only trigger (created here, never in migrations) makes one event
- * unprocessable; dropping it is "the fix"; the command then puts the record back and the processor
+ * Dead-letter requeues against kinesalite and PostgreSQL (TLS) started by this file, with a real
+ * processor: a test-only trigger (created here, never in migrations) makes one event unprocessable;
+ * dropping it is "the fix"; the request command (as the ops role) marks the dead letter, the
+ * processor's sweep (as the processor role, dead-letter key) puts the record back and the processor
  * stores it exactly once.
  */
 import { randomUUID } from 'node:crypto';
 import { GetRecordsCommand, GetShardIteratorCommand, ListShardsCommand, PutRecordsCommand, type PutRecordsCommandOutput } from '@aws-sdk/client-kinesis';
 import type { Pool } from 'pg';
 import { main, requeueDeadLetters, type PutRecordsClient } from '../../src/db/requeue-dead-letters';
+import { sweepOnce } from '../../src/processor/requeue-sweep';
+import { createPool } from '../../src/adapters/db';
 import { pgDataKeyStore } from '../../src/adapters/data-key-store';
-import { createPhiProtector } from '../../src/adapters/phi';
+import { createDeadLetterProtector } from '../../src/adapters/phi';
 import { startProcessor, type RunningProcessor } from '../processor/support/in-process';
-import { adminPool, count, createStream, eventRecord, makeEvent, makePatientId, newDatabase, putRecords, waitFor, type TestStack } from '../processor/support/stack';
+import { OPS_PASSWORD, adminPool, count, processorDb, createStream, eventRecord, makeEvent, makePatientId, newDatabase, putRecords, waitFor, type TestStack } from '../processor/support/stack';
 import { useIntegrationStack } from '../processor/support/lifecycle';
 
 let stack: TestStack;
@@ -63,28 +66,47 @@ function runProcessor(s: Scenario): RunningProcessor {
   return p;
 }
 
-/** The command's environment, as the ECS task definition gives it (local variants of the AWS-only ones). */
+/** The request command's environment, as the ops task definition gives it (a password instead of IAM locally). */
 function commandEnv(s: Scenario): NodeJS.ProcessEnv {
   return {
     NODE_ENV: 'development',
     AWS_REGION: 'eu-central-2',
-    STREAM_NAME: s.stream,
-    KINESIS_ENDPOINT: stack.kinesalite.endpoint,
     DB_HOST: stack.pg.host,
     DB_PORT: String(stack.pg.port),
     DB_NAME: s.database,
     DB_SSL_CA_FILE: stack.pg.caFile,
-    DB_ADMIN_USER: stack.pg.adminUser,
-    DB_ADMIN_PASSWORD: stack.pg.adminPassword,
-    PHI_LOCAL_KEY_FILE: stack.keyFile,
+    DB_USER: 'vitals_ops',
+    DB_AUTH: 'password',
+    DB_PASSWORD: OPS_PASSWORD,
   };
 }
 
-/** Runs the CLI entry point in-process; returns its exit code, output lines and parsed summary. */
+/** The processor's pool (processor role) for the sweep. */
+function processorPool(s: Scenario): Pool {
+  const pool = createPool({ ...processorDb(stack, s.database), maxConnections: 3 });
+  pool.on('error', () => undefined);
+  pools.push(pool);
+  return pool;
+}
+
+/** One round of the processor's requeue sweep: processor role, dead-letter key, the real stream. */
+function sweep(s: Scenario, kinesis: PutRecordsClient = stack.kinesis) {
+  const pool = processorPool(s);
+  return sweepOnce({ pool, kinesis, streamName: s.stream, deadLetterPayloads: createDeadLetterProtector({ kind: 'local', keyFile: stack.keyFile }, pgDataKeyStore(pool)) });
+}
+
+/**
+ * The request command in-process (as the ops role), then, unless a dry run, one sweep round as the
+ * processor performs it; `summary` merges the two (the sweep's counts win), `code` is 2 when the
+ * sweep failed some.
+ */
 async function runCommand(s: Scenario, args: string[]): Promise<{ code: number; lines: string[]; summary: Record<string, unknown> }> {
   const lines: string[] = [];
   const code = await main(args, commandEnv(s), (line) => lines.push(line));
-  return { code, lines, summary: JSON.parse(lines[lines.length - 1] ?? '{}') as Record<string, unknown> };
+  const request = JSON.parse(lines[lines.length - 1] ?? '{}') as Record<string, unknown>;
+  if (code !== 0 || args.includes('--dry-run')) return { code, lines, summary: request };
+  const swept = await sweep(s);
+  return { code: swept.failed > 0 ? 2 : 0, lines, summary: { ...request, ...swept } };
 }
 
 /** A stored event whose first insert the trigger rejected: one `unprocessable` dead letter, 2 neighbours stored. */
@@ -150,8 +172,8 @@ test('a dry run counts the matching dead letters and changes nothing', async () 
   const dry = await runCommand(s, ['--reason', 'unprocessable', '--dry-run']);
 
   expect(dry.code).toBe(0);
-  expect(dry.summary).toMatchObject({ dryRun: true, selected: 1, requeued: 0, failed: 0 });
-  expect(await count(s.db, 'SELECT count(*) AS n FROM dead_letters WHERE requeued_at IS NOT NULL')).toBe(0);
+  expect(dry.summary).toMatchObject({ dryRun: true, selected: 1, requested: 0 });
+  expect(await count(s.db, 'SELECT count(*) AS n FROM dead_letters WHERE requeued_at IS NOT NULL OR requeue_requested_at IS NOT NULL')).toBe(0);
   expect((await streamRecords(s.stream)).length).toBe(recordsBefore);
   await new Promise((r) => setTimeout(r, 1_000)); // give a wrongly re-put record time to be stored
   expect(await count(s.db, 'SELECT count(*) AS n FROM observations')).toBe(2);
@@ -234,7 +256,7 @@ test('entries Kinesis refuses are retried, and an entry it keeps refusing stays 
       };
     },
   };
-  const phi = createPhiProtector({ kind: 'local', keyFile: stack.keyFile }, pgDataKeyStore(s.db));
+  const phi = createDeadLetterProtector({ kind: 'local', keyFile: stack.keyFile }, pgDataKeyStore(s.db));
 
   const summary = await requeueDeadLetters({ streamName: s.stream, maxAttempts: 4 }, { db: s.db, kinesis: flaky, phi, sleep: async () => undefined });
 
@@ -263,19 +285,47 @@ test('a dead letter whose payload cannot be decrypted counts as failed and the o
   expect(await count(s.db, 'SELECT count(*) AS n FROM dead_letters WHERE requeued_at IS NULL')).toBe(1);
 }, 90_000);
 
-test('a second run while one holds the lock refuses to start', async () => {
+test('a sweep while another holds the lock skips the round and leaves the request pending', async () => {
   const s = await scenario();
+  await unprocessableEvent(s);
+  await fixTheBug(s.db);
+  expect((await main([], commandEnv(s), () => undefined))).toBe(0);
   const holder = await s.db.connect();
   await holder.query("SELECT pg_advisory_lock(hashtext('vitals_requeue_dead_letters'))");
   try {
-    const run = await runCommand(s, []);
-    expect(run.code).toBe(1);
-    expect(run.summary).toMatchObject({ level: 'error', err: expect.stringMatching(/another requeue run holds the lock/) });
+    expect(await sweep(s)).toMatchObject({ selected: 0, requeued: 0 });
+    expect(await count(s.db, 'SELECT count(*) AS n FROM dead_letters WHERE requeue_requested_at IS NOT NULL AND requeued_at IS NULL')).toBe(1);
   } finally {
     await holder.query("SELECT pg_advisory_unlock(hashtext('vitals_requeue_dead_letters'))");
     holder.release();
   }
-}, 60_000);
+  expect(await sweep(s)).toMatchObject({ selected: 1, requeued: 1 });
+}, 90_000);
+
+test('the sweep requeues only what an operator requested', async () => {
+  const s = await scenario();
+  await unprocessableEvent(s);
+  await fixTheBug(s.db);
+
+  expect(await sweep(s)).toMatchObject({ selected: 0, requeued: 0 });
+  expect(await count(s.db, 'SELECT count(*) AS n FROM dead_letters WHERE requeued_at IS NOT NULL')).toBe(0);
+}, 90_000);
+
+test('the ops role reads no payload, error text, patient or key, and requests nothing twice', async () => {
+  const s = await scenario();
+  await unprocessableEvent(s);
+  const ops = createPool({ ...processorDb(stack, s.database), user: 'vitals_ops', auth: { kind: 'password', password: OPS_PASSWORD }, maxConnections: 1 });
+  ops.on('error', () => undefined);
+  pools.push(ops);
+  for (const sql of ['SELECT payload_ciphertext FROM dead_letters', 'SELECT errors FROM dead_letters', 'SELECT * FROM patients', 'SELECT * FROM data_keys', 'SELECT * FROM observations']) {
+    await expect(ops.query(sql)).rejects.toMatchObject({ code: '42501' }); // insufficient_privilege
+  }
+  await expect(ops.query('UPDATE dead_letters SET requeued_at = now()')).rejects.toMatchObject({ code: '42501' });
+  const first = await runCommand(s, ['--dry-run']);
+  expect(first.summary).toMatchObject({ dryRun: true, selected: 1 });
+  expect((await main([], commandEnv(s), () => undefined))).toBe(0);
+  expect((await runCommand(s, ['--dry-run'])).summary).toMatchObject({ selected: 0 });
+}, 90_000);
 
 test('large payloads are requeued in pages of at most 5 MiB, every one accepted and marked', async () => {
   const s = await scenario();
@@ -293,7 +343,7 @@ test('large payloads are requeued in pages of at most 5 MiB, every one accepted 
       return stack.kinesis.send(command);
     },
   };
-  const phi = createPhiProtector({ kind: 'local', keyFile: stack.keyFile }, pgDataKeyStore(s.db));
+  const phi = createDeadLetterProtector({ kind: 'local', keyFile: stack.keyFile }, pgDataKeyStore(s.db));
 
   const summary = await requeueDeadLetters({ streamName: s.stream }, { db: s.db, kinesis: counting, phi });
 

@@ -9,7 +9,7 @@ import type { Pool } from 'pg';
 import { createPool } from '../../src/adapters/db';
 import { createLogger } from '../../src/adapters/logger';
 import { pgDataKeyStore } from '../../src/adapters/data-key-store';
-import { createPhiProtector } from '../../src/adapters/phi';
+import { createDeadLetterProtector, createPhiProtector } from '../../src/adapters/phi';
 import { Processor } from '../../src/processor/processor';
 import { BatchWriter } from '../../src/processor/writer';
 import { FAST_LEASES, startProcessor } from './support/in-process';
@@ -45,7 +45,13 @@ test('a stop requested while a lease is being taken stops that shard\'s reader a
       },
     }),
   );
-  const writer = new BatchWriter({ pool, phi: createPhiProtector({ kind: 'local', keyFile: stack.keyFile }, pgDataKeyStore(pool)), news2WindowMs: 3_600_000 });
+  const phiSettings = { kind: 'local', keyFile: stack.keyFile } as const;
+  const writer = new BatchWriter({
+    pool,
+    phi: createPhiProtector(phiSettings, pgDataKeyStore(pool)),
+    deadLetterPayloads: createDeadLetterProtector(phiSettings, pgDataKeyStore(pool)),
+    news2WindowMs: 3_600_000,
+  });
   // SHUTDOWN_DEADLINE_MS 3 s: the processor gives in-flight batches until 1 s after the stop.
   const processor = new Processor(
     { streamName: stream, workerId: 'worker-a', ...FAST_LEASES, maxRecordsPerCall: 10_000, shutdownDeadlineMs: 3_000 },

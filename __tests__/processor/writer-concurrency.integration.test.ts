@@ -73,8 +73,8 @@ test('two shards storing the same event ids in opposite orders serialise instead
   try {
     await holder.query('BEGIN');
     await holder.query('INSERT INTO event_ids (event_id, observed_at) VALUES ($1, now())', [x]);
-    const writer1 = new BatchWriter({ pool, phi, news2WindowMs: 3_600_000 });
-    const writer2 = new BatchWriter({ pool, phi, news2WindowMs: 3_600_000 });
+    const writer1 = new BatchWriter({ pool, phi, deadLetterPayloads: phi, news2WindowMs: 3_600_000 });
+    const writer2 = new BatchWriter({ pool, phi, deadLetterPayloads: phi, news2WindowMs: 3_600_000 });
     const first = settle(
       writer1.writeBatch(target('shard-1'), records([a, x, b].map((eventId) => makeEvent({ eventId, patientId: p1, observedAt: at })), 1)),
     );
@@ -108,8 +108,8 @@ test('two shards seeing the same new patients in opposite orders serialise inste
     await holder.query('BEGIN');
     const { dataKeyId } = await phi.encrypt(Buffer.from('x'), Buffer.from('y')); // the current data key, stored
     await holder.query('INSERT INTO patients (patient_pseudonym, patient_id_ciphertext, data_key_id) VALUES ($1, $2, $3)', [last3.p, Buffer.alloc(32), dataKeyId]);
-    const writer1 = new BatchWriter({ pool, phi, news2WindowMs: 3_600_000 });
-    const writer2 = new BatchWriter({ pool, phi, news2WindowMs: 3_600_000 });
+    const writer1 = new BatchWriter({ pool, phi, deadLetterPayloads: phi, news2WindowMs: 3_600_000 });
+    const writer2 = new BatchWriter({ pool, phi, deadLetterPayloads: phi, news2WindowMs: 3_600_000 });
     const first = settle(writer1.writeBatch(target('shard-1'), records([first3, last3, second3].map((p) => makeEvent({ patientId: p.id })), 1)));
     await waitFor(async () => (await blocked()) === 1, 10_000, 20);
     const second = settle(writer2.writeBatch(target('shard-2'), records([second3, first3].map((p) => makeEvent({ patientId: p.id })), 1)));

@@ -1,8 +1,10 @@
 /**
  * Patient identifiers: a keyed pseudonym (HMAC-SHA256) for joins, and envelope encryption
- * (AES-256-GCM under a data key that is itself wrapped) for the identifier and dead-letter payloads.
+ * (AES-256-GCM under a data key that is itself wrapped) for the identifier and, under a separate key
+ * and purpose, for dead-letter payloads: whoever may unwrap dead-letter data keys cannot unwrap the
+ * patient-id data keys (different KMS key, different encryption context), and vice versa.
  * Two implementations behind one interface: AWS KMS (GenerateMac; GenerateDataKey/Decrypt) and a local
- * 32-byte key file (HKDF-derived HMAC and wrapping keys) for local runs.
+ * 32-byte key file (HKDF-derived HMAC and per-purpose wrapping keys) for local runs.
  */
 import { createCipheriv, createDecipheriv, createHmac, hkdfSync, randomBytes, randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -36,13 +38,34 @@ export interface DataKeyStore {
   load(dataKeyId: string): Promise<DataKeyRecord | undefined>;
 }
 
-export interface PatientIdentityProtector {
-  /** HMAC-SHA256 of the identifier: stable, not reversible without the key. */
-  pseudonym(patientId: string): Promise<Buffer>;
+/** Envelope encryption under one purpose's data keys. */
+export interface PayloadProtector {
   /** AES-256-GCM under the current data key; `aad` binds the ciphertext to its row. */
   encrypt(plaintext: Buffer, aad: Buffer): Promise<Ciphertext>;
   decrypt(value: Ciphertext, aad: Buffer): Promise<Buffer>;
 }
+
+export interface PatientIdentityProtector extends PayloadProtector {
+  /** HMAC-SHA256 of the identifier: stable, not reversible without the key. */
+  pseudonym(patientId: string): Promise<Buffer>;
+}
+
+/**
+ * What a data key protects. Each purpose has its own KMS key and its own encryption context, which
+ * the key policies and IAM conditions require (src/infra/keys.ts), so a grant for one purpose never
+ * unwraps the other's data keys.
+ */
+export enum DataKeyPurpose {
+  PATIENT_ID = 'patient-id',
+  DEAD_LETTER = 'dead-letter',
+}
+
+/** The encryption context value (`purpose`) KMS binds each purpose's data keys to. */
+export const ENCRYPTION_CONTEXT_PURPOSE: Readonly<Record<DataKeyPurpose, string>> = {
+  // Unchanged from before the split: existing patient-id data keys stay decryptable.
+  [DataKeyPurpose.PATIENT_ID]: 'vitals-pipeline-phi',
+  [DataKeyPurpose.DEAD_LETTER]: 'vitals-pipeline-dead-letter',
+};
 
 /** Wraps and unwraps data keys (KMS or the local key). */
 export interface KeyWrapper {
@@ -185,11 +208,17 @@ export function localMac(master: Buffer): MacSource {
   return { mac: async (message) => createHmac('sha256', key).update(message).digest() };
 }
 
-export function localWrapper(master: Buffer): KeyWrapper {
-  const wrapKey = derive(master, 'vitals-pipeline data key wrapping v1');
+/** Local wrapping keys, one per purpose (the patient-id one unchanged, so existing local data stays readable). */
+const LOCAL_WRAPPING_INFO: Readonly<Record<DataKeyPurpose, string>> = {
+  [DataKeyPurpose.PATIENT_ID]: 'vitals-pipeline data key wrapping v1',
+  [DataKeyPurpose.DEAD_LETTER]: 'vitals-pipeline dead-letter data key wrapping v1',
+};
+
+export function localWrapper(master: Buffer, purpose: DataKeyPurpose = DataKeyPurpose.PATIENT_ID): KeyWrapper {
+  const wrapKey = derive(master, LOCAL_WRAPPING_INFO[purpose]);
   const aad = Buffer.from('data-key');
   return {
-    name: 'local',
+    name: purpose === DataKeyPurpose.PATIENT_ID ? 'local' : `local:${purpose}`,
     generate: async () => {
       const plaintext = randomBytes(32);
       return { plaintext, wrapped: aesGcmEncrypt(wrapKey, plaintext, aad) };
@@ -203,8 +232,6 @@ export interface KmsLike {
   send(command: GenerateMacCommand | GenerateDataKeyCommand | DecryptCommand): Promise<unknown>;
 }
 
-/** Binds data keys to their purpose: KMS refuses to decrypt without the same context (and CloudTrail logs it). */
-const ENCRYPTION_CONTEXT = { purpose: 'vitals-pipeline-phi' };
 
 export function kmsMac(kms: KmsLike, keyArn: string): MacSource {
   return {
@@ -216,7 +243,9 @@ export function kmsMac(kms: KmsLike, keyArn: string): MacSource {
   };
 }
 
-export function kmsWrapper(kms: KmsLike, keyArn: string): KeyWrapper {
+/** Binds data keys to their purpose: KMS refuses to decrypt without the same context (and CloudTrail logs it). */
+export function kmsWrapper(kms: KmsLike, keyArn: string, purpose: DataKeyPurpose = DataKeyPurpose.PATIENT_ID): KeyWrapper {
+  const ENCRYPTION_CONTEXT = { purpose: ENCRYPTION_CONTEXT_PURPOSE[purpose] };
   return {
     name: keyArn,
     generate: async () => {
@@ -236,7 +265,7 @@ export function kmsWrapper(kms: KmsLike, keyArn: string): KeyWrapper {
 }
 
 export type PhiProtectorSettings =
-  | { readonly kind: 'kms'; readonly region: string; readonly phiKeyArn: string; readonly hmacKeyArn: string }
+  | { readonly kind: 'kms'; readonly region: string; readonly phiKeyArn: string; readonly hmacKeyArn: string; readonly deadLetterKeyArn?: string }
   | { readonly kind: 'local'; readonly keyFile: string };
 
 /** Chooses the implementation from the configuration. */
@@ -247,4 +276,24 @@ export function createPhiProtector(settings: PhiProtectorSettings, store: DataKe
   }
   const client = kms ?? new KMSClient({ region: settings.region, maxAttempts: 4, retryMode: 'adaptive' });
   return new EnvelopeProtector({ mac: kmsMac(client, settings.hmacKeyArn), wrapper: kmsWrapper(client, settings.phiKeyArn), store });
+}
+
+/** A MAC source for protectors that must never compute pseudonyms (dead-letter payloads). */
+const NO_PSEUDONYMS: MacSource = {
+  mac: async (): Promise<Buffer> => {
+    throw new Error('dead-letter payload protection computes no pseudonyms');
+  },
+};
+
+/**
+ * Envelope encryption of dead-letter payloads: its own KMS key (`deadLetterKeyArn`) and encryption
+ * context, or its own local wrapping key.
+ */
+export function createDeadLetterProtector(settings: PhiProtectorSettings, store: DataKeyStore, kms?: KmsLike): PayloadProtector {
+  if (settings.kind === 'local') {
+    return new EnvelopeProtector({ mac: NO_PSEUDONYMS, wrapper: localWrapper(readLocalKey(settings.keyFile), DataKeyPurpose.DEAD_LETTER), store });
+  }
+  if (!settings.deadLetterKeyArn) throw new Error('createDeadLetterProtector needs deadLetterKeyArn (DEAD_LETTER_KMS_KEY_ARN)');
+  const client = kms ?? new KMSClient({ region: settings.region, maxAttempts: 4, retryMode: 'adaptive' });
+  return new EnvelopeProtector({ mac: NO_PSEUDONYMS, wrapper: kmsWrapper(client, settings.deadLetterKeyArn, DataKeyPurpose.DEAD_LETTER), store });
 }

@@ -20,7 +20,8 @@ export const PROCESSOR_TABLE_GRANTS: Readonly<Record<string, readonly string[]>>
   news2_scores: ['SELECT', 'INSERT'],
   alert_state: ['SELECT', 'INSERT', 'UPDATE'],
   alerts: ['SELECT', 'INSERT'],
-  dead_letters: ['SELECT', 'INSERT'],
+  // UPDATE of requeued_at only: the processor performs requested requeues (requeue-sweep.ts).
+  dead_letters: ['SELECT', 'INSERT', 'UPDATE (requeued_at)'],
   // DELETE: leases of shards that expired from the stream are pruned.
   shard_leases: ['SELECT', 'INSERT', 'UPDATE', 'DELETE'],
 };
@@ -28,6 +29,22 @@ export const PROCESSOR_TABLE_GRANTS: Readonly<Record<string, readonly string[]>>
 /** The FHIR read API's role: SELECT on the rendered tables only (no patients, no keys), read-only sessions. */
 export const FHIR_READER_ROLE = 'vitals_fhir_reader';
 export const FHIR_READER_TABLES: readonly string[] = ['observations', 'news2_scores'];
+
+/**
+ * The operations role (dead-letter requeue requests, src/db/requeue-dead-letters.ts): sees which dead
+ * letters exist and why, may request their requeue; never a payload, an error text, a patient or a key.
+ */
+export const OPS_ROLE = 'vitals_ops';
+export const OPS_DEAD_LETTER_COLUMNS: readonly string[] = ['dead_letter_id', 'reason', 'dead_lettered_at', 'requeued_at', 'requeue_requested_at'];
+
+/**
+ * NOLOGIN role whose privileges pgaudit's object audit logs (`pgaudit.role`, set in the cluster's
+ * parameter group): every read and write of the tables holding patient-id ciphertexts, their data keys
+ * and dead-letter payloads is logged with the session's user. Observations (pseudonymised, one insert
+ * per event) are left to session auditing of role changes and DDL, or the log would be the data.
+ */
+export const AUDIT_ROLE = 'vitals_auditor';
+export const AUDITED_TABLES: readonly string[] = ['patients', 'data_keys', 'dead_letters'];
 
 export const PARTITION_DAYS_AHEAD = 7;
 export const PARTITION_DAYS_BACK = 7;
@@ -70,6 +87,8 @@ export interface MigrateSettings {
   readonly processorPassword?: string;
   /** Local runs: the FHIR reader role's password. On AWS unset: IAM (rds_iam). */
   readonly fhirReaderPassword?: string;
+  /** Local runs: the ops role's password. On AWS unset: IAM (rds_iam). */
+  readonly opsPassword?: string;
   /** @default event ids DEFAULT_EVENT_ID_RETENTION_DAYS days, observations kept forever */
   readonly retention?: RetentionSettings;
   readonly log?: (message: string) => void;
@@ -131,6 +150,7 @@ export function migrateSettingsFromEnv(env: NodeJS.ProcessEnv = process.env): Mi
     adminPassword: required(env, 'DB_ADMIN_PASSWORD'),
     processorPassword: env.DB_PROCESSOR_PASSWORD || undefined,
     fhirReaderPassword: env.DB_FHIR_READER_PASSWORD || undefined,
+    opsPassword: env.DB_OPS_PASSWORD || undefined,
   };
 }
 
@@ -165,6 +185,8 @@ export async function migrate(settings: MigrateSettings): Promise<{ applied: str
     } as RunnerOption);
     await ensureProcessorRole(client, settings.database, settings.processorPassword, log);
     await ensureFhirReaderRole(client, settings.database, settings.fhirReaderPassword, log);
+    await ensureOpsRole(client, settings.database, settings.opsPassword, log);
+    await ensureAuditRole(client);
     await writeRetentionPolicy(client, settings.retention ?? { eventIdRetentionDays: DEFAULT_EVENT_ID_RETENTION_DAYS }, log);
     const { rows } = await client.query<{ created: number }>('SELECT ensure_time_partitions($1, $2) AS created', [PARTITION_DAYS_AHEAD, PARTITION_DAYS_BACK]);
     const partitionsCreated = rows[0]?.created ?? 0;
@@ -244,6 +266,43 @@ async function ensureFhirReaderRole(client: Client, database: string, password: 
     await client.query(`REVOKE ALL ON ALL TABLES IN SCHEMA public FROM ${role}`);
     await client.query(`REVOKE ALL ON ALL FUNCTIONS IN SCHEMA public FROM ${role}`);
     for (const table of FHIR_READER_TABLES) await client.query(`GRANT SELECT ON TABLE ${client.escapeIdentifier(table)} TO ${role}`);
+    await client.query('COMMIT');
+  } catch (err) {
+    await client.query('ROLLBACK');
+    throw err;
+  }
+}
+
+/** The ops role: column-level SELECT on dead_letters' metadata, UPDATE of requeue_requested_at; nothing else. */
+async function ensureOpsRole(client: Client, database: string, password: string | undefined, log: (m: string) => void): Promise<void> {
+  const role = OPS_ROLE;
+  await client.query('BEGIN');
+  try {
+    await client.query(`SELECT pg_advisory_xact_lock(hashtext('vitals_processor_role'))`);
+    await ensureLoginRole(client, role, password, 'DB_OPS_PASSWORD', log);
+    await client.query(`GRANT CONNECT ON DATABASE ${client.escapeIdentifier(database)} TO ${role}`);
+    await client.query(`GRANT USAGE ON SCHEMA public TO ${role}`);
+    await client.query(`REVOKE ALL ON ALL TABLES IN SCHEMA public FROM ${role}`);
+    await client.query(`REVOKE ALL ON ALL FUNCTIONS IN SCHEMA public FROM ${role}`);
+    const columns = OPS_DEAD_LETTER_COLUMNS.map((c) => client.escapeIdentifier(c)).join(', ');
+    await client.query(`GRANT SELECT (${columns}), UPDATE (requeue_requested_at) ON TABLE dead_letters TO ${role}`);
+    await client.query('COMMIT');
+  } catch (err) {
+    await client.query('ROLLBACK');
+    throw err;
+  }
+}
+
+/** pgaudit's object-audit role (NOLOGIN): its grants select what is logged, it is never used to connect. */
+async function ensureAuditRole(client: Client): Promise<void> {
+  await client.query('BEGIN');
+  try {
+    await client.query(`SELECT pg_advisory_xact_lock(hashtext('vitals_processor_role'))`);
+    const exists = await client.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [AUDIT_ROLE]);
+    if (exists.rowCount === 0) await client.query(`CREATE ROLE ${AUDIT_ROLE} NOLOGIN`);
+    for (const table of AUDITED_TABLES) {
+      await client.query(`GRANT SELECT, INSERT, UPDATE, DELETE ON TABLE ${client.escapeIdentifier(table)} TO ${AUDIT_ROLE}`);
+    }
     await client.query('COMMIT');
   } catch (err) {
     await client.query('ROLLBACK');

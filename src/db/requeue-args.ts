@@ -3,6 +3,7 @@
  * at once (flag or variable, rule, received value). Pure: no I/O beyond what it is given.
  */
 import { parseArgs } from 'node:util';
+import type { DbSettings } from '../adapters/db';
 import { envReader } from '../adapters/env-reader';
 
 /** The reasons the processor stores (src/processor/writer.ts `StoredDeadLetterReason`). */
@@ -25,20 +26,12 @@ export interface RequeueFilter {
   readonly dryRun?: boolean;
 }
 
+/**
+ * The request command's environment: its own database role (`vitals_ops`) over TLS, IAM-authenticated
+ * on AWS. No stream, no keys: operators request requeues, the processor performs them.
+ */
 export interface RequeueEnvironment {
-  readonly streamName: string;
-  readonly region: string;
-  /** kinesalite in local runs; unset on AWS. */
-  readonly kinesisEndpoint?: string;
-  readonly db: {
-    readonly host: string;
-    readonly port: number;
-    readonly database: string;
-    readonly sslCaFile: string;
-    readonly adminUser: string;
-    readonly adminPassword: string;
-  };
-  readonly phi: { readonly kind: 'kms'; readonly phiKeyArn: string } | { readonly kind: 'local'; readonly keyFile: string };
+  readonly db: DbSettings;
 }
 
 export class RequeueConfigError extends Error {
@@ -48,7 +41,6 @@ export class RequeueConfigError extends Error {
   }
 }
 
-const KMS_ARN = /^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:(key|alias)\/.+$/;
 
 function parseInstant(flag: string, raw: string | undefined, problems: string[]): Date | undefined {
   if (raw === undefined) return undefined;
@@ -104,41 +96,44 @@ export function parseRequeueArgs(argv: readonly string[]): RequeueFilter {
   return { reason, since, until, limit, dryRun: values['dry-run'] === true };
 }
 
+/** The ops role's default name (src/db/migrate.ts OPS_ROLE). */
+export const DEFAULT_OPS_DB_USER = 'vitals_ops';
+
 /**
- * The same variables as the migration command (admin credentials, TLS CA) and the processor (stream,
- * region, endpoint, PHI key). NODE_ENV=production requires PHI_KMS_KEY_ARN and forbids the local-only
- * PHI_LOCAL_KEY_FILE and KINESIS_ENDPOINT.
+ * DB_HOST, DB_PORT, DB_NAME, DB_SSL_CA_FILE, DB_USER (default vitals_ops) and DB_AUTH (iam; password
+ * only outside production, with DB_PASSWORD). NODE_ENV=production requires DB_AUTH=iam and refuses the
+ * admin credentials and the variables of the old command (keys, stream).
  */
 export function requeueEnvironmentFrom(env: NodeJS.ProcessEnv): RequeueEnvironment {
   const problems: string[] = [];
-  const { production, get, need, forbidInProduction } = envReader(env, problems);
-  for (const name of ['PHI_LOCAL_KEY_FILE', 'KINESIS_ENDPOINT']) forbidInProduction(name);
-  const streamName = need('STREAM_NAME');
-  const region = need('AWS_REGION', 'eu-central-2');
-  const kinesisEndpoint = get('KINESIS_ENDPOINT');
-  if (kinesisEndpoint && !/^https?:\/\/.+/.test(kinesisEndpoint)) {
-    problems.push(`KINESIS_ENDPOINT must be an http(s) URL; received ${JSON.stringify(kinesisEndpoint)}`);
+  const { production, get, need } = envReader(env, problems);
+  for (const name of ['DB_ADMIN_USER', 'DB_ADMIN_PASSWORD', 'PHI_KMS_KEY_ARN', 'DEAD_LETTER_KMS_KEY_ARN', 'PHI_LOCAL_KEY_FILE', 'STREAM_NAME', 'KINESIS_ENDPOINT']) {
+    if (get(name) !== undefined) problems.push(`${name} must not be set: the requeue command only requests requeues (the processor performs them) and never uses admin credentials, keys or the stream`);
   }
+  const region = need('AWS_REGION', 'eu-central-2');
   const portRaw = need('DB_PORT', '5432');
   const port = Number(portRaw);
   if (portRaw && (!/^\d+$/.test(portRaw) || port < 1 || port > 65535)) problems.push(`DB_PORT must be a port number 1..65535; received ${JSON.stringify(portRaw)}`);
-  const db = {
+  const authRaw = need('DB_AUTH', 'iam');
+  let auth: DbSettings['auth'] = { kind: 'iam', region };
+  if (authRaw === 'password') {
+    if (production) problems.push('DB_AUTH must be iam when NODE_ENV=production (no database password on AWS)');
+    const password = get('DB_PASSWORD');
+    if (password === undefined) problems.push('missing environment variable DB_PASSWORD (required with DB_AUTH=password)');
+    auth = { kind: 'password', password: password ?? '' };
+  } else if (authRaw !== 'iam' && authRaw !== '') {
+    problems.push(`DB_AUTH must be iam or password; received ${JSON.stringify(authRaw)}`);
+  }
+  const db: DbSettings = {
     host: need('DB_HOST'),
     port,
     database: need('DB_NAME'),
     sslCaFile: need('DB_SSL_CA_FILE'),
-    adminUser: need('DB_ADMIN_USER'),
-    adminPassword: need('DB_ADMIN_PASSWORD'),
+    user: get('DB_USER') ?? DEFAULT_OPS_DB_USER,
+    auth,
+    maxConnections: 2,
+    applicationName: 'vitals-requeue-request',
   };
-  let phi: RequeueEnvironment['phi'];
-  const phiKeyArn = get('PHI_KMS_KEY_ARN');
-  if (production || phiKeyArn) {
-    const arn = need('PHI_KMS_KEY_ARN');
-    if (arn && !KMS_ARN.test(arn)) problems.push(`PHI_KMS_KEY_ARN must be a KMS key or alias ARN; received ${JSON.stringify(arn)}`);
-    phi = { kind: 'kms', phiKeyArn: arn };
-  } else {
-    phi = { kind: 'local', keyFile: need('PHI_LOCAL_KEY_FILE', '.local/keys/phi.key') };
-  }
   if (problems.length > 0) throw new RequeueConfigError(problems);
-  return { streamName, region, kinesisEndpoint, db, phi };
+  return { db };
 }

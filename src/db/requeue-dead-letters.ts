@@ -1,22 +1,21 @@
 /**
- * The dead-letter requeue command (`node dist/src/db/requeue-dead-letters.js [--reason R] [--since ISO]
- * [--until ISO] [--limit N] [--dry-run]`, a one-off ECS task with the admin secret): after a processor
- * fix, puts dead-lettered records back on the stream when they are older than the stream's retention
- * (younger ones can be replayed from the shard instead). Each payload is decrypted with the processor's
- * own envelope protector (src/adapters/phi.ts) and re-put with PutRecords; a row is marked
- * `requeued_at` only after Kinesis accepted its record. At-least-once: a crash between the put and the
- * mark re-puts the record on the next run, and the processor's event-id dedupe stores it once.
+ * Dead-letter requeues, in two halves so no operator-run task ever holds a key, the stream or the
+ * admin credentials:
+ * - the request command (`node dist/src/db/requeue-dead-letters.js [--reason R] [--since ISO]
+ *   [--until ISO] [--limit N] [--dry-run]`, the ops ECS task as database role `vitals_ops` with IAM
+ *   auth) marks matching dead letters `requeue_requested_at`; it can read no payload;
+ * - the processor's requeue sweep (src/processor/requeue-sweep.ts) runs {@link requeueDeadLetters} on
+ *   requested rows: decrypts each payload with the dead-letter key (never the patient-id key),
+ *   re-puts it with PutRecords and marks `requeued_at` only after Kinesis accepted it. At-least-once:
+ *   a crash between the put and the mark re-puts the record, and event-id dedupe stores it once.
  * Output: one JSON summary line. Never payloads, partition keys or patient ids.
  */
 import { createHash } from 'node:crypto';
 import { PutRecordsCommand, type PutRecordsCommandOutput } from '@aws-sdk/client-kinesis';
-import { KMSClient } from '@aws-sdk/client-kms';
-import { Pool } from 'pg';
-import { tlsOptions } from '../adapters/db';
-import { kinesisClientFor } from '../adapters/kinesis-client';
-import { pgDataKeyStore } from '../adapters/data-key-store';
-import { EnvelopeProtector, kmsWrapper, localWrapper, readLocalKey, type KeyWrapper, type PatientIdentityProtector } from '../adapters/phi';
-import { parseRequeueArgs, requeueEnvironmentFrom, RequeueConfigError, type RequeueEnvironment, type RequeueFilter } from './requeue-args';
+import type { Pool } from 'pg';
+import { createPool } from '../adapters/db';
+import type { PayloadProtector } from '../adapters/phi';
+import { parseRequeueArgs, requeueEnvironmentFrom, RequeueConfigError, type RequeueFilter } from './requeue-args';
 
 /** PutRecords' own limits: 500 entries and 5 MiB (data plus partition keys) per request. */
 export const PUT_RECORDS_MAX_ENTRIES = 500;
@@ -39,6 +38,10 @@ export interface RequeueOptions extends RequeueFilter {
   readonly batchSize?: number;
   /** @default PUT_MAX_ATTEMPTS */
   readonly maxAttempts?: number;
+  /** Only rows an operator requested (`requeue_requested_at` set): the processor's sweep. @default false */
+  readonly requestedOnly?: boolean;
+  /** Another run holds the lock: return an empty summary instead of throwing (concurrent processor tasks). @default false */
+  readonly skipIfLocked?: boolean;
 }
 
 /** The slice of the Kinesis client used here (tests may wrap the real one). */
@@ -47,11 +50,11 @@ export interface PutRecordsClient {
 }
 
 export interface RequeueDeps {
-  /** Admin pool: reads dead_letters and data_keys, writes requeued_at. */
+  /** Reads dead_letters and data_keys, writes requeued_at (the processor role may). */
   readonly db: Pool;
   readonly kinesis: PutRecordsClient;
-  /** Decrypts payloads; not needed for a dry run. */
-  readonly phi?: PatientIdentityProtector;
+  /** Decrypts dead-letter payloads (the dead-letter key only); not needed for a dry run. */
+  readonly phi?: PayloadProtector;
   /** @default setTimeout */
   readonly sleep?: (ms: number) => Promise<void>;
 }
@@ -119,10 +122,10 @@ export function putRecordsBatches<T extends { readonly data: Buffer; readonly pa
   return batches;
 }
 
-function filterClause(options: RequeueFilter): { where: string; params: unknown[] } {
+function filterClause(options: RequeueFilter & { readonly requestedOnly?: boolean }): { where: string; params: unknown[] } {
   const params: unknown[] = [options.reason ?? null, options.since ?? null, options.until ?? null];
   return {
-    where: `requeued_at IS NULL AND ($1::text IS NULL OR reason = $1) AND ($2::timestamptz IS NULL OR dead_lettered_at >= $2)
+    where: `requeued_at IS NULL ${options.requestedOnly ? 'AND requeue_requested_at IS NOT NULL' : ''} AND ($1::text IS NULL OR reason = $1) AND ($2::timestamptz IS NULL OR dead_lettered_at >= $2)
             AND ($3::timestamptz IS NULL OR dead_lettered_at < $3)`,
     params,
   };
@@ -195,6 +198,7 @@ export async function requeueDeadLetters(options: RequeueOptions, deps: RequeueD
   try {
     const { rows } = await lock.query<{ ok: boolean }>('SELECT pg_try_advisory_lock(hashtext($1)) AS ok', [REQUEUE_LOCK]);
     locked = rows[0]?.ok === true;
+    if (!locked && options.skipIfLocked) return { dryRun: false, selected: 0, requeued: 0, failed: 0, failures: {}, failedDeadLetterIds: [] };
     if (!locked) throw new Error('another requeue run holds the lock on this database; wait for it to finish');
 
     let selected = 0;
@@ -251,21 +255,34 @@ export async function requeueDeadLetters(options: RequeueOptions, deps: RequeueD
   }
 }
 
-/** Decrypt-only protector: the processor's envelope protector without a pseudonym key (never needed here). */
-export function decryptingProtector(env: RequeueEnvironment, db: Pool): PatientIdentityProtector {
-  const wrapper: KeyWrapper =
-    env.phi.kind === 'kms'
-      ? kmsWrapper(new KMSClient({ region: env.region, maxAttempts: 4, retryMode: 'adaptive' }), env.phi.phiKeyArn)
-      : localWrapper(readLocalKey(env.phi.keyFile));
-  const mac = {
-    mac: async (): Promise<Buffer> => {
-      throw new Error('the requeue command computes no pseudonyms');
-    },
-  };
-  return new EnvelopeProtector({ mac, wrapper, store: pgDataKeyStore(db) });
+export interface RequeueRequestSummary {
+  readonly dryRun: boolean;
+  /** Dead letters matching the filters, not yet requeued nor requested (capped by --limit). */
+  readonly selected: number;
+  /** Marked `requeue_requested_at` by this run (0 on a dry run); the processor requeues them. */
+  readonly requested: number;
 }
 
-/** The CLI: parse, wire the adapters, run, print one summary line. Exit 0 all requeued, 2 some failed, 1 error. */
+/**
+ * Marks the matching dead letters (oldest id first, at most `limit`) as requested; a dry run counts
+ * them. Touches only dead_letters' metadata columns, which is all the ops role may read.
+ */
+export async function requestRequeue(filter: RequeueFilter, db: Pool): Promise<RequeueRequestSummary> {
+  const { where, params } = filterClause(filter);
+  const limit = filter.limit ?? null;
+  const candidates = `SELECT dead_letter_id FROM dead_letters WHERE ${where} AND requeue_requested_at IS NULL ORDER BY dead_letter_id LIMIT $4`;
+  if (filter.dryRun) {
+    const { rows } = await db.query<{ n: string }>(`SELECT count(*) AS n FROM (${candidates}) c`, [...params, limit]);
+    return { dryRun: true, selected: Number(rows[0]?.n ?? 0), requested: 0 };
+  }
+  const { rowCount } = await db.query(
+    `UPDATE dead_letters SET requeue_requested_at = now() WHERE dead_letter_id IN (${candidates}) AND requeue_requested_at IS NULL`,
+    [...params, limit],
+  );
+  return { dryRun: false, selected: rowCount ?? 0, requested: rowCount ?? 0 };
+}
+
+/** The CLI: parse, connect as the ops role, request, print one summary line. Exit 0 done, 1 error. */
 export async function main(argv: readonly string[], env: NodeJS.ProcessEnv, write: (line: string) => void): Promise<number> {
   // Flags and environment both checked, so every problem is reported at once.
   const problems: string[] = [];
@@ -283,32 +300,18 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv, writ
     write(JSON.stringify({ level: 'fatal', msg: 'invalid requeue configuration', problems }));
     return 1;
   }
-  const db = new Pool({
-    host: settings.db.host,
-    port: settings.db.port,
-    database: settings.db.database,
-    user: settings.db.adminUser,
-    password: settings.db.adminPassword,
-    ssl: tlsOptions(settings.db.sslCaFile),
-    max: 2,
-    application_name: 'vitals-requeue',
-  });
+  const db = createPool(settings.db);
   db.on('error', () => undefined); // a dropped idle connection; the next query reports it
-  const kinesis = kinesisClientFor({ region: settings.region, endpoint: settings.kinesisEndpoint });
   try {
-    const summary = await requeueDeadLetters(
-      { ...filter, streamName: settings.streamName },
-      { db, kinesis, phi: filter.dryRun ? undefined : decryptingProtector(settings, db) },
-    );
-    write(JSON.stringify({ level: summary.failed > 0 ? 'warn' : 'info', msg: 'dead-letter requeue', stream: settings.streamName, ...summary }));
-    return summary.failed > 0 ? 2 : 0;
+    const summary = await requestRequeue(filter, db);
+    write(JSON.stringify({ level: 'info', msg: 'dead-letter requeue requested', dbUser: settings.db.user, ...summary }));
+    return 0;
   } catch (err) {
     // pg messages name objects and SQLSTATEs, never row data; no payload is ever in an error here.
     const code = (err as { code?: unknown }).code;
-    write(JSON.stringify({ level: 'error', msg: 'dead-letter requeue failed', err: err instanceof Error ? err.message : String(err), ...(typeof code === 'string' ? { code } : {}) }));
+    write(JSON.stringify({ level: 'error', msg: 'dead-letter requeue request failed', err: err instanceof Error ? err.message : String(err), ...(typeof code === 'string' ? { code } : {}) }));
     return 1;
   } finally {
-    kinesis.destroy();
     await db.end();
   }
 }

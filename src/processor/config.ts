@@ -8,7 +8,7 @@ import type { DbSettings } from '../adapters/db';
 import { envReader } from '../adapters/env-reader';
 
 export type PhiSettings =
-  | { readonly kind: 'kms'; readonly region: string; readonly phiKeyArn: string; readonly hmacKeyArn: string }
+  | { readonly kind: 'kms'; readonly region: string; readonly phiKeyArn: string; readonly hmacKeyArn: string; readonly deadLetterKeyArn: string }
   | { readonly kind: 'local'; readonly keyFile: string };
 
 export interface ProcessorConfig {
@@ -36,6 +36,8 @@ export interface ProcessorConfig {
   readonly metricsFlushMs: number;
   /** A shard failing without progress for longer than this makes /health answer 503. */
   readonly shardStallUnhealthyMs: number;
+  /** How often the requeue sweep looks for requeues operators requested (src/processor/requeue-sweep.ts). */
+  readonly requeueSweepMs: number;
   /** No lease renewal (database unreachable or read-only) for longer than this makes /health report `degraded`. */
   readonly dbUnreachableDegradedMs: number;
 }
@@ -114,14 +116,18 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ProcessorConfi
   let phi: PhiSettings;
   const phiKeyArn = get('PHI_KMS_KEY_ARN');
   const hmacKeyArn = get('PATIENT_HMAC_KMS_KEY_ARN');
+  const deadLetterKeyArn = get('DEAD_LETTER_KMS_KEY_ARN');
   forbidInProduction('PHI_LOCAL_KEY_FILE');
-  if (production || phiKeyArn || hmacKeyArn) {
+  if (production || phiKeyArn || hmacKeyArn || deadLetterKeyArn) {
     const phiArn = need('PHI_KMS_KEY_ARN');
     const hmacArn = need('PATIENT_HMAC_KMS_KEY_ARN');
-    for (const [name, v] of [['PHI_KMS_KEY_ARN', phiArn], ['PATIENT_HMAC_KMS_KEY_ARN', hmacArn]] as const) {
+    const deadLetterArn = need('DEAD_LETTER_KMS_KEY_ARN');
+    for (const [name, v] of [['PHI_KMS_KEY_ARN', phiArn], ['PATIENT_HMAC_KMS_KEY_ARN', hmacArn], ['DEAD_LETTER_KMS_KEY_ARN', deadLetterArn]] as const) {
       if (v && !KMS_ARN.test(v)) problems.push(`${name} must be a KMS key or alias ARN; received ${JSON.stringify(v)}`);
     }
-    phi = { kind: 'kms', region, phiKeyArn: phiArn, hmacKeyArn: hmacArn };
+    // One key per purpose: the same key for both would let a dead-letter grant unwrap patient ids' data keys.
+    if (phiArn && phiArn === deadLetterArn) problems.push('DEAD_LETTER_KMS_KEY_ARN must differ from PHI_KMS_KEY_ARN (one key per purpose)');
+    phi = { kind: 'kms', region, phiKeyArn: phiArn, hmacKeyArn: hmacArn, deadLetterKeyArn: deadLetterArn };
   } else {
     phi = { kind: 'local', keyFile: need('PHI_LOCAL_KEY_FILE', '.local/keys/phi.key') };
   }
@@ -144,6 +150,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ProcessorConfi
   const maxRecordsPerCall = int('MAX_RECORDS_PER_CALL', get('MAX_RECORDS_PER_CALL'), DEFAULT_MAX_RECORDS_PER_CALL, 1, 10_000);
   const shutdownDeadlineMs = int('SHUTDOWN_DEADLINE_MS', get('SHUTDOWN_DEADLINE_MS'), 30_000, 1_000, 55_000);
   const metricsFlushMs = int('METRICS_FLUSH_MS', get('METRICS_FLUSH_MS'), 10_000, 100, 300_000);
+  const requeueSweepMs = int('REQUEUE_SWEEP_MS', get('REQUEUE_SWEEP_MS'), 30_000, 1_000, 3_600_000);
   const shardStallUnhealthyMs = int('SHARD_STALL_UNHEALTHY_MS', get('SHARD_STALL_UNHEALTHY_MS'), DEFAULT_SHARD_STALL_UNHEALTHY_MS, 10_000, 3_600_000);
   const dbUnreachableDegradedMs = int('DB_UNREACHABLE_DEGRADED_MS', get('DB_UNREACHABLE_DEGRADED_MS'), DEFAULT_DB_UNREACHABLE_DEGRADED_MS, 1_000, 3_600_000);
   if (dbUnreachableDegradedMs <= leaseRenewMs || dbUnreachableDegradedMs >= shardStallUnhealthyMs) {
@@ -176,5 +183,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ProcessorConfi
     metricsFlushMs,
     shardStallUnhealthyMs,
     dbUnreachableDegradedMs,
+    requeueSweepMs,
   };
 }

@@ -9,11 +9,12 @@ import { pgDataKeyStore } from '../adapters/data-key-store';
 import { createPool } from '../adapters/db';
 import { kinesisClientFor } from '../adapters/kinesis-client';
 import { createLogger, errorSummary, type Logger } from '../adapters/logger';
-import { createPhiProtector } from '../adapters/phi';
+import { createDeadLetterProtector, createPhiProtector } from '../adapters/phi';
 import { ConfigError, loadConfig, type ProcessorConfig } from './config';
 import { startHealthServer } from './health';
 import { Metrics } from './metrics';
 import { Processor } from './processor';
+import { startRequeueSweep } from './requeue-sweep';
 import { BatchWriter } from './writer';
 
 export async function runProcessor(config: ProcessorConfig, logger: Logger): Promise<{ stop: () => Promise<void> }> {
@@ -28,15 +29,18 @@ export async function runProcessor(config: ProcessorConfig, logger: Logger): Pro
     countRetries(kms, metrics, 'KmsRetries', 'KmsThrottles');
   }
   const phi = createPhiProtector(config.phi, pgDataKeyStore(pool), kms);
-  const sink = new BatchWriter({ pool, phi, news2WindowMs: config.news2WindowMs });
+  const deadLetterPayloads = createDeadLetterProtector(config.phi, pgDataKeyStore(pool), kms);
+  const sink = new BatchWriter({ pool, phi, deadLetterPayloads, news2WindowMs: config.news2WindowMs });
   const processor = new Processor(config, { pool, kinesis, sink, logger, metrics });
   const health = await startHealthServer(config.healthPort, () => processor.health());
   metrics.start(config.metricsFlushMs);
   processor.start();
+  const requeue = startRequeueSweep({ pool, kinesis, deadLetterPayloads, streamName: config.streamName, logger, intervalMs: config.requeueSweepMs });
   logger.info({ healthPort: health.port, phi: config.phi.kind, dbAuth: config.db.auth.kind }, 'processor running');
   return {
     stop: async () => {
       await processor.stop();
+      await requeue.stop();
       metrics.stop();
       await health.close();
       await pool.end();

@@ -18,7 +18,7 @@ import { scoreNews2, type News2Result } from '../pipeline/news2';
 import type { NormalisedEvent } from '../pipeline/normalise';
 import type { FieldError } from '../schema';
 import { LeaseLostError } from './leases';
-import { LruCache, type Ciphertext, type PatientIdentityProtector } from '../adapters/phi';
+import { LruCache, type Ciphertext, type PatientIdentityProtector, type PayloadProtector } from '../adapters/phi';
 import { isPoisonError } from '../adapters/error-summary';
 import { boolArray, byteaArray, numberArray, textArray, timestampArray } from '../adapters/pg-arrays';
 
@@ -50,6 +50,8 @@ export interface BatchOutcome {
 export interface WriterOptions {
   readonly pool: Pool;
   readonly phi: PatientIdentityProtector;
+  /** Dead-letter payloads: their own key and purpose, never the patient-id one (adapters/phi.ts). */
+  readonly deadLetterPayloads: PayloadProtector;
   readonly news2WindowMs: number;
   readonly now?: () => Date;
   /** Max tolerated lead of observedAt over the processor clock. @default the core's default */
@@ -186,7 +188,7 @@ export class BatchWriter {
     const out: (DeadLetter & { payload: Ciphertext })[] = [];
     for (const d of deadLetters) {
       const aad = Buffer.from(`${target.streamName}/${target.shardId}/${d.sequenceNumber}`);
-      out.push({ ...d, payload: await this.options.phi.encrypt(Buffer.from(d.data), aad) });
+      out.push({ ...d, payload: await this.options.deadLetterPayloads.encrypt(Buffer.from(d.data), aad) });
     }
     return out;
   }

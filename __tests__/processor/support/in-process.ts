@@ -5,7 +5,7 @@ import { createPool } from '../../../src/adapters/db';
 import { kinesisClientFor } from '../../../src/adapters/kinesis-client';
 import { createLogger } from '../../../src/adapters/logger';
 import { Metrics } from '../../../src/processor/metrics';
-import { createPhiProtector, type PatientIdentityProtector } from '../../../src/adapters/phi';
+import { createDeadLetterProtector, createPhiProtector, type PatientIdentityProtector } from '../../../src/adapters/phi';
 import type { Pool } from 'pg';
 import { countRetries } from '../../../src/processor/main';
 import { Processor, type ProcessorSettings } from '../../../src/processor/processor';
@@ -52,7 +52,8 @@ export function startProcessor(
   countRetries(kinesis, metrics, 'KinesisRetries', 'KinesisThrottles'); // as main.ts does
   prepareKinesis?.(kinesis);
   const phi = makePhi ? makePhi(pool, metrics) : createPhiProtector({ kind: 'local', keyFile: stack.keyFile }, pgDataKeyStore(pool));
-  const writer = new BatchWriter({ pool, phi, news2WindowMs: 60 * 60_000 });
+  const deadLetterPayloads = createDeadLetterProtector({ kind: 'local', keyFile: stack.keyFile }, pgDataKeyStore(pool));
+  const writer = new BatchWriter({ pool, phi, deadLetterPayloads, news2WindowMs: 60 * 60_000 });
   const processor = new Processor(
     {
       streamName,

@@ -17,6 +17,7 @@ import { kinesisClientFor } from '../../../src/adapters/kinesis-client';
 const execFileAsync = promisify(execFile);
 export const REPO_ROOT = join(__dirname, '..', '..', '..');
 export const PROCESSOR_PASSWORD = `proc-${randomBytes(8).toString('hex')}`;
+export const OPS_PASSWORD = `ops-${randomBytes(8).toString('hex')}`;
 const TEMPLATE_DB = 'vitals_template';
 
 export interface TestStack {
@@ -40,6 +41,7 @@ export async function runMigrations(pg: PostgresServer, database: string, extraE
       DB_ADMIN_USER: pg.adminUser,
       DB_ADMIN_PASSWORD: pg.adminPassword,
       DB_PROCESSOR_PASSWORD: PROCESSOR_PASSWORD,
+      DB_OPS_PASSWORD: OPS_PASSWORD,
       ...extraEnv,
     },
   });

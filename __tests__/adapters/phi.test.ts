@@ -6,6 +6,8 @@ import { DecryptCommand, GenerateDataKeyCommand, GenerateMacCommand } from '@aws
 import {
   EnvelopeProtector,
   LruCache,
+  DataKeyPurpose,
+  createDeadLetterProtector,
   createPhiProtector,
   kmsMac,
   kmsWrapper,
@@ -143,4 +145,39 @@ test('the LRU cache evicts the least recently used entry', () => {
   expect(c.get('b')).toBeUndefined();
   expect(c.get('a')).toBe(1);
   expect(c.size).toBe(2);
+});
+
+test('dead-letter payloads use their own data keys: the patient-id protector cannot decrypt them, nor the reverse', async () => {
+  const file = keyFile(randomBytes(32));
+  const store = memoryStore();
+  const patients = createPhiProtector({ kind: 'local', keyFile: file }, store);
+  const deadLetters = createDeadLetterProtector({ kind: 'local', keyFile: file }, store);
+  const payload = await deadLetters.encrypt(Buffer.from('{"patientId":"MRN-9"}'), Buffer.from('s/1/2'));
+  const id = await patients.encrypt(Buffer.from('MRN-9'), Buffer.from('p'));
+  expect((await deadLetters.decrypt(payload, Buffer.from('s/1/2'))).toString()).toContain('MRN-9');
+  await expect(patients.decrypt(payload, Buffer.from('s/1/2'))).rejects.toThrow();
+  await expect(deadLetters.decrypt(id, Buffer.from('p'))).rejects.toThrow();
+  expect(store.keys.get(payload.dataKeyId)?.wrappingKey).toBe('local:dead-letter');
+});
+
+test('with KMS each purpose names its own key and encryption context, and dead letters need their key', async () => {
+  const seen: Array<{ key?: string; context?: Record<string, string> }> = [];
+  const kms: KmsLike = {
+    send: async (command) => {
+      if (command instanceof GenerateDataKeyCommand) {
+        seen.push({ key: command.input.KeyId, context: command.input.EncryptionContext });
+        return { Plaintext: randomBytes(32), CiphertextBlob: randomBytes(64) };
+      }
+      throw new Error('unexpected command');
+    },
+  };
+  const settings = { kind: 'kms', region: 'eu-central-2', phiKeyArn: 'arn:phi', hmacKeyArn: 'arn:hmac', deadLetterKeyArn: 'arn:dead-letter' } as const;
+  await createPhiProtector(settings, memoryStore(), kms).encrypt(Buffer.from('x'), Buffer.alloc(0));
+  await createDeadLetterProtector(settings, memoryStore(), kms).encrypt(Buffer.from('x'), Buffer.alloc(0));
+  expect(seen).toEqual([
+    { key: 'arn:phi', context: { purpose: 'vitals-pipeline-phi' } },
+    { key: 'arn:dead-letter', context: { purpose: 'vitals-pipeline-dead-letter' } },
+  ]);
+  expect(DataKeyPurpose.DEAD_LETTER).toBe('dead-letter');
+  expect(() => createDeadLetterProtector({ ...settings, deadLetterKeyArn: undefined }, memoryStore(), kms)).toThrow(/DEAD_LETTER_KMS_KEY_ARN/);
 });

@@ -21,6 +21,7 @@ const PROD = {
   DB_SSL_CA_FILE: '/app/certs/rds-global-bundle.pem',
   PHI_KMS_KEY_ARN: 'arn:aws:kms:eu-central-2:123456789012:key/11111111-2222-3333-4444-555555555555',
   PATIENT_HMAC_KMS_KEY_ARN: 'arn:aws:kms:eu-central-2:123456789012:key/66666666-7777-8888-9999-000000000000',
+  DEAD_LETTER_KMS_KEY_ARN: 'arn:aws:kms:eu-central-2:123456789012:key/77777777-7777-8888-9999-000000000000',
   WORKER_ID: 'task-1',
   HEALTH_PORT: '8080',
   LOG_LEVEL: 'info',
@@ -69,7 +70,7 @@ test('production has no silent region default', () => {
 
 test('production requires every AWS-side variable, all reported at once', () => {
   const p = problems({ NODE_ENV: 'production' });
-  for (const name of ['AWS_REGION', 'STREAM_NAME', 'DB_HOST', 'DB_PORT', 'DB_NAME', 'DB_USER', 'DB_AUTH', 'DB_SSL_CA_FILE', 'PHI_KMS_KEY_ARN', 'PATIENT_HMAC_KMS_KEY_ARN']) {
+  for (const name of ['AWS_REGION', 'STREAM_NAME', 'DB_HOST', 'DB_PORT', 'DB_NAME', 'DB_USER', 'DB_AUTH', 'DB_SSL_CA_FILE', 'PHI_KMS_KEY_ARN', 'PATIENT_HMAC_KMS_KEY_ARN', 'DEAD_LETTER_KMS_KEY_ARN']) {
     expect(p.some((m) => m.includes(`missing environment variable ${name}`))).toBe(true);
   }
 });
@@ -142,4 +143,8 @@ test('DB_UNREACHABLE_DEGRADED_MS must lie between LEASE_RENEW_MS and SHARD_STALL
 test('a GetRecords call asks for at most 2,000 records unless MAX_RECORDS_PER_CALL says otherwise (bounded batches)', () => {
   expect(loadConfig(LOCAL).maxRecordsPerCall).toBe(2_000);
   expect(loadConfig({ ...LOCAL, MAX_RECORDS_PER_CALL: '10000' }).maxRecordsPerCall).toBe(10_000);
+});
+
+test('the dead-letter key must differ from the patient-id key', () => {
+  expect(() => loadConfig({ ...PROD, DEAD_LETTER_KMS_KEY_ARN: PROD.PHI_KMS_KEY_ARN })).toThrow(/DEAD_LETTER_KMS_KEY_ARN must differ from PHI_KMS_KEY_ARN/);
 });

@@ -3,25 +3,27 @@ import { KmsKey } from '@cdktf/provider-aws/lib/kms-key';
 import { Keys, ManagedKey } from '../../src/infra/keys';
 import { ACCOUNT_ID, REGION, allowedActions, ofType, synthConstruct } from './helpers/synth';
 
-const keys = (production = false) => synthConstruct((scope) => new Keys(scope, 'Keys', { environment: 'dev', region: REGION, accountId: ACCOUNT_ID, production }));
+const PROCESSOR = `arn:aws:iam::${ACCOUNT_ID}:role/vitals-processor-task-dev`;
+const keys = (production = false, extra: { adminArns?: string[]; breakGlassRoleArns?: string[] } = {}) =>
+  synthConstruct((scope) => new Keys(scope, 'Keys', { environment: 'dev', region: REGION, accountId: ACCOUNT_ID, production, processorTaskRoleArn: PROCESSOR, ...extra }));
 
 type Statement = { sid?: string; actions?: string[]; principals?: { identifiers: string[] }[]; condition?: { test: string; variable: string; values: string[] }[] };
 const statements = (json: ReturnType<typeof keys>): Statement[] =>
   ofType(json, 'aws_iam_policy_document', 'data').flatMap((d) => d.statement as Statement[]);
 
 describe('Keys', () => {
-  it('creates four customer-managed keys, each with an alias carrying the environment', () => {
+  it('creates five customer-managed keys, each with an alias carrying the environment', () => {
     const json = keys();
-    expect(ofType(json, 'aws_kms_key')).toHaveLength(4);
+    expect(ofType(json, 'aws_kms_key')).toHaveLength(5);
     expect(ofType(json, 'aws_kms_alias').map((a) => a.name).sort()).toEqual([
-      'alias/vitals-data-dev', 'alias/vitals-logs-dev', 'alias/vitals-patient-hmac-dev', 'alias/vitals-phi-dev',
+      'alias/vitals-data-dev', 'alias/vitals-dead-letter-dev', 'alias/vitals-logs-dev', 'alias/vitals-patient-hmac-dev', 'alias/vitals-phi-dev',
     ]);
     expect(JSON.stringify(json)).toHaveResourceWithProperties(KmsAlias, { name: 'alias/vitals-data-dev' });
   });
 
   it('rotates every symmetric encryption key', () => {
     const symmetric = ofType(keys(), 'aws_kms_key').filter((k) => k.key_usage === 'ENCRYPT_DECRYPT');
-    expect(symmetric).toHaveLength(3);
+    expect(symmetric).toHaveLength(4);
     for (const key of symmetric) expect(key.enable_key_rotation).toBe(true);
   });
 
@@ -34,8 +36,8 @@ describe('Keys', () => {
   });
 
   it('uses a 7-day deletion window outside production and 30 days in production', () => {
-    expect(ofType(keys(false), 'aws_kms_key').map((k) => k.deletion_window_in_days)).toEqual([7, 7, 7, 7]);
-    expect(ofType(keys(true), 'aws_kms_key').map((k) => k.deletion_window_in_days)).toEqual([30, 30, 30, 30]);
+    expect(ofType(keys(false), 'aws_kms_key').map((k) => k.deletion_window_in_days)).toEqual([7, 7, 7, 7, 7]);
+    expect(ofType(keys(true), 'aws_kms_key').map((k) => k.deletion_window_in_days)).toEqual([30, 30, 30, 30, 30]);
   });
 
   it('binds CloudWatch Logs to this account\'s log groups through the encryption context', () => {
@@ -58,6 +60,52 @@ describe('Keys', () => {
     const alarms = statements(keys()).find((s) => s.sid === 'CloudWatchAlarmsPublishToEncryptedTopics');
     expect(alarms?.principals?.[0].identifiers).toEqual(['cloudwatch.amazonaws.com']);
     expect(alarms?.actions).toEqual(['kms:Decrypt', 'kms:GenerateDataKey']);
+    expect(alarms?.condition).toEqual([
+      { test: 'StringEquals', variable: 'aws:SourceAccount', values: [ACCOUNT_ID] },
+      { test: 'ArnLike', variable: 'aws:SourceArn', values: [`arn:aws:cloudwatch:${REGION}:${ACCOUNT_ID}:alarm:*`] },
+    ]);
+  });
+
+  const namedUse = (json: ReturnType<typeof keys>): Statement[] => statements(json).filter((s) => s.sid === 'NamedRolesUseKey');
+  const withPurpose = (json: ReturnType<typeof keys>, purpose: string): Statement | undefined =>
+    namedUse(json).find((s) => s.condition?.some((c) => c.variable === 'kms:EncryptionContext:purpose' && c.values.includes(purpose)));
+
+  it('gives key administrators administration only, and the account root no direct use of any key', () => {
+    const json = keys(false, { adminArns: [`arn:aws:iam::${ACCOUNT_ID}:role/key-admin`] });
+    const all = statements(json);
+    const admin = all.filter((s) => s.sid === 'KeyAdministrators');
+    expect(admin).toHaveLength(5);
+    for (const a of admin) {
+      expect(a.principals?.[0].identifiers).toEqual([`arn:aws:iam::${ACCOUNT_ID}:role/key-admin`]);
+      expect(a.actions?.filter((x) => /Decrypt|Encrypt|GenerateDataKey|GenerateMac|CreateGrant/.test(x))).toEqual([]);
+    }
+    // Every statement naming the account root for use is conditioned (via a service or a named role).
+    const rootUse = all.filter((s) => s.sid !== 'KeyAdministrators' && s.principals?.some((p) => p.identifiers.some((i) => i.endsWith(':root'))));
+    expect(rootUse.length).toBeGreaterThan(0);
+    for (const s of rootUse) expect(s.condition?.some((c) => c.variable === 'kms:ViaService' || c.variable === 'aws:PrincipalArn')).toBe(true);
+  });
+
+  it('lets only the processor (and break-glass roles) use the patient-id key, only with its purpose', () => {
+    const breakGlass = `arn:aws:iam::${ACCOUNT_ID}:role/vitals-break-glass`;
+    const phi = withPurpose(keys(false, { breakGlassRoleArns: [breakGlass] }), 'vitals-pipeline-phi');
+    expect(phi?.actions).toEqual(['kms:Decrypt', 'kms:GenerateDataKey']);
+    expect(phi?.condition).toEqual([
+      { test: 'ArnEquals', variable: 'aws:PrincipalArn', values: [PROCESSOR, breakGlass] },
+      { test: 'StringEquals', variable: 'kms:EncryptionContext:purpose', values: ['vitals-pipeline-phi'] },
+    ]);
+    const deadLetter = withPurpose(keys(false, { breakGlassRoleArns: [breakGlass] }), 'vitals-pipeline-dead-letter');
+    expect(deadLetter?.condition).toEqual([
+      { test: 'ArnEquals', variable: 'aws:PrincipalArn', values: [PROCESSOR] },
+      { test: 'StringEquals', variable: 'kms:EncryptionContext:purpose', values: ['vitals-pipeline-dead-letter'] },
+    ]);
+    const hmac = namedUse(keys()).find((s) => s.actions?.includes('kms:GenerateMac'));
+    expect(hmac?.actions).toEqual(['kms:GenerateMac']);
+  });
+
+  it('allows CreateGrant through services only for AWS resources', () => {
+    const grants = statements(keys()).filter((s) => s.actions?.includes('kms:CreateGrant') && !s.principals?.some((p) => p.identifiers.includes('fargate.amazonaws.com')));
+    expect(grants.length).toBeGreaterThan(0);
+    for (const g of grants) expect(g.condition).toEqual(expect.arrayContaining([{ test: 'Bool', variable: 'kms:GrantIsForAWSResource', values: ['true'] }]));
   });
 
   it('lets Fargate encrypt the ephemeral storage of this environment\'s cluster only, and grant nothing but Decrypt', () => {
@@ -74,7 +122,7 @@ describe('Keys', () => {
         condition: [...context, { test: 'ForAllValues:StringEquals', variable: 'kms:GrantOperations', values: ['Decrypt'] }],
       }),
     ]);
-    const named = synthConstruct((scope) => new Keys(scope, 'Keys', { environment: 'dev', region: REGION, accountId: ACCOUNT_ID, ecsClusterName: 'other-dev' }));
+    const named = synthConstruct((scope) => new Keys(scope, 'Keys', { environment: 'dev', region: REGION, accountId: ACCOUNT_ID, ecsClusterName: 'other-dev', processorTaskRoleArn: PROCESSOR }));
     expect(JSON.stringify(statements(named))).toContain('"values":["other-dev"]');
   });
 

@@ -120,6 +120,7 @@ describe('ProcessingService: processor task definition', () => {
       DB_SSL_CA_FILE: '/app/certs/rds-global-bundle.pem',
       PHI_KMS_KEY_ARN: DUMMY.phiKeyArn,
       PATIENT_HMAC_KMS_KEY_ARN: DUMMY.hmacKeyArn,
+      DEAD_LETTER_KMS_KEY_ARN: DUMMY.deadLetterKeyArn,
       HEALTH_PORT: '8080',
       LOG_LEVEL: 'info',
     });
@@ -201,27 +202,20 @@ describe('ProcessingService: operations task definition (dead-letter requeue)', 
     expect(c.logConfiguration.options['awslogs-stream-prefix']).toBe('ops');
   });
 
-  test('gets the stream, region, PHI key and database location as environment, and no password or local-only variable', () => {
+  test('logs in as the ops database role with IAM auth: no key, no stream, no password, no secret', () => {
     const [c] = containers('vitals-ops-test');
     expect(envOf(c)).toEqual({
       NODE_ENV: 'production',
       AWS_REGION: REGION,
-      STREAM_NAME: DUMMY.streamName,
       DB_HOST: DUMMY.dbEndpoint,
       DB_PORT: '5432',
       DB_NAME: 'vitals',
+      DB_USER: 'vitals_ops',
+      DB_AUTH: 'iam',
       DB_SSL_CA_FILE: '/app/certs/rds-global-bundle.pem',
-      PHI_KMS_KEY_ARN: DUMMY.phiKeyArn,
     });
-    expect(JSON.stringify(c.environment)).not.toMatch(/PASSWORD|PHI_LOCAL_KEY_FILE|KINESIS_ENDPOINT/);
-  });
-
-  test('gets the admin credentials only as ECS secrets from the master secret', () => {
-    const [c] = containers('vitals-ops-test');
-    expect(c.secrets).toEqual([
-      { name: 'DB_ADMIN_USER', valueFrom: `${DUMMY.masterSecretArn}:username::` },
-      { name: 'DB_ADMIN_PASSWORD', valueFrom: `${DUMMY.masterSecretArn}:password::` },
-    ]);
+    expect(JSON.stringify(c.environment)).not.toMatch(/PASSWORD|KMS|STREAM|PHI_LOCAL_KEY_FILE|KINESIS_ENDPOINT/);
+    expect(c.secrets).toBeUndefined();
   });
 
   test('has its own task role and execution role, shared with neither the processor nor the migrations', () => {
@@ -236,20 +230,18 @@ describe('ProcessingService: operations task definition (dead-letter requeue)', 
 });
 
 describe('ProcessingService: IAM', () => {
-  test('the operations task role may only put records on this stream, generate its data keys and decrypt with the PHI key', () => {
+  test('the operations task role may only connect as the ops database user: no key, no stream', () => {
     const statements = inlineStatementsOf(parsed, stack.processing.opsTaskRole);
-    expect(statements.map((st) => st.sid).sort()).toEqual(['PhiDecrypt', 'StreamKey', 'StreamWrite']);
-    expect(bySid(statements, 'StreamWrite')).toMatchObject({ actions: ['kinesis:PutRecord', 'kinesis:PutRecords'], resources: [DUMMY.streamArn] });
-    expect(bySid(statements, 'StreamKey')).toMatchObject({ actions: ['kms:GenerateDataKey'], resources: [DUMMY.streamKeyArn] });
-    expect(bySid(statements, 'PhiDecrypt')).toMatchObject({ actions: ['kms:Decrypt'], resources: [DUMMY.phiKeyArn] });
-    for (const st of statements) expect(st.effect ?? 'Allow').toBe('Allow');
+    expect(statements).toHaveLength(1);
+    expect(bySid(statements, 'DatabaseConnect')).toMatchObject({
+      actions: ['rds-db:connect'],
+      resources: [`arn:aws:rds-db:${REGION}:\${var.account_id}:dbuser:${DUMMY.clusterResourceId}/vitals_ops`],
+    });
   });
 
-  test('the operations execution role may read exactly the master secret and decrypt with its key', () => {
+  test('the operations execution role pulls and logs only: no master secret', () => {
     const statements = inlineStatementsOf(parsed, stack.processing.opsExecutionRole);
-    expect(statements.map((st) => st.sid).sort()).toEqual(['EcrAuthToken', 'EcrPull', 'Logs', 'MasterSecret', 'MasterSecretKey']);
-    expect(bySid(statements, 'MasterSecret')).toMatchObject({ actions: ['secretsmanager:GetSecretValue'], resources: [DUMMY.masterSecretArn] });
-    expect(bySid(statements, 'MasterSecretKey')).toMatchObject({ actions: ['kms:Decrypt'], resources: [DUMMY.secretKeyArn] });
+    expect(statements.map((st) => st.sid).sort()).toEqual(['EcrAuthToken', 'EcrPull', 'Logs']);
   });
 
   test('the task role reads exactly this stream and decrypts with exactly its key', () => {
@@ -258,7 +250,11 @@ describe('ProcessingService: IAM', () => {
       actions: ['kinesis:DescribeStream', 'kinesis:DescribeStreamSummary', 'kinesis:GetRecords', 'kinesis:GetShardIterator', 'kinesis:ListShards'],
       resources: [DUMMY.streamArn],
     });
-    expect(bySid(statements, 'StreamKey')).toMatchObject({ actions: ['kms:Decrypt'], resources: [DUMMY.streamKeyArn] });
+    expect(bySid(statements, 'StreamKey')).toMatchObject({
+      actions: ['kms:Decrypt', 'kms:GenerateDataKey'],
+      resources: [DUMMY.streamKeyArn],
+      condition: [{ test: 'StringEquals', variable: 'kms:ViaService', values: [`kinesis.${REGION}.amazonaws.com`] }],
+    });
   });
 
   test('the task role may rds-db:connect only as the processor database user of this cluster', () => {
@@ -269,13 +265,22 @@ describe('ProcessingService: IAM', () => {
 
   test('the task role may envelope-encrypt with the PHI key and only GenerateMac with the HMAC key', () => {
     const statements = inlineStatementsOf(parsed, stack.processing.taskRole);
-    expect(bySid(statements, 'PhiEnvelope')).toMatchObject({ actions: ['kms:Decrypt', 'kms:GenerateDataKey'], resources: [DUMMY.phiKeyArn] });
+    expect(bySid(statements, 'PhiEnvelope')).toMatchObject({
+      actions: ['kms:Decrypt', 'kms:GenerateDataKey'],
+      resources: [DUMMY.phiKeyArn],
+      condition: [{ test: 'StringEquals', variable: 'kms:EncryptionContext:purpose', values: ['vitals-pipeline-phi'] }],
+    });
+    expect(bySid(statements, 'DeadLetterEnvelope')).toMatchObject({
+      actions: ['kms:Decrypt', 'kms:GenerateDataKey'],
+      resources: [DUMMY.deadLetterKeyArn],
+      condition: [{ test: 'StringEquals', variable: 'kms:EncryptionContext:purpose', values: ['vitals-pipeline-dead-letter'] }],
+    });
     expect(bySid(statements, 'PatientPseudonym')).toMatchObject({ actions: ['kms:GenerateMac'], resources: [DUMMY.hmacKeyArn] });
   });
 
-  test('the task role has nothing beyond the five statements of the runtime contract', () => {
+  test('the task role has nothing beyond the seven statements of the runtime contract', () => {
     const sids = inlineStatementsOf(parsed, stack.processing.taskRole).map((s) => s.sid).sort();
-    expect(sids).toEqual(['DatabaseConnect', 'PatientPseudonym', 'PhiEnvelope', 'StreamKey', 'StreamRead']);
+    expect(sids).toEqual(['DatabaseConnect', 'DeadLetterEnvelope', 'PatientPseudonym', 'PhiEnvelope', 'StreamKey', 'StreamRead', 'StreamWrite']);
   });
 
   test('the execution role pulls only from the repository and writes only to the log group', () => {

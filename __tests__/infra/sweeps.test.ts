@@ -38,6 +38,12 @@ describe('encryption and retention sweep over the pipeline stack', () => {
     expect(missing).toEqual([]);
   });
 
+  it('keeps every log group at least 365 days except the break-glass output, kept 1 day', () => {
+    const groups = Object.values(resourcesOf(dev, 'aws_cloudwatch_log_group'));
+    const short = groups.filter((g) => Number(g.retention_in_days) < 365).map((g) => [g.name, g.retention_in_days]);
+    expect(short).toEqual([['/vitals/dev/break-glass', 1]]);
+  });
+
   it('gives every bucket SSE-KMS with a customer-managed key, a full public access block and a TLS-only policy', () => {
     const buckets = Object.keys(resourcesOf(dev, 'aws_s3_bucket'));
     expect(buckets.length).toBeGreaterThanOrEqual(1);
@@ -110,7 +116,7 @@ describe('encryption and retention sweep over the pipeline stack', () => {
 
   it('rotates every encryption key and gives every key its environment\'s deletion window', () => {
     const keys = ofType(dev, 'aws_kms_key');
-    expect(keys.length).toBe(4);
+    expect(keys.length).toBe(5);
     for (const k of keys) {
       if (k.key_usage === 'GENERATE_VERIFY_MAC') expect(k.enable_key_rotation).toBe(false); // AWS cannot rotate HMAC keys
       else expect(k.enable_key_rotation).toBe(true);

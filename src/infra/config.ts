@@ -98,6 +98,10 @@ export interface AppConfig {
   readonly ci: CiSettings;
   /** The HL7 gateway's reachability (src/infra/hl7-gateway.ts). */
   readonly hl7: Hl7Settings;
+  /** Key administrators of every key (KEY_ADMIN_ARNS); empty = the account root (administration only, no use). */
+  readonly keyAdminArns: readonly string[];
+  /** Roles that may decrypt patient ids in an emergency (BREAK_GLASS_ROLE_ARNS; none by default). */
+  readonly breakGlassRoleArns: readonly string[];
 }
 
 export interface Hl7Settings {
@@ -149,6 +153,8 @@ export const SETTINGS = {
   HL7_ALLOWED_PRINCIPALS: '',
   HL7_CLIENT_CIDRS: '',
   HL7_LOCAL_TIME_ZONE: '',
+  KEY_ADMIN_ARNS: '',
+  BREAK_GLASS_ROLE_ARNS: '',
 } as const;
 export type SettingName = keyof typeof SETTINGS;
 
@@ -265,6 +271,16 @@ export function loadConfig(source: SettingsSource): AppConfig {
   const hl7TimeZone = raw('HL7_LOCAL_TIME_ZONE');
   if (hl7TimeZone !== '' && !isIanaTimeZone(hl7TimeZone)) fail('HL7_LOCAL_TIME_ZONE', 'must be an IANA time zone such as Europe/Zurich (or empty)', hl7TimeZone);
 
+  const roleArns = (name: SettingName, what: string): string[] => {
+    const arns = list(name);
+    for (const arn of arns) {
+      if (!/^arn:aws[a-z-]*:iam::\d{12}:(role|user)\/[\w+=,.@/-]+$/.test(arn)) fail(name, `must be comma-separated IAM role or user ARNs (${what})`, arn);
+    }
+    return arns;
+  };
+  const keyAdminArns = roleArns('KEY_ADMIN_ARNS', 'existing principals that administer the keys, never use them');
+  const breakGlassRoleArns = roleArns('BREAK_GLASS_ROLE_ARNS', 'existing roles allowed to decrypt patient ids in an emergency');
+
   if (violations.length > 0) throw new ConfigError(violations);
 
   return {
@@ -290,6 +306,8 @@ export function loadConfig(source: SettingsSource): AppConfig {
       environments: ciEnvironments,
       ...(ciOidcProviderArn !== '' ? { oidcProviderArn: ciOidcProviderArn } : {}),
     },
+    keyAdminArns,
+    breakGlassRoleArns,
     hl7: { allowedPrincipals: hl7Principals, clientCidrs: hl7Cidrs, ...(hl7TimeZone !== '' ? { localTimeZone: hl7TimeZone } : {}) },
     state: {
       bucket,

@@ -5,8 +5,8 @@ import { KmsKey } from '@cdktf/provider-aws/lib/kms-key';
 
 /**
  * Key administration, listed instead of `kms:*` so no policy in the stack grants a wildcard action.
- * Administration stays with the account (and through IAM with its administrators), so a key can
- * never become unmanageable.
+ * Granted to the key administrators only (KEY_ADMIN_ARNS; by default the account, so a key can never
+ * become unmanageable); administration includes no cryptographic use.
  */
 export const KEY_ADMIN_ACTIONS = [
   'kms:CancelKeyDeletion', 'kms:CreateAlias', 'kms:DeleteAlias', 'kms:DescribeKey', 'kms:DisableKey',
@@ -17,20 +17,32 @@ export const KEY_ADMIN_ACTIONS = [
   'kms:UpdateKeyDescription',
 ] as const;
 
-/** Cryptographic use of an encryption key, delegated to IAM policies of this account. */
-export const ENCRYPTION_KEY_USE_ACTIONS = [
-  'kms:CreateGrant', 'kms:Decrypt', 'kms:Encrypt', 'kms:GenerateDataKey',
+/**
+ * Use of an encryption key by AWS services on behalf of this account's principals (Kinesis, RDS,
+ * Secrets Manager, S3, SNS): allowed only through those services (`kms:ViaService`), never directly.
+ */
+export const SERVICE_KEY_USE_ACTIONS = [
+  'kms:Decrypt', 'kms:DescribeKey', 'kms:Encrypt', 'kms:GenerateDataKey',
   'kms:GenerateDataKeyWithoutPlaintext', 'kms:ReEncryptFrom', 'kms:ReEncryptTo',
 ] as const;
 
-/** Cryptographic use of an HMAC key, delegated to IAM policies of this account. */
-export const MAC_KEY_USE_ACTIONS = ['kms:GenerateMac', 'kms:VerifyMac'] as const;
+/** Grants only for AWS resources (`kms:GrantIsForAWSResource`), e.g. the grant RDS creates for a cluster. */
+export const SERVICE_GRANT_ACTIONS = ['kms:CreateGrant'] as const;
+
+/** Direct envelope-encryption use by the named roles, bound to the key's purpose (encryption context). */
+export const ENVELOPE_KEY_USE_ACTIONS = ['kms:Decrypt', 'kms:GenerateDataKey'] as const;
+
+/** Direct use of an HMAC key by the named roles (pseudonyms are computed, never verified). */
+export const MAC_KEY_USE_ACTIONS = ['kms:GenerateMac'] as const;
 
 /** What CloudWatch Logs needs on a key that encrypts log groups (AWS's documented key policy). */
 export const LOGS_SERVICE_ACTIONS = [
   'kms:Decrypt', 'kms:DescribeKey', 'kms:Encrypt', 'kms:GenerateDataKey',
   'kms:GenerateDataKeyWithoutPlaintext', 'kms:ReEncryptFrom', 'kms:ReEncryptTo',
 ] as const;
+
+/** Encryption-context `purpose` of each envelope key (src/adapters/phi.ts ENCRYPTION_CONTEXT_PURPOSE). */
+export const KEY_PURPOSES = { patientId: 'vitals-pipeline-phi', deadLetter: 'vitals-pipeline-dead-letter' } as const;
 
 export enum KeyUsage {
   ENCRYPT_DECRYPT = 'ENCRYPT_DECRYPT',
@@ -56,6 +68,23 @@ export interface ManagedKeyProps {
   readonly deletionWindowInDays?: number;
   /** Statements for AWS services that use the key directly (not through a caller's IAM policy). */
   readonly serviceStatements?: DataAwsIamPolicyDocumentStatement[];
+  /**
+   * Key administrators (IAM principal ARNs that must exist). They administer the key, never use it.
+   * @default the account (`arn:<partition>:iam::<account>:root`)
+   */
+  readonly adminArns?: readonly string[];
+  /**
+   * Services (`kinesis.<region>.amazonaws.com`, ...) through which this account's principals may use
+   * the key (`kms:ViaService`); their own IAM policies must allow it too. @default none
+   */
+  readonly viaServices?: readonly string[];
+  /**
+   * Roles (ARNs, built from their names: they may not exist yet) that use the key directly, matched by
+   * `aws:PrincipalArn`. @default none
+   */
+  readonly directUserArns?: readonly string[];
+  /** Direct use only with this `purpose` encryption context (encryption keys). */
+  readonly purpose?: string;
 }
 
 /**
@@ -77,19 +106,40 @@ export class ManagedKey extends Construct {
     }
     const root = `arn:${props.partition ?? 'aws'}:iam::${props.accountId}:root`;
     const account = [{ type: 'AWS', identifiers: [root] }];
-
-    this.policy = new DataAwsIamPolicyDocument(this, 'Policy', {
-      statement: [
-        { sid: 'AccountAdministersKey', principals: account, actions: [...KEY_ADMIN_ACTIONS], resources: ['*'] },
+    const admins = props.adminArns && props.adminArns.length > 0 ? [...props.adminArns] : [root];
+    const thisAccount = { test: 'StringEquals', variable: 'kms:CallerAccount', values: [props.accountId] };
+    const statements: DataAwsIamPolicyDocumentStatement[] = [
+      { sid: 'KeyAdministrators', principals: [{ type: 'AWS', identifiers: admins }], actions: [...KEY_ADMIN_ACTIONS], resources: ['*'] },
+    ];
+    const via = props.viaServices ?? [];
+    if (via.length > 0) {
+      const viaService = { test: 'StringEquals', variable: 'kms:ViaService', values: [...via] };
+      statements.push(
+        { sid: 'AccountUsesKeyThroughServices', principals: account, actions: [...SERVICE_KEY_USE_ACTIONS], resources: ['*'], condition: [thisAccount, viaService] },
         {
-          sid: 'AccountUsesKeyThroughIam',
+          sid: 'ServicesGrantForTheirResources',
           principals: account,
-          actions: usage === KeyUsage.GENERATE_VERIFY_MAC ? [...MAC_KEY_USE_ACTIONS] : [...ENCRYPTION_KEY_USE_ACTIONS],
+          actions: [...SERVICE_GRANT_ACTIONS],
           resources: ['*'],
+          condition: [thisAccount, viaService, { test: 'Bool', variable: 'kms:GrantIsForAWSResource', values: ['true'] }],
         },
-        ...(props.serviceStatements ?? []),
-      ],
-    });
+      );
+    }
+    const users = props.directUserArns ?? [];
+    if (users.length > 0) {
+      const mac = usage === KeyUsage.GENERATE_VERIFY_MAC;
+      statements.push({
+        sid: 'NamedRolesUseKey',
+        principals: account,
+        actions: mac ? [...MAC_KEY_USE_ACTIONS] : [...ENVELOPE_KEY_USE_ACTIONS],
+        resources: ['*'],
+        condition: [
+          { test: 'ArnEquals', variable: 'aws:PrincipalArn', values: [...users] },
+          ...(props.purpose && !mac ? [{ test: 'StringEquals', variable: 'kms:EncryptionContext:purpose', values: [props.purpose] }] : []),
+        ],
+      });
+    }
+    this.policy = new DataAwsIamPolicyDocument(this, 'Policy', { statement: [...statements, ...(props.serviceStatements ?? [])] });
 
     const symmetric = usage === KeyUsage.ENCRYPT_DECRYPT;
     this.key = new KmsKey(this, 'Key', {
@@ -120,6 +170,12 @@ export interface KeysProps {
   readonly trailName?: string;
   /** ECS cluster whose Fargate ephemeral storage the data key encrypts. @default `vitals-<environment>` */
   readonly ecsClusterName?: string;
+  /** Key administrators of every key (KEY_ADMIN_ARNS). @default the account */
+  readonly adminArns?: readonly string[];
+  /** The processor's task role: the only direct user of the patient-id, dead-letter and HMAC keys. */
+  readonly processorTaskRoleArn: string;
+  /** Break-glass roles (BREAK_GLASS_ROLE_ARNS) that may decrypt patient ids (not dead letters). @default none */
+  readonly breakGlassRoleArns?: readonly string[];
 }
 
 /**
@@ -128,7 +184,10 @@ export interface KeysProps {
  *   ephemeral storage (service access bound to the cluster by encryption context);
  * - `logs`: every CloudWatch log group, the CloudTrail trail (service access bound to encryption context)
  *   and the alarm topic (CloudWatch publishes to it);
- * - `phi`: envelope encryption of patient identifiers by the processor;
+ * - `phi`: envelope encryption of patient identifiers by the processor (purpose `vitals-pipeline-phi`;
+ *   break-glass roles may decrypt);
+ * - `deadLetter`: envelope encryption of dead-letter payloads by the processor (purpose
+ *   `vitals-pipeline-dead-letter`), so no grant for one unwraps the other;
  * - `patientHmac`: HMAC_256 key for patient pseudonyms. AWS cannot rotate HMAC keys automatically,
  *   and rotating would break joins on existing pseudonyms, so it is deliberately not rotated.
  */
@@ -136,6 +195,7 @@ export class Keys extends Construct {
   readonly data: ManagedKey;
   readonly logs: ManagedKey;
   readonly phi: ManagedKey;
+  readonly deadLetter: ManagedKey;
   readonly patientHmac: ManagedKey;
 
   constructor(scope: Construct, id: string, props: KeysProps) {
@@ -148,7 +208,9 @@ export class Keys extends Construct {
       accountId,
       partition,
       deletionWindowInDays: props.production ? DELETION_WINDOW_DAYS_MAX : DELETION_WINDOW_DAYS_MIN,
+      adminArns: props.adminArns,
     };
+    const service = (name: string): string => `${name}.${region}.amazonaws.com`;
     const name = (key: string): string => `vitals-${key}-${environment}`;
 
     // Fargate ephemeral storage: AWS's documented statements, bound to this cluster by the
@@ -162,6 +224,7 @@ export class Keys extends Construct {
       ...common,
       aliasName: name('data'),
       description: `vitals ${environment}: Kinesis, Aurora, Secrets Manager, Backup and Fargate ephemeral storage`,
+      viaServices: ['kinesis', 'rds', 'secretsmanager', 'backup'].map(service),
       serviceStatements: [
         {
           sid: 'FargateEncryptsEphemeralStorage',
@@ -184,6 +247,8 @@ export class Keys extends Construct {
       ...common,
       aliasName: name('logs'),
       description: `vitals ${environment}: CloudWatch Logs, CloudTrail and the alarm topic`,
+      // Readers of the audit bucket decrypt through S3; publishers to the alarm topic through SNS.
+      viaServices: ['s3', 'sns'].map(service),
       serviceStatements: [
         {
           sid: 'CloudWatchLogsEncryptsThisAccountsLogGroups',
@@ -208,11 +273,15 @@ export class Keys extends Construct {
         },
         {
           // Alarm topics are encrypted with this key; CloudWatch must encrypt what it publishes.
-          // AWS's documented statement for alarms on SSE-KMS topics (no condition keys are documented for it).
+          // Confused-deputy guard: only this account's alarms (CloudWatch sends both keys when publishing).
           sid: 'CloudWatchAlarmsPublishToEncryptedTopics',
           principals: [{ type: 'Service', identifiers: ['cloudwatch.amazonaws.com'] }],
           actions: ['kms:Decrypt', 'kms:GenerateDataKey'],
           resources: ['*'],
+          condition: [
+            { test: 'StringEquals', variable: 'aws:SourceAccount', values: [accountId] },
+            { test: 'ArnLike', variable: 'aws:SourceArn', values: [`arn:${partition}:cloudwatch:${region}:${accountId}:alarm:*`] },
+          ],
         },
         {
           sid: 'CloudTrailDescribesKey',
@@ -228,6 +297,16 @@ export class Keys extends Construct {
       ...common,
       aliasName: name('phi'),
       description: `vitals ${environment}: envelope encryption of patient identifiers`,
+      directUserArns: [props.processorTaskRoleArn, ...(props.breakGlassRoleArns ?? [])],
+      purpose: KEY_PURPOSES.patientId,
+    });
+
+    this.deadLetter = new ManagedKey(this, 'DeadLetter', {
+      ...common,
+      aliasName: name('dead-letter'),
+      description: `vitals ${environment}: envelope encryption of dead-letter payloads`,
+      directUserArns: [props.processorTaskRoleArn],
+      purpose: KEY_PURPOSES.deadLetter,
     });
 
     this.patientHmac = new ManagedKey(this, 'PatientHmac', {
@@ -236,6 +315,7 @@ export class Keys extends Construct {
       description: `vitals ${environment}: HMAC_256 for patient pseudonyms (not rotated: pseudonyms must stay stable)`,
       keyUsage: KeyUsage.GENERATE_VERIFY_MAC,
       keySpec: 'HMAC_256',
+      directUserArns: [props.processorTaskRoleArn],
     });
   }
 }

@@ -62,6 +62,9 @@ export class PipelineStack extends VitalsStack {
     const trailName = AuditTrail.trailName(environment);
     this.keys = new Keys(this, 'Keys', {
       environment, region, accountId, partition, production, trailName, ecsClusterName: ProcessingService.clusterName(environment),
+      processorTaskRoleArn: `arn:${partition}:iam::${accountId}:role/${ProcessingService.taskRoleName(environment)}`,
+      adminArns: config.keyAdminArns,
+      breakGlassRoleArns: config.breakGlassRoleArns,
     });
 
     this.network = new Network(this, 'Network', {
@@ -122,6 +125,7 @@ export class PipelineStack extends VitalsStack {
         processorUser: this.database.processorUser,
       },
       phiKeyArn: this.keys.phi.arn,
+      deadLetterKeyArn: this.keys.deadLetter.arn,
       hmacKeyArn: this.keys.patientHmac.arn,
       ephemeralStorageKeyArn: this.keys.data.arn,
     });
@@ -264,12 +268,15 @@ export class PipelineStack extends VitalsStack {
     out('ecs_cluster_name', this.processing.clusterName, 'ECS cluster');
     out('ecs_service_name', this.processing.serviceName, 'processor ECS service');
     out('ecs_migration_task_definition_arn', this.processing.migrationTaskDefinitionArn, 'one-off migration task (aws ecs run-task)');
-    out('ecs_ops_task_definition_arn', this.processing.opsTaskDefinitionArn, 'one-off operations task: dead-letter requeue (aws ecs run-task)');
+    out('ecs_ops_task_definition_arn', this.processing.opsTaskDefinitionArn, 'one-off operations task: dead-letter requeue requests (aws ecs run-task)');
     out('ecr_repository_url', `${this.accountId}.dkr.ecr.${this.config.region}.amazonaws.com/${Registry.repositoryName(this.config.environment)}`, 'processor image repository (registry stack)');
+    out('ecs_breakglass_task_definition_arn', this.processing.breakGlassTaskDefinitionArn, 'break-glass SQL task (docs/runbook.md); output kept 1 day');
+    out('breakglass_log_group_name', this.processing.breakGlassLogGroup.name, 'break-glass SQL output (1-day retention)');
     out('processor_log_group_name', this.processing.logGroupName, 'processor logs (and EMF metrics)');
     out('kms_data_key_arn', this.keys.data.arn, 'stream, database, secret and backup key');
     out('kms_logs_key_arn', this.keys.logs.arn, 'log groups and CloudTrail key');
     out('kms_phi_key_arn', this.keys.phi.arn, 'PHI_KMS_KEY_ARN of the processor');
+    out('kms_dead_letter_key_arn', this.keys.deadLetter.arn, 'DEAD_LETTER_KMS_KEY_ARN of the processor');
     out('kms_patient_hmac_key_arn', this.keys.patientHmac.arn, 'PATIENT_HMAC_KMS_KEY_ARN of the processor');
     out('vpc_id', this.network.vpc.id, 'VPC');
     new TerraformOutput(this, 'private_subnet_ids', { value: this.network.subnetIds, description: 'private subnets, one per AZ' });

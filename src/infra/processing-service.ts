@@ -57,6 +57,8 @@ export interface ProcessingDatabaseRef {
   readonly secretKeyArn: string;
   /** Database role the processor logs in as with IAM auth (`vitals_processor`). */
   readonly processorUser: string;
+  /** Database role the ops task logs in as with IAM auth. @default 'vitals_ops' */
+  readonly opsUser?: string;
 }
 
 export interface ProcessingServiceProps {
@@ -88,8 +90,10 @@ export interface ProcessingServiceProps {
   readonly logRetentionDays?: number;
   readonly stream: ProcessingStreamRef;
   readonly database: ProcessingDatabaseRef;
-  /** KMS key for envelope encryption of patient ids (GenerateDataKey, Decrypt). */
+  /** KMS key for envelope encryption of patient ids (GenerateDataKey, Decrypt; purpose vitals-pipeline-phi). */
   readonly phiKeyArn: string;
+  /** KMS key for envelope encryption of dead-letter payloads (purpose vitals-pipeline-dead-letter). */
+  readonly deadLetterKeyArn: string;
   /** KMS HMAC_256 key for patient pseudonyms (GenerateMac). */
   readonly hmacKeyArn: string;
   /**
@@ -158,14 +162,16 @@ export const STREAM_READ_ACTIONS = [
   'kinesis:GetShardIterator',
   'kinesis:ListShards',
 ] as const;
-/** Kinesis write actions of the dead-letter requeue (puts records back; reads nothing). */
-export const STREAM_WRITE_ACTIONS = ['kinesis:PutRecord', 'kinesis:PutRecords'] as const;
+/** Kinesis write actions of the processor's requeue sweep (puts requested dead letters back). */
+export const STREAM_WRITE_ACTIONS = ['kinesis:PutRecords'] as const;
 /** A producer on a KMS-encrypted stream: Kinesis generates a data key as the caller. */
 export const STREAM_PRODUCER_KEY_ACTIONS = ['kms:GenerateDataKey'] as const;
-/** The requeue only decrypts dead-letter payloads (unwraps their data keys); it encrypts nothing. */
-export const PHI_DECRYPT_ACTIONS = ['kms:Decrypt'] as const;
-/** Envelope encryption of patient identifiers. */
+/** Envelope encryption of patient identifiers and of dead-letter payloads (each its own key and purpose). */
 export const PHI_KEY_ACTIONS = ['kms:Decrypt', 'kms:GenerateDataKey'] as const;
+/** Encryption-context purposes (src/adapters/phi.ts), required by the IAM conditions and the key policies. */
+export const PATIENT_ID_PURPOSE = 'vitals-pipeline-phi';
+export const DEAD_LETTER_PURPOSE = 'vitals-pipeline-dead-letter';
+export const DEFAULT_OPS_DB_USER = 'vitals_ops';
 /** Patient pseudonyms (HMAC). */
 export const HMAC_KEY_ACTIONS = ['kms:GenerateMac'] as const;
 /** Image layers from one repository. */
@@ -186,6 +192,8 @@ export const MIGRATION_COMMAND = ['node', 'dist/src/db/migrate.js'] as const;
 export const OPS_COMMAND = ['node', 'dist/src/db/requeue-dead-letters.js'] as const;
 
 const DEFAULT_LOG_RETENTION_DAYS = 365;
+/** Break-glass query results are read once by the operator, then must not linger (CloudWatch's minimum). */
+export const BREAK_GLASS_LOG_RETENTION_DAYS = 1;
 const DEFAULT_DESIRED_COUNT = 2;
 const DEFAULT_CPU = 512;
 const DEFAULT_MEMORY_MIB = 1024;
@@ -236,6 +244,7 @@ function validate(id: string, props: ProcessingServiceProps): void {
   p.arn('repositoryArn', props.repositoryArn, 'ecr');
   p.arn('logsKeyArn', props.logsKeyArn, 'kms');
   p.arn('phiKeyArn', props.phiKeyArn, 'kms');
+  p.arn('deadLetterKeyArn', props.deadLetterKeyArn, 'kms');
   p.arn('hmacKeyArn', props.hmacKeyArn, 'kms');
   p.arn('ephemeralStorageKeyArn', props.ephemeralStorageKeyArn, 'kms');
   p.arn('stream.arn', stream.arn, 'kinesis');
@@ -271,17 +280,25 @@ export class ProcessingService extends Construct {
     return `vitals-${environment}`;
   }
 
+  /** The processor task role's name, known before the role exists (the PHI keys' policies name it). */
+  static taskRoleName(environment: string): string {
+    return `vitals-processor-task-${environment}`;
+  }
+
   public readonly cluster: EcsCluster;
   public readonly logGroup: CloudwatchLogGroup;
   public readonly taskRole: IamRole;
   public readonly executionRole: IamRole;
   public readonly migrationExecutionRole: IamRole;
   public readonly opsExecutionRole: IamRole;
-  /** The dead-letter requeue's role: write to the stream, decrypt dead-letter payloads; nothing else. */
+  /** The requeue-request task's role: connect as the ops database role; no key, no stream, no secret. */
   public readonly opsTaskRole: IamRole;
   public readonly taskDefinition: EcsTaskDefinition;
   public readonly migrationTaskDefinition: EcsTaskDefinition;
   public readonly opsTaskDefinition: EcsTaskDefinition;
+  /** Break-glass SQL: the migration container under its own family, logging to a short-lived group. */
+  public readonly breakGlassTaskDefinition: EcsTaskDefinition;
+  public readonly breakGlassLogGroup: CloudwatchLogGroup;
   public readonly service: EcsService;
   public readonly scalableTarget: AppautoscalingTarget;
   public readonly cpuScalingPolicy: AppautoscalingPolicy;
@@ -357,28 +374,33 @@ export class ProcessingService extends Construct {
     ];
 
     this.executionRole = role('ExecutionRole', `vitals-processor-exec-${env}`, pullAndLog);
-    // The one-off admin tasks (migrations, operations) get the master secret injected by ECS.
+    // The migration task gets the master secret injected by ECS; nothing else does.
     const pullLogAndMasterSecret: DataAwsIamPolicyDocumentStatement[] = [
       ...pullAndLog,
       { sid: 'MasterSecret', actions: ['secretsmanager:GetSecretValue'], resources: [database.masterSecretArn] },
-      { sid: 'MasterSecretKey', actions: ['kms:Decrypt'], resources: [database.secretKeyArn] },
+      {
+        sid: 'MasterSecretKey',
+        actions: ['kms:Decrypt'],
+        resources: [database.secretKeyArn],
+        condition: [{ test: 'StringEquals', variable: 'kms:ViaService', values: [`secretsmanager.${region}.amazonaws.com`] }],
+      },
     ];
     this.migrationExecutionRole = role('MigrationExecutionRole', `vitals-migrate-exec-${env}`, pullLogAndMasterSecret);
-    this.opsExecutionRole = role('OpsExecutionRole', `vitals-ops-exec-${env}`, pullLogAndMasterSecret);
+    this.opsExecutionRole = role('OpsExecutionRole', `vitals-ops-exec-${env}`, pullAndLog);
+    const dbUser = (user: string): string => `arn:${partition}:rds-db:${region}:${accountId}:dbuser:${database.clusterResourceId}/${user}`;
+    const purpose = (value: string) => [{ test: 'StringEquals', variable: 'kms:EncryptionContext:purpose', values: [value] }];
+    const viaKinesis = [{ test: 'StringEquals', variable: 'kms:ViaService', values: [`kinesis.${region}.amazonaws.com`] }];
     this.opsTaskRole = role('OpsTaskRole', `vitals-ops-task-${env}`, [
-      { sid: 'StreamWrite', actions: [...STREAM_WRITE_ACTIONS], resources: [stream.arn] },
-      { sid: 'StreamKey', actions: [...STREAM_PRODUCER_KEY_ACTIONS], resources: [stream.keyArn] },
-      { sid: 'PhiDecrypt', actions: [...PHI_DECRYPT_ACTIONS], resources: [props.phiKeyArn] },
+      { sid: 'DatabaseConnect', actions: ['rds-db:connect'], resources: [dbUser(database.opsUser ?? DEFAULT_OPS_DB_USER)] },
     ]);
-    this.taskRole = role('TaskRole', `vitals-processor-task-${env}`, [
+    this.taskRole = role('TaskRole', ProcessingService.taskRoleName(env), [
       { sid: 'StreamRead', actions: [...STREAM_READ_ACTIONS], resources: [stream.arn] },
-      { sid: 'StreamKey', actions: ['kms:Decrypt'], resources: [stream.keyArn] },
-      {
-        sid: 'DatabaseConnect',
-        actions: ['rds-db:connect'],
-        resources: [`arn:${partition}:rds-db:${region}:${accountId}:dbuser:${database.clusterResourceId}/${database.processorUser}`],
-      },
-      { sid: 'PhiEnvelope', actions: [...PHI_KEY_ACTIONS], resources: [props.phiKeyArn] },
+      // PutRecords: the requeue sweep puts requested dead letters back (src/processor/requeue-sweep.ts).
+      { sid: 'StreamWrite', actions: [...STREAM_WRITE_ACTIONS], resources: [stream.arn] },
+      { sid: 'StreamKey', actions: ['kms:Decrypt', ...STREAM_PRODUCER_KEY_ACTIONS], resources: [stream.keyArn], condition: viaKinesis },
+      { sid: 'DatabaseConnect', actions: ['rds-db:connect'], resources: [dbUser(database.processorUser)] },
+      { sid: 'PhiEnvelope', actions: [...PHI_KEY_ACTIONS], resources: [props.phiKeyArn], condition: purpose(PATIENT_ID_PURPOSE) },
+      { sid: 'DeadLetterEnvelope', actions: [...PHI_KEY_ACTIONS], resources: [props.deadLetterKeyArn], condition: purpose(DEAD_LETTER_PURPOSE) },
       { sid: 'PatientPseudonym', actions: [...HMAC_KEY_ACTIONS], resources: [props.hmacKeyArn] },
     ]);
 
@@ -428,6 +450,7 @@ export class ProcessingService extends Construct {
         DB_SSL_CA_FILE: RDS_CA_BUNDLE_PATH,
         PHI_KMS_KEY_ARN: props.phiKeyArn,
         PATIENT_HMAC_KMS_KEY_ARN: props.hmacKeyArn,
+        DEAD_LETTER_KMS_KEY_ARN: props.deadLetterKeyArn,
         HEALTH_PORT: String(HEALTH_PORT),
         LOG_LEVEL: props.logLevel ?? LogLevel.INFO,
       }),
@@ -491,8 +514,8 @@ export class ProcessingService extends Construct {
       containerDefinitions: JSON.stringify([migrationContainer]),
     });
 
-    // The dead-letter requeue (src/db/requeue-dead-letters.ts), run like the migrations as a one-off
-    // task with the admin secret; unlike them it calls AWS (PutRecords, KMS), so it has a task role.
+    // The dead-letter requeue request (src/db/requeue-dead-letters.ts), a one-off task: it logs in as
+    // the ops database role with IAM auth and may only mark dead letters for the processor to requeue.
     const opsContainer = {
       name: 'ops',
       image: imageUri,
@@ -501,17 +524,13 @@ export class ProcessingService extends Construct {
       environment: env_({
         NODE_ENV: 'production',
         AWS_REGION: region,
-        STREAM_NAME: stream.name,
         DB_HOST: database.endpoint,
         DB_PORT: dbPort,
         DB_NAME: database.name,
+        DB_USER: database.opsUser ?? DEFAULT_OPS_DB_USER,
+        DB_AUTH: 'iam',
         DB_SSL_CA_FILE: RDS_CA_BUNDLE_PATH,
-        PHI_KMS_KEY_ARN: props.phiKeyArn,
       }),
-      secrets: [
-        { name: 'DB_ADMIN_USER', valueFrom: `${database.masterSecretArn}:username::` },
-        { name: 'DB_ADMIN_PASSWORD', valueFrom: `${database.masterSecretArn}:password::` },
-      ],
       logConfiguration: logConfiguration('ops'),
     };
     this.opsTaskDefinition = new EcsTaskDefinition(this, 'OpsTaskDefinition', {
@@ -525,6 +544,34 @@ export class ProcessingService extends Construct {
       runtimePlatform,
       volume: [{ name: TMP_VOLUME }],
       containerDefinitions: JSON.stringify([opsContainer]),
+    });
+
+    // Break-glass SQL (docs/runbook.md): a named family, so every run is a RunTask of
+    // `vitals-breakglass-<env>` in CloudTrail (with its overrides), and its output goes to a log group
+    // kept BREAK_GLASS_LOG_RETENTION_DAYS, never to the 365-day processor group.
+    this.breakGlassLogGroup = new CloudwatchLogGroup(this, 'BreakGlassLogGroup', {
+      name: `/vitals/${env}/break-glass`,
+      kmsKeyId: props.logsKeyArn,
+      retentionInDays: BREAK_GLASS_LOG_RETENTION_DAYS,
+    });
+    const breakGlassExecutionRole = role('BreakGlassExecutionRole', `vitals-breakglass-exec-${env}`, [
+      ...pullLogAndMasterSecret.filter((st) => st.sid !== 'Logs'),
+      { sid: 'Logs', actions: [...LOG_WRITE_ACTIONS], resources: [`${this.breakGlassLogGroup.arn}:log-stream:*`] },
+    ]);
+    this.breakGlassTaskDefinition = new EcsTaskDefinition(this, 'BreakGlassTaskDefinition', {
+      family: `vitals-breakglass-${env}`,
+      requiresCompatibilities: ['FARGATE'],
+      networkMode: 'awsvpc',
+      cpu: String(MIGRATION_CPU),
+      memory: String(MIGRATION_MEMORY_MIB),
+      executionRoleArn: breakGlassExecutionRole.arn,
+      runtimePlatform,
+      volume: [{ name: TMP_VOLUME }],
+      containerDefinitions: JSON.stringify([{
+        ...migrationContainer,
+        name: 'breakglass',
+        logConfiguration: { ...logConfiguration('breakglass'), options: { ...logConfiguration('breakglass').options, 'awslogs-group': this.breakGlassLogGroup.name } },
+      }]),
     });
 
     // ---- Service --------------------------------------------------------------------------
@@ -649,6 +696,9 @@ export class ProcessingService extends Construct {
   }
   get migrationTaskDefinitionArn(): string {
     return this.migrationTaskDefinition.arn;
+  }
+  get breakGlassTaskDefinitionArn(): string {
+    return this.breakGlassTaskDefinition.arn;
   }
   get opsTaskDefinitionArn(): string {
     return this.opsTaskDefinition.arn;

@@ -1,3 +1,4 @@
+import { AUDIT_ROLE, AUDITED_TABLES } from '../../src/db/migrate';
 import { BackupVault } from '@cdktf/provider-aws/lib/backup-vault';
 import { RdsCluster } from '@cdktf/provider-aws/lib/rds-cluster';
 import { RdsClusterParameterGroup } from '@cdktf/provider-aws/lib/rds-cluster-parameter-group';
@@ -65,6 +66,17 @@ describe('Database', () => {
     const parameters = ofType(database(), 'aws_rds_cluster_parameter_group')[0].parameter as { name: string; value: string }[];
     const byName = Object.fromEntries(parameters.map((p) => [p.name, p.value]));
     expect(byName).toMatchObject({ 'pgaudit.log_parameter': '0', log_parameter_max_length: '0', log_parameter_max_length_on_error: '0' });
+  });
+
+  it('logs errors terse, so a constraint violation never logs the failing row', () => {
+    const parameters = ofType(database(), 'aws_rds_cluster_parameter_group')[0].parameter as { name: string; value: string }[];
+    expect(parameters).toContainEqual(expect.objectContaining({ name: 'log_error_verbosity', value: 'terse' }));
+  });
+
+  it('object-audits the PHI tables through the pgaudit role the migration grants them to', () => {
+    const parameters = ofType(database(), 'aws_rds_cluster_parameter_group')[0].parameter as { name: string; value: string }[];
+    expect(parameters).toContainEqual(expect.objectContaining({ name: 'pgaudit.role', value: AUDIT_ROLE }));
+    expect(AUDITED_TABLES).toEqual(['patients', 'data_keys', 'dead_letters']);
   });
 
   it('uses the parameter group family of the engine major version', () => {

@@ -26,8 +26,9 @@ export const PROCESSOR_DB_USER = 'vitals_processor';
 export const MASTER_USERNAME = 'vitals_admin';
 
 /**
- * Cluster parameters. TLS is mandatory; pgaudit records DDL and role changes; statement logging
- * covers DDL and slow statements, never bind parameters (they carry PHI).
+ * Cluster parameters. TLS is mandatory; pgaudit records DDL and role changes, and (object audit)
+ * every access to the PHI tables; statement logging covers DDL and slow statements, never bind
+ * parameters (they carry PHI); errors are logged terse (no row values).
  */
 export const CLUSTER_PARAMETERS: ReadonlyArray<{ name: string; value: string; applyMethod: 'immediate' | 'pending-reboot' }> = [
   { name: 'rds.force_ssl', value: '1', applyMethod: 'immediate' },
@@ -35,6 +36,12 @@ export const CLUSTER_PARAMETERS: ReadonlyArray<{ name: string; value: string; ap
   { name: 'pgaudit.log', value: 'ddl,role', applyMethod: 'immediate' },
   { name: 'pgaudit.log_parameter', value: '0', applyMethod: 'immediate' },
   { name: 'pgaudit.log_catalog', value: '0', applyMethod: 'immediate' },
+  // Object audit: every read and write of the tables the migration grants to this NOLOGIN role
+  // (patients, data_keys, dead_letters: src/db/migrate.ts AUDITED_TABLES), with the session's user.
+  { name: 'pgaudit.role', value: 'vitals_auditor', applyMethod: 'immediate' },
+  // Errors without DETAIL/CONTEXT: a constraint violation's "Failing row contains (...)" would put
+  // device ids, pseudonyms and vitals into the postgresql log group.
+  { name: 'log_error_verbosity', value: 'terse', applyMethod: 'immediate' },
   { name: 'log_statement', value: 'ddl', applyMethod: 'immediate' },
   { name: 'log_min_duration_statement', value: '1000', applyMethod: 'immediate' },
   { name: 'log_parameter_max_length', value: '0', applyMethod: 'immediate' },

@@ -81,7 +81,9 @@ function toFieldError(e: ErrorObject): FieldError {
     case 'required':
       return { field: `${e.instancePath}/${pointerSegment(String(p.missingProperty))}`, message: 'is required' };
     case 'additionalProperties':
-      return { field: `${e.instancePath}/${pointerSegment(String(p.additionalProperty))}`, message: 'is not allowed' };
+      // Never the property's name: it is instance data, and a producer may have keyed an object by a
+      // patient id. The pointer names the object; the schema lists what it allows.
+      return { field: e.instancePath, message: 'has a property that is not allowed' };
     case 'type':
       return { field: e.instancePath, message: `must be ${String(p.type)}` };
     case 'enum':

@@ -229,6 +229,20 @@ describe('ProcessingService: operations task definition (dead-letter requeue)', 
   });
 });
 
+describe('ProcessingService: break-glass task definition', () => {
+  test('runs the migration container under its own family, logging to a 1-day group, never the processor group', () => {
+    const [c] = containers('vitals-breakglass-test');
+    const [m] = containers('vitals-migrate-test');
+    expect(c.image).toBe(m.image);
+    expect(c.secrets).toEqual(m.secrets);
+    expect(c.logConfiguration.options['awslogs-group']).toMatch(/^\$\{aws_cloudwatch_log_group\..*BreakGlassLogGroup.*\.name\}$/);
+    expect(c.logConfiguration.options['awslogs-group']).not.toBe(m.logConfiguration.options['awslogs-group']);
+    const groups = resources('aws_cloudwatch_log_group');
+    expect(groups).toContainEqual(expect.objectContaining({ name: '/vitals/test/break-glass', retention_in_days: 1 }));
+    expect(taskDefinition('vitals-breakglass-test').task_role_arn).toBeUndefined();
+  });
+});
+
 describe('ProcessingService: IAM', () => {
   test('the operations task role may only connect as the ops database user: no key, no stream', () => {
     const statements = inlineStatementsOf(parsed, stack.processing.opsTaskRole);
@@ -321,8 +335,8 @@ describe('ProcessingService: IAM', () => {
         }
       }
     }
-    // One per execution role (processor, migration, operations).
-    expect(wildcardResources).toEqual([['ecr:GetAuthorizationToken'], ['ecr:GetAuthorizationToken'], ['ecr:GetAuthorizationToken']]);
+    // One per execution role (processor, migration, operations, break-glass).
+    expect(wildcardResources).toEqual(Array.from({ length: 4 }, () => ['ecr:GetAuthorizationToken']));
   });
 
   test('role names carry the environment suffix', () => {

@@ -14,6 +14,17 @@ const bucketPolicy = (json: ReturnType<typeof audit>): Statement[] =>
   ofType(json, 'aws_iam_policy_document', 'data').flatMap((d) => d.statement as Statement[]).filter((s) => s.actions.some((a) => a.startsWith('s3:')));
 
 describe('AuditTrail', () => {
+  it('puts the log and digest files under Object Lock when asked (COMPLIANCE in production), on a bucket created for it', () => {
+    const locked = audit({ objectLock: { mode: 'COMPLIANCE', days: 365 } });
+    expect(ofType(locked, 'aws_s3_bucket')[0]).toMatchObject({ object_lock_enabled: true });
+    expect(ofType(locked, 'aws_s3_bucket_object_lock_configuration')).toEqual([
+      expect.objectContaining({ rule: { default_retention: { mode: 'COMPLIANCE', days: 365 } } }),
+    ]);
+    expect(ofType(audit(), 'aws_s3_bucket_object_lock_configuration')).toEqual([]);
+    expect(ofType(audit(), 'aws_s3_bucket')[0].object_lock_enabled).toBeUndefined();
+    expect(() => audit({ objectLock: { mode: 'GOVERNANCE', days: 0 } })).toThrow(/objectLock.days must be an integer >= 1; received 0/);
+  });
+
   it('is multi-region, validates log files and encrypts them with the logs key', () => {
     expect(JSON.stringify(audit())).toHaveResourceWithProperties(Cloudtrail, {
       name: 'vitals-trail-dev',

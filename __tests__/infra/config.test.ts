@@ -10,7 +10,9 @@ describe('loadConfig', () => {
       availabilityZones: ['eu-central-2a', 'eu-central-2b', 'eu-central-2c'],
       shardCount: DEFAULT_SHARD_COUNT,
       streamRetentionHours: 168,
-      backupRetentionDays: 14,
+      backupRetentionDays: 35,
+      auditObjectLock: { mode: 'OFF', days: 365 },
+      backupVaultLock: false,
       logRetentionDays: 365,
       dbEngineVersion: '16.6',
       dbMinCapacityAcu: 0.5,
@@ -30,9 +32,26 @@ describe('loadConfig', () => {
     expect(loadConfig({ STATE_BUCKET: 'my-org-terraform-state' }).state.bucket).toBe('my-org-terraform-state');
   });
 
-  it('treats prod as production', () => {
+  it('treats every environment not listed in NON_PRODUCTION_ENVIRONMENTS as production (secure by default)', () => {
     expect(loadConfig({ ENVIRONMENT: 'prod' }).production).toBe(true);
-    expect(loadConfig({ ENVIRONMENT: 'staging' }).production).toBe(false);
+    expect(loadConfig({ ENVIRONMENT: 'staging' }).production).toBe(true);
+    expect(loadConfig({ ENVIRONMENT: 'dev' }).production).toBe(false);
+    expect(loadConfig({ ENVIRONMENT: 'test' }).production).toBe(false);
+    expect(loadConfig({ ENVIRONMENT: 'qa', NON_PRODUCTION_ENVIRONMENTS: 'dev,qa' }).production).toBe(false);
+    expect(() => loadConfig({ NON_PRODUCTION_ENVIRONMENTS: 'dev,Bad Name' })).toThrow(/NON_PRODUCTION_ENVIRONMENTS must be environment names/);
+  });
+
+  it('locks the audit bucket in COMPLIANCE mode and the backup vault in production by default, and neither elsewhere', () => {
+    expect(loadConfig({ ENVIRONMENT: 'prod' })).toMatchObject({ auditObjectLock: { mode: 'COMPLIANCE', days: 365 }, backupVaultLock: true });
+    expect(loadConfig({ ENVIRONMENT: 'dev' })).toMatchObject({ auditObjectLock: { mode: 'OFF' }, backupVaultLock: false });
+    expect(loadConfig({ ENVIRONMENT: 'dev', AUDIT_OBJECT_LOCK_MODE: 'governance', AUDIT_OBJECT_LOCK_DAYS: '30' }).auditObjectLock).toEqual({ mode: 'GOVERNANCE', days: 30 });
+  });
+
+  it('refuses to switch the audit Object Lock off in production, and rejects bad lock settings with their values', () => {
+    expect(() => loadConfig({ ENVIRONMENT: 'prod', AUDIT_OBJECT_LOCK_MODE: 'OFF' })).toThrow(/AUDIT_OBJECT_LOCK_MODE must not be OFF in a production environment/);
+    expect(() => loadConfig({ AUDIT_OBJECT_LOCK_MODE: 'LEGAL' })).toThrow(/AUDIT_OBJECT_LOCK_MODE must be COMPLIANCE, GOVERNANCE or OFF/);
+    expect(() => loadConfig({ AUDIT_OBJECT_LOCK_DAYS: '3000' })).toThrow(/AUDIT_OBJECT_LOCK_DAYS must be an integer from 1 to AUDIT_RETENTION_DAYS \(2557\); received "3000"/);
+    expect(() => loadConfig({ BACKUP_VAULT_LOCK: 'yes' })).toThrow(/BACKUP_VAULT_LOCK must be true or false/);
   });
 
   it('derives availability zones from the region', () => {

@@ -16,6 +16,8 @@ const database = (props: Partial<DatabaseProps> = {}) => synthConstruct((scope) 
   clientSecurityGroupId: CLIENT_SG,
   dataKeyArn: KEY_ARN('data'),
   logsKeyArn: KEY_ARN('logs'),
+  backupKeyArn: KEY_ARN('backup'),
+  accountId: '123456789012',
   ...props,
 }));
 const cluster = (json: ReturnType<typeof database>) => ofType(json, 'aws_rds_cluster')[0];
@@ -101,10 +103,10 @@ describe('Database', () => {
     expect(ofType(json, 'aws_vpc_security_group_egress_rule')).toEqual([expect.objectContaining({ security_group_id: CLIENT_SG, from_port: 5432 })]);
   });
 
-  it('keeps backups 14 days by default and covers the cluster with an AWS Backup plan in a KMS vault', () => {
+  it('keeps backups 35 days by default and covers the cluster with an AWS Backup plan in a vault with its own key', () => {
     const json = database();
-    expect(cluster(json).backup_retention_period).toBe(14);
-    expect(JSON.stringify(json)).toHaveResourceWithProperties(BackupVault, { kms_key_arn: KEY_ARN('data'), force_destroy: true });
+    expect(cluster(json).backup_retention_period).toBe(35);
+    expect(JSON.stringify(json)).toHaveResourceWithProperties(BackupVault, { kms_key_arn: KEY_ARN('backup'), force_destroy: true });
     const [selection] = ofType(json, 'aws_backup_selection');
     expect(selection.resources).toEqual([expect.stringMatching(/aws_rds_cluster\.Database_Cluster.*\.arn/)]);
   });
@@ -117,6 +119,32 @@ describe('Database', () => {
     const json = database({ production: true });
     expect(cluster(json)).toMatchObject({ deletion_protection: true, skip_final_snapshot: false, final_snapshot_identifier: 'vitals-dev-final' });
     expect(JSON.stringify(json)).toHaveResourceWithProperties(BackupVault, { force_destroy: false });
+  });
+
+  it('denies every principal deleting recovery points, shortening their lifecycle or deleting the vault', () => {
+    const json = database();
+    expect(ofType(json, 'aws_backup_vault_policy')).toHaveLength(1);
+    const docs = ofType(json, 'aws_iam_policy_document', 'data') as Array<{ statement: Array<{ sid?: string; effect?: string; principals?: unknown; actions?: string[] }> }>;
+    const deny = docs.flatMap((d) => d.statement).find((st) => st.sid === 'DenyRecoveryPointDeletion');
+    expect(deny).toMatchObject({
+      effect: 'Deny',
+      principals: [{ type: 'AWS', identifiers: ['*'] }],
+      actions: ['backup:DeleteBackupVault', 'backup:DeleteRecoveryPoint', 'backup:UpdateRecoveryPointLifecycle'],
+    });
+  });
+
+  it('locks the vault in compliance mode only when asked (production default), retention between the setting and 35 days', () => {
+    expect(ofType(database(), 'aws_backup_vault_lock_configuration')).toEqual([]);
+    expect(ofType(database({ backupVaultLock: true, backupRetentionDays: 21 }), 'aws_backup_vault_lock_configuration')).toEqual([
+      expect.objectContaining({ min_retention_days: 21, max_retention_days: 35, changeable_for_days: 3 }),
+    ]);
+  });
+
+  it('lets only AWS Backup and RDS monitoring acting for this account assume their roles', () => {
+    const docs = ofType(database(), 'aws_iam_policy_document', 'data') as Array<{ statement: Array<{ actions?: string[]; principals?: Array<{ identifiers: string[] }>; condition?: unknown }> }>;
+    const trusts = docs.flatMap((d) => d.statement).filter((st) => st.actions?.includes('sts:AssumeRole'));
+    expect(trusts.map((t) => t.principals?.[0]?.identifiers[0]).sort()).toEqual(['backup.amazonaws.com', 'monitoring.rds.amazonaws.com']);
+    for (const t of trusts) expect(t.condition).toEqual([{ test: 'StringEquals', variable: 'aws:SourceAccount', values: ['123456789012'] }]);
   });
 
   it('rejects backup retention under 7 days', () => {

@@ -12,18 +12,18 @@ const statements = (json: ReturnType<typeof keys>): Statement[] =>
   ofType(json, 'aws_iam_policy_document', 'data').flatMap((d) => d.statement as Statement[]);
 
 describe('Keys', () => {
-  it('creates five customer-managed keys, each with an alias carrying the environment', () => {
+  it('creates six customer-managed keys, each with an alias carrying the environment', () => {
     const json = keys();
-    expect(ofType(json, 'aws_kms_key')).toHaveLength(5);
+    expect(ofType(json, 'aws_kms_key')).toHaveLength(6);
     expect(ofType(json, 'aws_kms_alias').map((a) => a.name).sort()).toEqual([
-      'alias/vitals-data-dev', 'alias/vitals-dead-letter-dev', 'alias/vitals-logs-dev', 'alias/vitals-patient-hmac-dev', 'alias/vitals-phi-dev',
+      'alias/vitals-backup-dev', 'alias/vitals-data-dev', 'alias/vitals-dead-letter-dev', 'alias/vitals-logs-dev', 'alias/vitals-patient-hmac-dev', 'alias/vitals-phi-dev',
     ]);
     expect(JSON.stringify(json)).toHaveResourceWithProperties(KmsAlias, { name: 'alias/vitals-data-dev' });
   });
 
   it('rotates every symmetric encryption key', () => {
     const symmetric = ofType(keys(), 'aws_kms_key').filter((k) => k.key_usage === 'ENCRYPT_DECRYPT');
-    expect(symmetric).toHaveLength(4);
+    expect(symmetric).toHaveLength(5);
     for (const key of symmetric) expect(key.enable_key_rotation).toBe(true);
   });
 
@@ -36,8 +36,8 @@ describe('Keys', () => {
   });
 
   it('uses a 7-day deletion window outside production and 30 days in production', () => {
-    expect(ofType(keys(false), 'aws_kms_key').map((k) => k.deletion_window_in_days)).toEqual([7, 7, 7, 7, 7]);
-    expect(ofType(keys(true), 'aws_kms_key').map((k) => k.deletion_window_in_days)).toEqual([30, 30, 30, 30, 30]);
+    expect(ofType(keys(false), 'aws_kms_key').map((k) => k.deletion_window_in_days)).toEqual([7, 7, 7, 7, 7, 7]);
+    expect(ofType(keys(true), 'aws_kms_key').map((k) => k.deletion_window_in_days)).toEqual([30, 30, 30, 30, 30, 30]);
   });
 
   it('binds CloudWatch Logs to this account\'s log groups through the encryption context', () => {
@@ -74,7 +74,7 @@ describe('Keys', () => {
     const json = keys(false, { adminArns: [`arn:aws:iam::${ACCOUNT_ID}:role/key-admin`] });
     const all = statements(json);
     const admin = all.filter((s) => s.sid === 'KeyAdministrators');
-    expect(admin).toHaveLength(5);
+    expect(admin).toHaveLength(6);
     for (const a of admin) {
       expect(a.principals?.[0].identifiers).toEqual([`arn:aws:iam::${ACCOUNT_ID}:role/key-admin`]);
       expect(a.actions?.filter((x) => /Decrypt|Encrypt|GenerateDataKey|GenerateMac|CreateGrant/.test(x))).toEqual([]);

@@ -194,3 +194,18 @@ describe('BootstrapStack', () => {
     expect(Object.keys(bootstrap.output ?? {}).sort()).toEqual(['permissions_boundary_arn_dev', 'permissions_boundary_arn_prod', 'state_bucket_name', 'state_key_alias', 'state_key_arn', 'state_lock_table_name']);
   });
 });
+
+describe('production protections follow NON_PRODUCTION_ENVIRONMENTS, not the name prod', () => {
+  it('gives a staging environment the audit Object Lock (COMPLIANCE) and a locked backup vault, and dev neither', () => {
+    const staging = pipeline({ ENVIRONMENT: 'staging' });
+    expect(ofType(staging, 'aws_s3_bucket_object_lock_configuration')).toEqual([
+      expect.objectContaining({ rule: { default_retention: { mode: 'COMPLIANCE', days: 365 } } }),
+    ]);
+    expect(ofType(staging, 'aws_backup_vault_lock_configuration')).toHaveLength(1);
+    expect(ofType(staging, 'aws_rds_cluster')[0]).toMatchObject({ deletion_protection: true });
+    const dev = pipeline({ ENVIRONMENT: 'dev' });
+    expect(ofType(dev, 'aws_s3_bucket_object_lock_configuration')).toEqual([]);
+    expect(ofType(dev, 'aws_backup_vault_lock_configuration')).toEqual([]);
+    expect(ofType(dev, 'aws_backup_vault_policy')).toHaveLength(1);
+  });
+});

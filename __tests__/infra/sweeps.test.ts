@@ -116,7 +116,7 @@ describe('encryption and retention sweep over the pipeline stack', () => {
 
   it('rotates every encryption key and gives every key its environment\'s deletion window', () => {
     const keys = ofType(dev, 'aws_kms_key');
-    expect(keys.length).toBe(5);
+    expect(keys.length).toBe(6);
     for (const k of keys) {
       if (k.key_usage === 'GENERATE_VERIFY_MAC') expect(k.enable_key_rotation).toBe(false); // AWS cannot rotate HMAC keys
       else expect(k.enable_key_rotation).toBe(true);

@@ -22,6 +22,12 @@ export interface AuditTrailProps {
   readonly logRetentionDays?: number;
   /** Non-production: the bucket may be destroyed with its contents. @default false */
   readonly forceDestroy?: boolean;
+  /**
+   * Object Lock on the log files and digest files (AUDIT_OBJECT_LOCK_MODE/DAYS): COMPLIANCE in
+   * production, so no principal (CI, root) can delete or overwrite the audit trail before it expires.
+   * @default none
+   */
+  readonly objectLock?: { readonly mode: 'COMPLIANCE' | 'GOVERNANCE'; readonly days: number };
   /** @default 'aws' */
   readonly partition?: string;
 }
@@ -55,6 +61,7 @@ export class AuditTrail extends Construct {
       kmsKeyArn: props.logsKeyArn,
       expirationDays: retentionDays,
       forceDestroy: props.forceDestroy,
+      ...(props.objectLock ? { objectLock: props.objectLock } : {}),
       policyStatements: (bucketArn) => [
         { sid: 'CloudTrailChecksAcl', principals: cloudtrail, actions: ['s3:GetBucketAcl'], resources: [bucketArn], condition: [fromThisTrail] },
         {

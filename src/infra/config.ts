@@ -34,8 +34,20 @@ export const LOG_RETENTION_DAYS_ALLOWED = [
 export const ENVIRONMENT_PATTERN = /^[a-z][a-z0-9]{0,7}$/;
 export const ENVIRONMENT_MAX_LENGTH = 8;
 
-/** Environments treated as production: deletion protection on, final snapshot kept, nothing force-destroyed. */
-export const PRODUCTION_ENVIRONMENTS = ['prod'] as const;
+/**
+ * Environments that hold no PHI and may be destroyed cleanly (NON_PRODUCTION_ENVIRONMENTS). Every
+ * other environment name (prod, staging, a hospital's pilot, ...) is production: deletion protection,
+ * final snapshots, nothing force-destroyed, audit Object Lock in COMPLIANCE mode, a locked backup
+ * vault. Secure by default: a new name is protected until someone lists it here.
+ */
+export const DEFAULT_NON_PRODUCTION_ENVIRONMENTS = ['dev', 'test'] as const;
+
+/** S3 Object Lock on the audit bucket (AUDIT_OBJECT_LOCK_MODE). */
+export enum ObjectLockMode {
+  COMPLIANCE = 'COMPLIANCE',
+  GOVERNANCE = 'GOVERNANCE',
+  OFF = 'OFF',
+}
 
 export const SHARD_COUNT_MIN = 1;
 export const SHARD_COUNT_MAX = 500; // the default per-account, per-region shard quota in most regions
@@ -43,6 +55,8 @@ export const STREAM_RETENTION_HOURS_MIN = 24; // Kinesis bounds
 export const STREAM_RETENTION_HOURS_MAX = 8760;
 export const BACKUP_RETENTION_DAYS_MIN = 7; // HIPAA-grade floor (issue 2)
 export const BACKUP_RETENTION_DAYS_MAX = 35; // Aurora's maximum automated backup retention
+/** The AWS Config HIPAA conformance pack's default for backup-plan-min-frequency-and-min-retention-check. */
+export const DEFAULT_BACKUP_RETENTION_DAYS = 35;
 export const AUDIT_RETENTION_DAYS_MIN = 365;
 export const DB_ACU_MIN = 0.5; // above 0: a paused cluster takes seconds to resume, too slow for real time
 export const DB_ACU_MAX = 256;
@@ -71,6 +85,7 @@ export interface AppConfig {
   readonly project: string;
   /** Environment suffix carried by every physical name. */
   readonly environment: string;
+  /** Not listed in NON_PRODUCTION_ENVIRONMENTS: holds PHI, protected against deletion. */
   readonly production: boolean;
   readonly region: string;
   readonly partition: string;
@@ -82,6 +97,10 @@ export interface AppConfig {
   readonly backupRetentionDays: number;
   readonly logRetentionDays: number;
   readonly auditRetentionDays: number;
+  /** Object Lock default retention of the audit bucket (AUDIT_OBJECT_LOCK_MODE, AUDIT_OBJECT_LOCK_DAYS). */
+  readonly auditObjectLock: { readonly mode: ObjectLockMode; readonly days: number };
+  /** AWS Backup Vault Lock (compliance mode after a 3-day grace period) on the database's vault (BACKUP_VAULT_LOCK). */
+  readonly backupVaultLock: boolean;
   readonly dbEngineVersion: string;
   readonly dbMinCapacityAcu: number;
   readonly dbMaxCapacityAcu: number;
@@ -137,9 +156,15 @@ export const SETTINGS = {
   VPC_CIDR: '10.40.0.0/16',
   SHARD_COUNT: String(DEFAULT_SHARD_COUNT),
   STREAM_RETENTION_HOURS: '168',
-  BACKUP_RETENTION_DAYS: '14',
+  NON_PRODUCTION_ENVIRONMENTS: DEFAULT_NON_PRODUCTION_ENVIRONMENTS.join(','),
+  BACKUP_RETENTION_DAYS: String(DEFAULT_BACKUP_RETENTION_DAYS),
   LOG_RETENTION_DAYS: '365',
   AUDIT_RETENTION_DAYS: '2557',
+  /** Empty: COMPLIANCE in production, OFF elsewhere (so dev/test destroy cleanly). */
+  AUDIT_OBJECT_LOCK_MODE: '',
+  AUDIT_OBJECT_LOCK_DAYS: '365',
+  /** Empty: on in production, off elsewhere. */
+  BACKUP_VAULT_LOCK: '',
   DB_ENGINE_VERSION: '16.6',
   DB_MIN_ACU: '0.5',
   DB_MAX_ACU: '16',
@@ -281,12 +306,28 @@ export function loadConfig(source: SettingsSource): AppConfig {
   const keyAdminArns = roleArns('KEY_ADMIN_ARNS', 'existing principals that administer the keys, never use them');
   const breakGlassRoleArns = roleArns('BREAK_GLASS_ROLE_ARNS', 'existing roles allowed to decrypt patient ids in an emergency');
 
+  const nonProduction = list('NON_PRODUCTION_ENVIRONMENTS');
+  if (!nonProduction.every((e) => ENVIRONMENT_PATTERN.test(e))) {
+    fail('NON_PRODUCTION_ENVIRONMENTS', 'must be environment names (lowercase alphanumeric), comma-separated; every other environment is production', raw('NON_PRODUCTION_ENVIRONMENTS'));
+  }
+  const production = !nonProduction.includes(environment);
+  const lockModeRaw = raw('AUDIT_OBJECT_LOCK_MODE').toUpperCase() || (production ? ObjectLockMode.COMPLIANCE : ObjectLockMode.OFF);
+  if (!(Object.values(ObjectLockMode) as string[]).includes(lockModeRaw)) {
+    fail('AUDIT_OBJECT_LOCK_MODE', 'must be COMPLIANCE, GOVERNANCE or OFF (empty: COMPLIANCE in production, OFF elsewhere)', raw('AUDIT_OBJECT_LOCK_MODE'));
+  }
+  if (production && lockModeRaw === ObjectLockMode.OFF) {
+    fail('AUDIT_OBJECT_LOCK_MODE', `must not be OFF in a production environment (${environment} is not in NON_PRODUCTION_ENVIRONMENTS)`, raw('AUDIT_OBJECT_LOCK_MODE'));
+  }
+  const auditLockDays = number('AUDIT_OBJECT_LOCK_DAYS', `must be an integer from 1 to AUDIT_RETENTION_DAYS (${auditRetentionDays})`, (n) => n >= 1 && n <= auditRetentionDays);
+  const vaultLockRaw = raw('BACKUP_VAULT_LOCK') || String(production);
+  if (vaultLockRaw !== 'true' && vaultLockRaw !== 'false') fail('BACKUP_VAULT_LOCK', 'must be true or false (empty: true in production, false elsewhere)', raw('BACKUP_VAULT_LOCK'));
+
   if (violations.length > 0) throw new ConfigError(violations);
 
   return {
     project: PROJECT,
     environment,
-    production: (PRODUCTION_ENVIRONMENTS as readonly string[]).includes(environment),
+    production,
     region,
     partition: 'aws',
     availabilityZones,
@@ -296,6 +337,8 @@ export function loadConfig(source: SettingsSource): AppConfig {
     backupRetentionDays,
     logRetentionDays,
     auditRetentionDays,
+    auditObjectLock: { mode: lockModeRaw as ObjectLockMode, days: auditLockDays },
+    backupVaultLock: vaultLockRaw === 'true',
     dbEngineVersion,
     dbMinCapacityAcu,
     dbMaxCapacityAcu,

@@ -3,6 +3,8 @@ import { PropProblems } from './prop-problems';
 import { BackupPlan } from '@cdktf/provider-aws/lib/backup-plan';
 import { BackupSelection } from '@cdktf/provider-aws/lib/backup-selection';
 import { BackupVault } from '@cdktf/provider-aws/lib/backup-vault';
+import { BackupVaultLockConfiguration } from '@cdktf/provider-aws/lib/backup-vault-lock-configuration';
+import { BackupVaultPolicy } from '@cdktf/provider-aws/lib/backup-vault-policy';
 import { CloudwatchLogGroup } from '@cdktf/provider-aws/lib/cloudwatch-log-group';
 import { DataAwsIamPolicyDocument } from '@cdktf/provider-aws/lib/data-aws-iam-policy-document';
 import { DbSubnetGroup } from '@cdktf/provider-aws/lib/db-subnet-group';
@@ -16,7 +18,7 @@ import { SecurityGroup } from '@cdktf/provider-aws/lib/security-group';
 import { VpcSecurityGroupEgressRule } from '@cdktf/provider-aws/lib/vpc-security-group-egress-rule';
 import { VpcSecurityGroupIngressRule } from '@cdktf/provider-aws/lib/vpc-security-group-ingress-rule';
 import {
-  BACKUP_RETENTION_DAYS_MAX, BACKUP_RETENTION_DAYS_MIN, DB_ACU_MAX, DB_ACU_MIN,
+  BACKUP_RETENTION_DAYS_MAX, BACKUP_RETENTION_DAYS_MIN, DB_ACU_MAX, DB_ACU_MIN, DEFAULT_BACKUP_RETENTION_DAYS,
 } from './config';
 
 export const POSTGRES_PORT = 5432;
@@ -30,6 +32,13 @@ export const MASTER_USERNAME = 'vitals_admin';
  * every access to the PHI tables; statement logging covers DDL and slow statements, never bind
  * parameters (they carry PHI); errors are logged terse (no row values).
  */
+/** What the vault policy denies every principal: recovery points outlive any credential. */
+export const BACKUP_VAULT_DENIED_ACTIONS = [
+  'backup:DeleteBackupVault', 'backup:DeleteRecoveryPoint', 'backup:UpdateRecoveryPointLifecycle',
+] as const;
+/** Vault Lock's grace period before compliance mode becomes immutable (AWS minimum 3 days). */
+export const BACKUP_VAULT_LOCK_GRACE_DAYS = 3;
+
 export const CLUSTER_PARAMETERS: ReadonlyArray<{ name: string; value: string; applyMethod: 'immediate' | 'pending-reboot' }> = [
   { name: 'rds.force_ssl', value: '1', applyMethod: 'immediate' },
   { name: 'shared_preload_libraries', value: 'pg_stat_statements,pgaudit', applyMethod: 'pending-reboot' },
@@ -71,12 +80,21 @@ export interface DatabaseProps {
   readonly minCapacityAcu?: number;
   /** @default 16 */
   readonly maxCapacityAcu?: number;
-  /** Automated backups and AWS Backup recovery points, 7–35 days. @default 14 */
+  /** Automated backups and AWS Backup recovery points, 7–35 days. @default 35 (the HIPAA conformance pack's check) */
   readonly backupRetentionDays?: number;
   /** Days between automatic rotations of the RDS-managed master secret. @default 7 */
   readonly masterSecretRotationDays?: number;
   /** Production: deletion protection on, final snapshot kept, backup vault never force-destroyed. @default false */
   readonly production?: boolean;
+  /** The backup vault's own key (not the data key): one key's loss cannot take database and backups. */
+  readonly backupKeyArn: string;
+  /**
+   * AWS Backup Vault Lock in compliance mode (after a 3-day grace period nobody can shorten retention,
+   * delete recovery points early or remove the lock). @default false
+   */
+  readonly backupVaultLock?: boolean;
+  /** Account of the confused-deputy guards on the service roles' trust policies. */
+  readonly accountId: string;
 }
 
 /**
@@ -92,6 +110,7 @@ export class Database extends Construct {
   readonly securityGroup: SecurityGroup;
   readonly logGroup: CloudwatchLogGroup;
   readonly backupVault: BackupVault;
+  readonly backupVaultPolicy: BackupVaultPolicy;
   readonly backupPlan: BackupPlan;
   readonly databaseName = DATABASE_NAME;
   readonly port = POSTGRES_PORT;
@@ -102,7 +121,7 @@ export class Database extends Construct {
     const engineVersion = props.engineVersion ?? '16.6';
     const minAcu = props.minCapacityAcu ?? 0.5;
     const maxAcu = props.maxCapacityAcu ?? 16;
-    const backupRetentionDays = props.backupRetentionDays ?? 14;
+    const backupRetentionDays = props.backupRetentionDays ?? DEFAULT_BACKUP_RETENTION_DAYS;
     const rotationDays = props.masterSecretRotationDays ?? 7;
     const production = props.production ?? false;
     Database.validate({ engineVersion, minAcu, maxAcu, backupRetentionDays, rotationDays, availabilityZones: props.availabilityZones });
@@ -178,7 +197,11 @@ export class Database extends Construct {
     });
 
     const monitoringAssume = new DataAwsIamPolicyDocument(this, 'MonitoringAssume', {
-      statement: [{ actions: ['sts:AssumeRole'], principals: [{ type: 'Service', identifiers: ['monitoring.rds.amazonaws.com'] }] }],
+      statement: [{
+        actions: ['sts:AssumeRole'],
+        principals: [{ type: 'Service', identifiers: ['monitoring.rds.amazonaws.com'] }],
+        condition: [{ test: 'StringEquals', variable: 'aws:SourceAccount', values: [props.accountId] }],
+      }],
     });
     const monitoringRole = new IamRole(this, 'MonitoringRole', { name: `vitals-rds-monitoring-${props.environment}`, assumeRolePolicy: monitoringAssume.json });
     new IamRolePolicyAttachment(this, 'MonitoringPolicy', {
@@ -216,9 +239,30 @@ export class Database extends Construct {
 
     this.backupVault = new BackupVault(this, 'BackupVault', {
       name: identifier,
-      kmsKeyArn: props.dataKeyArn,
+      kmsKeyArn: props.backupKeyArn,
       forceDestroy: !production,
     });
+    // Nobody (CI, administrators, root) deletes recovery points, shortens their lifecycle or
+    // deletes the vault; AWS Backup's own lifecycle still expires them. Removing this policy is a
+    // management event in CloudTrail; Vault Lock (below) makes it moot in production.
+    const vaultPolicy = new DataAwsIamPolicyDocument(this, 'BackupVaultPolicyDocument', {
+      statement: [{
+        sid: 'DenyRecoveryPointDeletion',
+        effect: 'Deny',
+        principals: [{ type: 'AWS', identifiers: ['*'] }],
+        actions: [...BACKUP_VAULT_DENIED_ACTIONS],
+        resources: ['*'],
+      }],
+    });
+    this.backupVaultPolicy = new BackupVaultPolicy(this, 'BackupVaultPolicy', { backupVaultName: this.backupVault.name, policy: vaultPolicy.json });
+    if (props.backupVaultLock) {
+      new BackupVaultLockConfiguration(this, 'BackupVaultLock', {
+        backupVaultName: this.backupVault.name,
+        minRetentionDays: backupRetentionDays,
+        maxRetentionDays: BACKUP_RETENTION_DAYS_MAX,
+        changeableForDays: BACKUP_VAULT_LOCK_GRACE_DAYS,
+      });
+    }
     this.backupPlan = new BackupPlan(this, 'BackupPlan', {
       name: identifier,
       rule: [{
@@ -231,7 +275,11 @@ export class Database extends Construct {
       }],
     });
     const backupAssume = new DataAwsIamPolicyDocument(this, 'BackupAssume', {
-      statement: [{ actions: ['sts:AssumeRole'], principals: [{ type: 'Service', identifiers: ['backup.amazonaws.com'] }] }],
+      statement: [{
+        actions: ['sts:AssumeRole'],
+        principals: [{ type: 'Service', identifiers: ['backup.amazonaws.com'] }],
+        condition: [{ test: 'StringEquals', variable: 'aws:SourceAccount', values: [props.accountId] }],
+      }],
     });
     const backupRole = new IamRole(this, 'BackupRole', { name: `vitals-backup-${props.environment}`, assumeRolePolicy: backupAssume.json });
     for (const [id, policy] of [['BackupPolicy', 'AWSBackupServiceRolePolicyForBackup'], ['RestorePolicy', 'AWSBackupServiceRolePolicyForRestores']]) {

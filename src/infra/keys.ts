@@ -188,6 +188,8 @@ export interface KeysProps {
  *   break-glass roles may decrypt);
  * - `deadLetter`: envelope encryption of dead-letter payloads by the processor (purpose
  *   `vitals-pipeline-dead-letter`), so no grant for one unwraps the other;
+ * - `backup`: the AWS Backup vault, apart from the data key, so scheduling the data key's deletion or
+ *   re-policying it cannot destroy the database and its backups together;
  * - `patientHmac`: HMAC_256 key for patient pseudonyms. AWS cannot rotate HMAC keys automatically,
  *   and rotating would break joins on existing pseudonyms, so it is deliberately not rotated.
  */
@@ -197,6 +199,7 @@ export class Keys extends Construct {
   readonly phi: ManagedKey;
   readonly deadLetter: ManagedKey;
   readonly patientHmac: ManagedKey;
+  readonly backup: ManagedKey;
 
   constructor(scope: Construct, id: string, props: KeysProps) {
     super(scope, id);
@@ -307,6 +310,13 @@ export class Keys extends Construct {
       description: `vitals ${environment}: envelope encryption of dead-letter payloads`,
       directUserArns: [props.processorTaskRoleArn],
       purpose: KEY_PURPOSES.deadLetter,
+    });
+
+    this.backup = new ManagedKey(this, 'Backup', {
+      ...common,
+      aliasName: name('backup'),
+      description: `vitals ${environment}: AWS Backup vault (recovery points)`,
+      viaServices: ['backup'].map(service),
     });
 
     this.patientHmac = new ManagedKey(this, 'PatientHmac', {

@@ -2,7 +2,7 @@ import { Construct } from 'constructs';
 import { Fn, Lazy, TerraformOutput, TerraformVariable } from 'cdktf';
 import { AuditTrail } from './audit-trail';
 import { VitalsStack } from './base-stack';
-import { AppConfig } from './config';
+import { AppConfig, ObjectLockMode } from './config';
 import { Database } from './database';
 import { FhirReadApi } from './fhir-read-api';
 import { Hl7Gateway } from './hl7-gateway';
@@ -98,6 +98,9 @@ export class PipelineStack extends VitalsStack {
       minCapacityAcu: config.dbMinCapacityAcu,
       maxCapacityAcu: config.dbMaxCapacityAcu,
       backupRetentionDays: config.backupRetentionDays,
+      backupKeyArn: this.keys.backup.arn,
+      backupVaultLock: config.backupVaultLock,
+      accountId,
       production,
     });
 
@@ -184,6 +187,9 @@ export class PipelineStack extends VitalsStack {
       retentionDays: config.auditRetentionDays,
       logRetentionDays,
       forceDestroy: !production,
+      ...(config.auditObjectLock.mode !== ObjectLockMode.OFF
+        ? { objectLock: { mode: config.auditObjectLock.mode as ObjectLockMode.COMPLIANCE | ObjectLockMode.GOVERNANCE, days: config.auditObjectLock.days } }
+        : {}),
     });
 
     this.monitoring = new Monitoring(this, 'Monitoring', {
@@ -276,6 +282,7 @@ export class PipelineStack extends VitalsStack {
     out('kms_data_key_arn', this.keys.data.arn, 'stream, database, secret and backup key');
     out('kms_logs_key_arn', this.keys.logs.arn, 'log groups and CloudTrail key');
     out('kms_phi_key_arn', this.keys.phi.arn, 'PHI_KMS_KEY_ARN of the processor');
+    out('kms_backup_key_arn', this.keys.backup.arn, 'AWS Backup vault key (its own: destroying the data key cannot take the backups)');
     out('kms_dead_letter_key_arn', this.keys.deadLetter.arn, 'DEAD_LETTER_KMS_KEY_ARN of the processor');
     out('kms_patient_hmac_key_arn', this.keys.patientHmac.arn, 'PATIENT_HMAC_KMS_KEY_ARN of the processor');
     out('vpc_id', this.network.vpc.id, 'VPC');

@@ -2,6 +2,7 @@ import { Construct } from 'constructs';
 import { DataAwsIamPolicyDocument, DataAwsIamPolicyDocumentStatement } from '@cdktf/provider-aws/lib/data-aws-iam-policy-document';
 import { S3Bucket } from '@cdktf/provider-aws/lib/s3-bucket';
 import { S3BucketLifecycleConfiguration } from '@cdktf/provider-aws/lib/s3-bucket-lifecycle-configuration';
+import { S3BucketObjectLockConfigurationA } from '@cdktf/provider-aws/lib/s3-bucket-object-lock-configuration';
 import { S3BucketOwnershipControls } from '@cdktf/provider-aws/lib/s3-bucket-ownership-controls';
 import { S3BucketPolicy } from '@cdktf/provider-aws/lib/s3-bucket-policy';
 import { S3BucketPublicAccessBlock } from '@cdktf/provider-aws/lib/s3-bucket-public-access-block';
@@ -20,6 +21,11 @@ export interface SecureBucketProps {
   readonly policyStatements?: (bucketArn: string) => DataAwsIamPolicyDocumentStatement[];
   /** Let `terraform destroy` delete a non-empty bucket: non-production only. @default false */
   readonly forceDestroy?: boolean;
+  /**
+   * S3 Object Lock default retention for every new object version: COMPLIANCE (nobody, root included,
+   * can delete or shorten it) or GOVERNANCE (only with s3:BypassGovernanceRetention). @default none
+   */
+  readonly objectLock?: { readonly mode: 'COMPLIANCE' | 'GOVERNANCE'; readonly days: number };
 }
 
 /**
@@ -32,8 +38,22 @@ export class SecureBucket extends Construct {
 
   constructor(scope: Construct, id: string, props: SecureBucketProps) {
     super(scope, id);
-    this.bucket = new S3Bucket(this, 'Resource', { bucket: props.bucketName, forceDestroy: props.forceDestroy ?? false });
+    if (props.objectLock && (!Number.isInteger(props.objectLock.days) || props.objectLock.days < 1)) {
+      throw new Error(`SecureBucket ${props.bucketName}: objectLock.days must be an integer >= 1; received ${props.objectLock.days}`);
+    }
+    this.bucket = new S3Bucket(this, 'Resource', {
+      bucket: props.bucketName,
+      forceDestroy: props.forceDestroy ?? false,
+      // Object Lock can only be enabled when the bucket is created.
+      ...(props.objectLock ? { objectLockEnabled: true } : {}),
+    });
     const bucket = this.bucket.id;
+    if (props.objectLock) {
+      new S3BucketObjectLockConfigurationA(this, 'ObjectLock', {
+        bucket,
+        rule: { defaultRetention: { mode: props.objectLock.mode, days: props.objectLock.days } },
+      });
+    }
     const publicAccess = new S3BucketPublicAccessBlock(this, 'PublicAccessBlock', {
       bucket, blockPublicAcls: true, blockPublicPolicy: true, ignorePublicAcls: true, restrictPublicBuckets: true,
     });

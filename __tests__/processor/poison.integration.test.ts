@@ -11,7 +11,7 @@ import type { Pool } from 'pg';
 import { freePort } from '../../src/local/servers';
 import { startHealthServer } from '../../src/processor/health';
 import { pgDataKeyStore } from '../../src/adapters/data-key-store';
-import { createPhiProtector } from '../../src/adapters/phi';
+import { createDeadLetterProtector } from '../../src/adapters/phi';
 import { startProcessor, type RunningProcessor } from './support/in-process';
 import { startChild } from './support/child';
 import {
@@ -106,7 +106,7 @@ test('a record the database rejects is dead-lettered as unprocessable, its batch
   expect(row.errors).toEqual([{ field: '', message: expect.stringMatching(/^rejected by the database: SQLSTATE 23514\b/) }]);
   expect(JSON.stringify(row.errors)).not.toContain(MARKER);
   // The payload is kept, envelope-encrypted and bound to its row: decrypting it gives the culprit back.
-  const phi = createPhiProtector({ kind: 'local', keyFile: stack.keyFile }, pgDataKeyStore(db));
+  const phi = createDeadLetterProtector({ kind: 'local', keyFile: stack.keyFile }, pgDataKeyStore(db));
   const plain = await phi.decrypt(
     { ciphertext: row.payload_ciphertext, dataKeyId: row.data_key_id },
     Buffer.from(`${stream}/${row.shard_id}/${row.sequence_number}`),

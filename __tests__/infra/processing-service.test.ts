@@ -282,12 +282,10 @@ describe('ProcessingService: IAM', () => {
     expect(bySid(statements, 'PhiEnvelope')).toMatchObject({
       actions: ['kms:Decrypt', 'kms:GenerateDataKey'],
       resources: [DUMMY.phiKeyArn],
-      condition: [{ test: 'StringEquals', variable: 'kms:EncryptionContext:purpose', values: ['vitals-pipeline-phi'] }],
     });
     expect(bySid(statements, 'DeadLetterEnvelope')).toMatchObject({
       actions: ['kms:Decrypt', 'kms:GenerateDataKey'],
       resources: [DUMMY.deadLetterKeyArn],
-      condition: [{ test: 'StringEquals', variable: 'kms:EncryptionContext:purpose', values: ['vitals-pipeline-dead-letter'] }],
     });
     expect(bySid(statements, 'PatientPseudonym')).toMatchObject({ actions: ['kms:GenerateMac'], resources: [DUMMY.hmacKeyArn] });
   });

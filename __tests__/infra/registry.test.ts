@@ -1,8 +1,8 @@
 import { EcrRepository } from '@cdktf/provider-aws/lib/ecr-repository';
 import { Registry } from '../../src/infra/registry';
-import { ACCOUNT_ID, ofType, synthConstruct } from './helpers/synth';
+import { ACCOUNT_ID, REGION, ofType, synthConstruct } from './helpers/synth';
 
-const registry = (production = false) => synthConstruct((scope) => new Registry(scope, 'Registry', { environment: 'dev', accountId: ACCOUNT_ID, production }));
+const registry = (production = false) => synthConstruct((scope) => new Registry(scope, 'Registry', { environment: 'dev', region: REGION, accountId: ACCOUNT_ID, production }));
 
 describe('Registry', () => {
   it('has immutable tags, scans on push and encrypts with its own key', () => {

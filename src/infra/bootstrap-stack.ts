@@ -1,6 +1,6 @@
 import { Construct } from 'constructs';
 import { LocalBackend, TerraformOutput } from 'cdktf';
-import { AppConfig, PRODUCTION_ENVIRONMENTS } from './config';
+import { AppConfig } from './config';
 import { PermissionsBoundary } from './permissions-boundary';
 import { VitalsStack } from './base-stack';
 import { CiDeployRole } from './ci-deploy-role';
@@ -50,7 +50,7 @@ export class BootstrapStack extends VitalsStack {
         region: config.region,
         partition: config.partition,
         state: stateAccess,
-        productionEnvironments: config.ci.environments.filter((e) => (PRODUCTION_ENVIRONMENTS as readonly string[]).includes(e)),
+        productionEnvironments: config.ci.environments.filter((e) => !config.nonProductionEnvironments.includes(e)),
         ...(config.ci.oidcProviderArn !== undefined ? { existingOidcProviderArn: config.ci.oidcProviderArn } : {}),
       });
       new TerraformOutput(this, 'ci_diff_role_arn', { value: ci.diffRole.arn, description: 'GitHub repository variable AWS_DIFF_ROLE_ARN' });

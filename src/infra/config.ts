@@ -87,6 +87,8 @@ export interface AppConfig {
   readonly environment: string;
   /** Not listed in NON_PRODUCTION_ENVIRONMENTS: holds PHI, protected against deletion. */
   readonly production: boolean;
+  /** NON_PRODUCTION_ENVIRONMENTS: every other environment name is production. */
+  readonly nonProductionEnvironments: readonly string[];
   readonly region: string;
   readonly partition: string;
   /** Three AZ names, derived from the region (`<region>a/b/c`) unless AVAILABILITY_ZONES is set. */
@@ -328,6 +330,7 @@ export function loadConfig(source: SettingsSource): AppConfig {
     project: PROJECT,
     environment,
     production,
+    nonProductionEnvironments: nonProduction,
     region,
     partition: 'aws',
     availabilityZones,

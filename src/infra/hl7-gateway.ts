@@ -326,7 +326,12 @@ export class Hl7Gateway extends Construct {
     ]);
     this.taskRole = role('TaskRole', `vitals-hl7-task-${env}`, [
       { sid: 'StreamPut', actions: [...HL7_STREAM_ACTIONS], resources: [props.stream.arn] },
-      { sid: 'StreamKey', actions: [...STREAM_PRODUCER_KEY_ACTIONS], resources: [props.stream.keyArn] },
+      {
+        sid: 'StreamKey',
+        actions: [...STREAM_PRODUCER_KEY_ACTIONS],
+        resources: [props.stream.keyArn],
+        condition: [{ test: 'StringEquals', variable: 'kms:ViaService', values: [`kinesis.${props.region}.amazonaws.com`] }],
+      },
     ]);
 
     // ---- Task definition and service --------------------------------------------------------------

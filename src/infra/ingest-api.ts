@@ -348,7 +348,12 @@ export class IngestApi extends Construct {
     const integrationPolicy = new DataAwsIamPolicyDocument(this, 'IntegrationRolePolicyDocument', {
       statement: [
         { sid: 'StreamWrite', actions: [...STREAM_WRITE_ACTIONS], resources: [stream.arn] },
-        { sid: 'StreamKey', actions: [...STREAM_KEY_WRITE_ACTIONS], resources: [stream.keyArn] },
+        {
+          sid: 'StreamKey',
+          actions: [...STREAM_KEY_WRITE_ACTIONS],
+          resources: [stream.keyArn],
+          condition: [{ test: 'StringEquals', variable: 'kms:ViaService', values: [`kinesis.${props.region}.amazonaws.com`] }],
+        },
       ],
     });
     new IamRolePolicy(this, 'IntegrationRolePolicy', {

@@ -388,7 +388,6 @@ export class ProcessingService extends Construct {
     this.migrationExecutionRole = role('MigrationExecutionRole', `vitals-migrate-exec-${env}`, pullLogAndMasterSecret);
     this.opsExecutionRole = role('OpsExecutionRole', `vitals-ops-exec-${env}`, pullAndLog);
     const dbUser = (user: string): string => `arn:${partition}:rds-db:${region}:${accountId}:dbuser:${database.clusterResourceId}/${user}`;
-    const purpose = (value: string) => [{ test: 'StringEquals', variable: 'kms:EncryptionContext:purpose', values: [value] }];
     const viaKinesis = [{ test: 'StringEquals', variable: 'kms:ViaService', values: [`kinesis.${region}.amazonaws.com`] }];
     this.opsTaskRole = role('OpsTaskRole', `vitals-ops-task-${env}`, [
       { sid: 'DatabaseConnect', actions: ['rds-db:connect'], resources: [dbUser(database.opsUser ?? DEFAULT_OPS_DB_USER)] },
@@ -399,8 +398,10 @@ export class ProcessingService extends Construct {
       { sid: 'StreamWrite', actions: [...STREAM_WRITE_ACTIONS], resources: [stream.arn] },
       { sid: 'StreamKey', actions: ['kms:Decrypt', ...STREAM_PRODUCER_KEY_ACTIONS], resources: [stream.keyArn], condition: viaKinesis },
       { sid: 'DatabaseConnect', actions: ['rds-db:connect'], resources: [dbUser(database.processorUser)] },
-      { sid: 'PhiEnvelope', actions: [...PHI_KEY_ACTIONS], resources: [props.phiKeyArn], condition: purpose(PATIENT_ID_PURPOSE) },
-      { sid: 'DeadLetterEnvelope', actions: [...PHI_KEY_ACTIONS], resources: [props.deadLetterKeyArn], condition: purpose(DEAD_LETTER_PURPOSE) },
+      // Each key serves one purpose; its encryption context (PATIENT_ID_PURPOSE, DEAD_LETTER_PURPOSE)
+      // is bound cryptographically by KMS (src/infra/keys.ts says why it is not a policy condition).
+      { sid: 'PhiEnvelope', actions: [...PHI_KEY_ACTIONS], resources: [props.phiKeyArn] },
+      { sid: 'DeadLetterEnvelope', actions: [...PHI_KEY_ACTIONS], resources: [props.deadLetterKeyArn] },
       { sid: 'PatientPseudonym', actions: [...HMAC_KEY_ACTIONS], resources: [props.hmacKeyArn] },
     ]);
 

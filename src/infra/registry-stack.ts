@@ -22,6 +22,7 @@ export class RegistryStack extends VitalsStack {
     applyPermissionsBoundary(this, boundaryPolicyArn(config.partition, this.accountId, config.project, config.environment));
     this.registry = new Registry(this, 'Registry', {
       environment: config.environment,
+      region: config.region,
       accountId: this.accountId,
       partition: config.partition,
       production: config.production,

@@ -7,6 +7,8 @@ import { ManagedKey } from './keys';
 export const IMAGES_KEPT = 50;
 
 export interface RegistryProps {
+  /** Region of the repository (its key is used through ECR there). */
+  readonly region: string;
   readonly environment: string;
   readonly accountId: string;
   /** @default 'aws' */
@@ -29,6 +31,8 @@ export class Registry extends Construct {
       accountId: props.accountId,
       partition: props.partition,
       deletionWindowInDays: production ? 30 : 7,
+      // Pushes and pulls decrypt layers through ECR only.
+      viaServices: [`ecr.${props.region}.amazonaws.com`],
     });
     this.repository = new EcrRepository(this, 'Repository', {
       name: Registry.repositoryName(props.environment),

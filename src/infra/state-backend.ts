@@ -32,6 +32,8 @@ export class StateBackend extends Construct {
       description: 'Terraform state and lock table',
       accountId: props.accountId,
       partition: props.partition,
+      // State objects (SSE-KMS) and the lock table are read and written through S3 and DynamoDB only.
+      viaServices: ['s3', 'dynamodb'].map((svc) => `${svc}.${settings.region}.amazonaws.com`),
     });
     this.bucket = new SecureBucket(this, 'Bucket', {
       bucketName: settings.bucket,

@@ -8,7 +8,7 @@ import type { Pool } from 'pg';
 import type { PayloadProtector } from '../adapters/phi';
 import type { Logger } from '../adapters/logger';
 import { errorSummary } from '../adapters/logger';
-import { requeueDeadLetters, type PutRecordsClient, type RequeueSummary } from '../db/requeue-dead-letters';
+import { requeueDeadLetters, type PutRecordsClient, type RequeueSummary } from '../adapters/dead-letter-requeue';
 
 /** Requested dead letters per sweep: bounded work per round; the next round continues. */
 export const REQUEUE_SWEEP_LIMIT = 5_000;

@@ -21,6 +21,9 @@ export const PROCESSOR_TABLE_GRANTS: Readonly<Record<string, readonly string[]>>
   alert_state: ['SELECT', 'INSERT', 'UPDATE'],
   alerts: ['SELECT', 'INSERT'],
   dead_letters: ['SELECT', 'INSERT'],
+  clinical_alerts: ['SELECT', 'INSERT', 'UPDATE'],
+  // DELETE: the relay prunes delivered rows past their retention.
+  alert_outbox: ['SELECT', 'INSERT', 'UPDATE', 'DELETE'],
   // DELETE: leases of shards that expired from the stream are pruned.
   shard_leases: ['SELECT', 'INSERT', 'UPDATE', 'DELETE'],
 };

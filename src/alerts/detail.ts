@@ -31,6 +31,8 @@ export interface AlertEventDetail {
   readonly patientPseudonym: string;
   /** The observation whose score caused the transition (for acknowledged/escalated: the alert's latest). */
   readonly observedAt: string;
+  /** When that observation reached the stream (absent when unknown): where delivery latency is measured from. */
+  readonly receivedAt?: string;
   readonly raisedAt: string;
   readonly transitionAt: string;
   readonly escalation?: { readonly tier: number; readonly target: string };

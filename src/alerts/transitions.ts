@@ -60,7 +60,7 @@ function detailFrom(
   sequence: number,
   transition: AlertTransition,
   previousSeverity: AlertSeverity | null,
-  obs: { observedAt: string; score: News2Result },
+  obs: { observedAt: string; receivedAt: Date | null; score: News2Result },
   at: Date,
 ): AlertEventDetail {
   return {
@@ -78,6 +78,7 @@ function detailFrom(
     deviceId: alert.deviceId,
     patientPseudonym: alert.patientPseudonym,
     observedAt: obs.observedAt,
+    ...(obs.receivedAt ? { receivedAt: obs.receivedAt.toISOString() } : {}),
     raisedAt: alert.raisedAt.toISOString(),
     transitionAt: at.toISOString(),
   };
@@ -91,7 +92,7 @@ export function planTransitions(open: ReadonlyMap<string, AlertRecord>, scores: 
   for (const obs of scores) {
     const severity = severityOf(obs.score);
     const prev = current.get(obs.patientPseudonym);
-    const observed = { observedAt: obs.observedAt.toISOString(), score: obs.score };
+    const observed = { observedAt: obs.observedAt.toISOString(), receivedAt: obs.receivedAt, score: obs.score };
     let next: AlertRecord | undefined;
     if (!prev) {
       if (!severity) continue;

@@ -195,16 +195,16 @@ export interface OutboxClaim {
  * repeated outside the subquery: a row another relay delivered meanwhile is re-checked when locked.
  */
 export async function claimPending(pool: Pool, limit: number): Promise<OutboxClaim> {
-  const client = await pool.connect();
+  const { client, release } = await checkout(pool);
   let done = false;
-  const finish = async (sql: 'COMMIT' | 'ROLLBACK', err?: Error): Promise<void> => {
+  const finish = async (sql: 'COMMIT' | 'ROLLBACK'): Promise<void> => {
     if (done) return;
     done = true;
     try {
       await client.query(sql);
-      client.release();
+      release();
     } catch (e) {
-      client.release(err ?? (e as Error));
+      release(e as Error);
       throw e;
     }
   };
@@ -235,7 +235,7 @@ export async function claimPending(pool: Pool, limit: number): Promise<OutboxCla
           }
         } catch (err) {
           done = true;
-          client.release(err as Error);
+          release(err as Error);
           throw err;
         }
         await finish('COMMIT');
@@ -244,7 +244,7 @@ export async function claimPending(pool: Pool, limit: number): Promise<OutboxCla
     };
   } catch (err) {
     done = true;
-    client.release(err as Error);
+    release(err as Error);
     throw err;
   }
 }
@@ -266,17 +266,42 @@ export async function pruneDelivered(pool: Pick<Pool, 'query'>, before: Date, li
   return rowCount ?? 0;
 }
 
-async function inTransaction<T>(pool: Pool, work: (client: PoolClient) => Promise<T>): Promise<T> {
+/**
+ * A checked-out connection with an `error` listener of its own while out: pg emits `error` on the
+ * client when the server goes away (restart, failover, pg_terminate_backend), and an unhandled one
+ * would kill the process; the query in flight rejects anyway. A connection that failed is
+ * discarded on release, never returned to the pool.
+ */
+export async function checkout(pool: Pool): Promise<{ client: PoolClient; release: (err?: Error) => void }> {
   const client = await pool.connect();
+  let lost: Error | undefined;
+  const onError = (err: Error): void => {
+    lost = err;
+  };
+  client.on('error', onError);
+  let released = false;
+  return {
+    client,
+    release: (err) => {
+      if (released) return;
+      released = true;
+      client.removeListener('error', onError);
+      client.release(err ?? lost);
+    },
+  };
+}
+
+async function inTransaction<T>(pool: Pool, work: (client: PoolClient) => Promise<T>): Promise<T> {
+  const { client, release } = await checkout(pool);
   try {
     await client.query('BEGIN');
     const out = await work(client);
     await client.query('COMMIT');
-    client.release();
+    release();
     return out;
   } catch (err) {
     await client.query('ROLLBACK').catch(() => undefined);
-    client.release(err as Error);
+    release(err as Error);
     throw err;
   }
 }

@@ -4,9 +4,9 @@
  * pruning of delivered rows. Every loop is safe to run in every task: claims and escalations lock
  * with SKIP LOCKED, so tasks share the work without delivering a patient's transitions out of order.
  */
-import type { Pool, PoolClient } from 'pg';
+import type { Pool } from 'pg';
 import { sleep } from '../adapters/backoff';
-import { claimPending, escalateDue, oldestPendingAgeMs, OUTBOX_CHANNEL, pruneDelivered } from '../adapters/alert-store';
+import { checkout, claimPending, escalateDue, oldestPendingAgeMs, OUTBOX_CHANNEL, pruneDelivered } from '../adapters/alert-store';
 import { eventBridgeClientFor, eventBridgePublisher } from '../adapters/eventbridge-publisher';
 import { errorSummary, type Logger } from '../adapters/logger';
 import { AlertRelay } from '../alerts/relay';
@@ -89,21 +89,26 @@ async function every(ms: number, signal: AbortSignal, work: () => Promise<void>,
 /** Holds one connection LISTENing on the outbox channel; reconnects after losing it. */
 async function listen(pool: Pool, onNotify: () => void, signal: AbortSignal, logger: Logger): Promise<void> {
   while (!signal.aborted) {
-    let conn: PoolClient | undefined;
+    let held: Awaited<ReturnType<typeof checkout>> | undefined;
     try {
-      conn = await pool.connect();
-      const lost = new Promise<Error>((resolve) => conn?.once('error', resolve));
+      held = await checkout(pool);
+      const conn = held.client;
+      // checkout's own listener keeps an `error` from crashing the process; this one ends the wait.
+      let onLost: (err: Error) => void = () => undefined;
+      const lost = new Promise<Error>((resolve) => (onLost = resolve));
+      conn.on('error', onLost);
       conn.on('notification', onNotify);
       await conn.query(`LISTEN ${OUTBOX_CHANNEL}`);
       const aborted = new Promise<undefined>((resolve) => signal.addEventListener('abort', () => resolve(undefined), { once: true }));
       const err = await Promise.race([lost, aborted]);
       conn.removeListener('notification', onNotify);
+      conn.removeListener('error', onLost);
       if (err) throw err;
       await conn.query(`UNLISTEN ${OUTBOX_CHANNEL}`).catch(() => undefined);
-      conn.release();
+      held.release();
       return;
     } catch (err) {
-      conn?.release(err as Error);
+      held?.release(err as Error);
       logger.warn({ err: errorSummary(err) }, 'alert outbox listener lost; reconnecting (the relay polls meanwhile)');
       await sleep(1_000, signal);
     }

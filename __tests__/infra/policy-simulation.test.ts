@@ -130,6 +130,7 @@ describe.each(ENVS)('the %s CI deploy role', (env) => {
     ['a backup plan', 'backup:DeleteBackupPlan', arn('backup', 'backup-plan:11111111-2222-3333-4444-555555555555')],
     ['a backup plan (update)', 'backup:UpdateBackupPlan', arn('backup', 'backup-plan:11111111-2222-3333-4444-555555555555')],
     ['an API Gateway execution log group', 'logs:DeleteLogGroup', arn('logs', 'log-group:API-Gateway-Execution-Logs_a1b2c3/v1')],
+    ['PrivateLink endpoint service', 'ec2:ModifyVpcEndpointServicePermissions', arn('ec2', 'vpc-endpoint-service/vpce-svc-0123456789abcdef0')],
   ];
   test.each(CROSS)(`may change its own environment's %s but not the other environment's`, async (_what, action, resource) => {
     if (PRODUCTION_DENIED_ACTIONS.includes(action) && env === 'prod') await explicitlyDenied(role, { action, resource, context: tagged(env) });
@@ -180,6 +181,9 @@ describe.each(ENVS)('the %s CI deploy role', (env) => {
     await denied(role, { action: 's3:PutBucketPolicy', resource: `arn:aws:s3:::vitals-audit-${o}-${ACCOUNT_ID}-${REGION}` });
     await denied(role, { action: 'logs:DeleteLogGroup', resource: arn('logs', `log-group:/vitals/${o}/cloudtrail`) });
     await denied(role, { action: 'ecs:UpdateService', resource: arn('ecs', `service/vitals-${o}/vitals-processor-${o}`) });
+    await allowed(role, { action: 'elasticloadbalancing:ModifyListener', resource: arn('elasticloadbalancing', `listener/net/vitals-hl7-${env}/50dc6c495c0c9188/f2f7dc8efc522ab2`) });
+    await denied(role, { action: 'elasticloadbalancing:ModifyListener', resource: arn('elasticloadbalancing', `listener/net/vitals-hl7-${o}/50dc6c495c0c9188/f2f7dc8efc522ab2`) });
+    await denied(role, { action: 'elasticloadbalancing:DeleteLoadBalancer', resource: arn('elasticloadbalancing', `loadbalancer/net/vitals-fhir-${o}/50dc6c495c0c9188`) });
   });
 
   // Finding 4 (deploy side).

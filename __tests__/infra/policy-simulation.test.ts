@@ -284,6 +284,21 @@ describe('workload roles', () => {
     }
   });
 
+  test.each(ENVS)('%s service roles keep what their AWS managed policies give them (backup, restore, enhanced monitoring, API Gateway logs)', async (env) => {
+    const snapshot = arn('rds', `cluster-snapshot:awsbackup-job-1`);
+    await allowed(`vitals-backup-${env}`, { action: 'rds:CreateDBClusterSnapshot', resource: arn('rds', `cluster:vitals-${env}`), context: tagged(env) });
+    await allowed(`vitals-backup-${env}`, { action: 'rds:CreateDBClusterSnapshot', resource: snapshot });
+    await allowed(`vitals-backup-${env}`, { action: 'tag:GetResources', resource: '*' });
+    await allowed(`vitals-backup-${env}`, { action: 'rds:RestoreDBClusterFromSnapshot', resource: snapshot, context: tagged(env) });
+    await explicitlyDenied(`vitals-backup-${env}`, { action: 'rds:CreateDBClusterSnapshot', resource: arn('rds', `cluster:vitals-${other(env)}`), context: tagged(other(env)) });
+    await allowed(`vitals-rds-monitoring-${env}`, { action: 'logs:PutLogEvents', resource: arn('logs', 'log-group:RDSOSMetrics:log-stream:db-ABC') });
+    await allowed(`vitals-apigw-cloudwatch-${env}`, { action: 'logs:PutLogEvents', resource: arn('logs', 'log-group:API-Gateway-Execution-Logs_a1b2c3/v1:log-stream:x'), context: tagged(env) });
+    // One API Gateway CloudWatch role per account writes every environment's execution logs; nothing else of the other environment's.
+    await allowed(`vitals-apigw-cloudwatch-${env}`, { action: 'logs:PutLogEvents', resource: arn('logs', 'log-group:API-Gateway-Execution-Logs_z9/v1:log-stream:x'), context: tagged(other(env)) });
+    await explicitlyDenied(`vitals-apigw-cloudwatch-${env}`, { action: 'logs:PutLogEvents', resource: arn('logs', `log-group:/vitals/${other(env)}/cloudtrail:log-stream:x`), context: tagged(other(env)) });
+    await explicitlyDenied(`vitals-processor-task-${env}`, { action: 'logs:PutLogEvents', resource: arn('logs', `log-group:/ecs/vitals-processor-${other(env)}:log-stream:x`), context: tagged(other(env)) });
+  });
+
   /**
    * For every Allow statement of every workload role: each action on each resource it names, with the
    * statement's conditions satisfied and the resource tagged for the role's environment, is allowed

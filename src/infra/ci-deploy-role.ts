@@ -308,14 +308,21 @@ export const ATTACHABLE_MANAGED_POLICIES: readonly string[] = [
  * so a non-production environment can be destroyed.
  */
 export const PRODUCTION_DENIED_ACTIONS: readonly string[] = [
-  'cloudtrail:DeleteTrail', 'cloudtrail:UpdateTrail', 'cloudtrail:PutEventSelectors', 'cloudtrail:PutInsightSelectors',
+  'cloudtrail:DeleteTrail', 'cloudtrail:UpdateTrail', 'cloudtrail:PutInsightSelectors',
   'kms:ScheduleKeyDeletion', 'kms:PutKeyPolicy', 'kms:DisableKey', 'kms:DisableKeyRotation',
-  'logs:DeleteLogGroup', 'logs:PutRetentionPolicy', 'logs:DeleteRetentionPolicy', 'logs:DisassociateKmsKey',
+  'logs:DeleteLogGroup', 'logs:DeleteRetentionPolicy', 'logs:DisassociateKmsKey',
   'backup:DeleteBackupVault', 'backup:DeleteBackupVaultAccessPolicy', 'backup:DeleteBackupVaultLockConfiguration',
   'backup:DeleteBackupPlan', 'backup:DeleteBackupSelection',
-  's3:DeleteBucket', 's3:DeleteBucketPolicy', 's3:PutBucketVersioning', 's3:PutLifecycleConfiguration',
+  's3:DeleteBucket', 's3:DeleteBucketPolicy',
   'rds:DeleteDBCluster', 'rds:DeleteDBInstance', 'kinesis:DeleteStream',
 ];
+/*
+ * Not denied in production because creating the resource calls them (the rehearsal's apply record):
+ * logs:PutRetentionPolicy, cloudtrail:PutEventSelectors, s3:PutBucketVersioning and
+ * s3:PutLifecycleConfiguration. Object Lock keeps audit objects whatever the lifecycle says and
+ * versioning cannot be suspended on a locked bucket; retention and event-selector changes are
+ * residual (docs/runbook.md).
+ */
 /** Never, in any environment: stopping the trail, erasing audit objects or recovery points. */
 export const ALWAYS_DENIED_TAMPER_ACTIONS: readonly string[] = [
   'cloudtrail:StopLogging', 'backup:DeleteRecoveryPoint', 'backup:UpdateRecoveryPointLifecycle', 's3:BypassGovernanceRetention',

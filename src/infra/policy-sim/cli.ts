@@ -66,13 +66,20 @@ async function checkCalls(callsFile: string, stacksDir: string, env: string, sta
   }
   const sim = new PolicySimulator(model, deployment);
   const calls = JSON.parse(readFileSync(callsFile, 'utf8')) as RecordedCall[];
-  const boundary = boundaryPolicyArn('aws', deployment.accountId, 'vitals', env);
-  const ours = calls.filter((c) => c.stack === `registry-${env}` || c.stack === `pipeline-${env}`);
-  const clusterArn = `arn:aws:rds:${deployment.region}:${deployment.accountId}:cluster:vitals-${env}`;
+  const own = calls.filter((c) => c.stack === `registry-${env}` || c.stack === `pipeline-${env}`);
+  // A first production deploy makes the same creations: the apply calls, renamed for prod, as the prod
+  // deploy role (with its production denies), when the synthesized CI roles include one.
+  const production = env !== 'prod' && model.roles['vitals-ci-deploy-prod'] !== undefined;
+  const asProd = (text: string): string => text.replace(new RegExp(`-${env}(?=$|[-/:])`, 'g'), '-prod').replace(new RegExp(`/${env}(?=$|/)`, 'g'), '/prod');
+  const ours: Array<RecordedCall & { env: string }> = [
+    ...own.map((c) => ({ ...c, env })),
+    ...(production ? own.filter((c) => c.phase === 'apply').map((c) => ({ ...c, env: 'prod', resource: c.resource === null || keyArns.has(c.resource) ? c.resource : asProd(c.resource) })) : []),
+  ];
+  const clusterArn = (e: string): string => `arn:aws:rds:${deployment.region}:${deployment.accountId}:cluster:vitals-${e}`;
   const outcomes = { allowed: 0, denied: new Map<string, number>(), unmodelled: new Map<string, number>() };
   const seen = new Map<string, 'allowed' | 'denied' | 'unmodelled'>();
   for (const call of ours) {
-    const role = call.phase === 'diff' ? 'vitals-ci-diff' : `vitals-ci-deploy-${env}`;
+    const role = call.phase === 'diff' ? 'vitals-ci-diff' : `vitals-ci-deploy-${call.env}`;
     // The record names the SDK's service id for ELB v2; IAM's prefix is elasticloadbalancing.
     const action = call.action.replace(/^elasticloadbalancingv2:/, 'elasticloadbalancing:');
     const resource = call.resource === null ? '*' : keyArns.get(call.resource) ?? call.resource;
@@ -80,8 +87,9 @@ async function checkCalls(callsFile: string, stacksDir: string, env: string, sta
     let result = seen.get(key);
     if (result === undefined) {
       const context = {
-        'aws:ResourceTag/Environment': env, 'aws:RequestTag/Environment': env, 'aws:TagKeys': ['Environment'], 'iam:PermissionsBoundary': boundary,
-        'aws:ResourceTag/aws:rds:primaryDBClusterArn': clusterArn,
+        'aws:ResourceTag/Environment': call.env, 'aws:RequestTag/Environment': call.env, 'aws:TagKeys': ['Environment'],
+        'iam:PermissionsBoundary': boundaryPolicyArn('aws', deployment.accountId, 'vitals', call.env),
+        'aws:ResourceTag/aws:rds:primaryDBClusterArn': clusterArn(call.env),
         // Which AWS managed policy an attachment names is not in the record: one the stacks attach.
         ...(action === 'iam:AttachRolePolicy' || action === 'iam:DetachRolePolicy' ? { 'iam:PolicyARN': `arn:aws:iam::aws:policy/${ATTACHABLE_MANAGED_POLICIES[0]}` } : {}),
       };
@@ -101,7 +109,7 @@ async function checkCalls(callsFile: string, stacksDir: string, env: string, sta
   const total = (m: Map<string, number>): number => [...m.values()].reduce((a, b) => a + b, 0);
   for (const [what, n] of [...outcomes.unmodelled.entries()].sort()) console.log(`not evaluated (resource of another type in the record) ${what}${n > 1 ? ` (x${n})` : ''}`);
   for (const [what, n] of [...outcomes.denied.entries()].sort()) console.log(`DENIED ${what}${n > 1 ? ` (x${n})` : ''}`);
-  console.log(`deploy-role calls: ${ours.length} calls of registry-${env} and pipeline-${env} (apply and destroy as vitals-ci-deploy-${env}, diff as vitals-ci-diff): `
+  console.log(`deploy-role calls: ${ours.length} calls of registry-${env} and pipeline-${env} (apply and destroy as vitals-ci-deploy-${env}, diff as vitals-ci-diff${production ? ', apply again as vitals-ci-deploy-prod' : ''}): `
     + `${outcomes.allowed} allowed, ${total(outcomes.denied)} denied, ${total(outcomes.unmodelled)} not evaluated`);
   return total(outcomes.denied) === 0 ? 0 : 1;
 }

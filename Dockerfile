@@ -28,6 +28,7 @@ COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund --ignore-scripts
 COPY tsconfig.json tsconfig.runtime.json ./
 COPY src/adapters ./src/adapters
+COPY src/alerts ./src/alerts
 COPY src/db ./src/db
 COPY src/fhir ./src/fhir
 COPY src/fhir-api ./src/fhir-api

@@ -13,6 +13,7 @@
 #   5. the README's operator path: terraform state list, terraform state show <a stream>
 #   6. `npx cdktf destroy` of pipeline-<env> and registry-<env>: nothing left in state
 #   7. cdktf.out/rehearsal/api-calls.json: every AWS API call of apply, diff and destroy
+#   8. each of those calls evaluated against the synthesized CI deploy/diff roles (policy simulation)
 #
 # Emulator-only changes to the stacks live in src/infra/emulator (REHEARSAL_ENDPOINT); a real deploy
 # never sees them. Without terraform, the provider mirror, python3 or openssl this prints SKIPPED in
@@ -274,6 +275,21 @@ helper api-calls "$OUT/tf-logs" "$OUT/api-calls.json" \
 cat "$OUT/api-calls.txt"
 phase_done api-record
 
+# ---- 8. the CI roles allow what this deploy called -----------------------------------------------
+# Every call of the registry and pipeline stacks (apply, destroy: the deploy role; diff: the diff role)
+# evaluated against the CI roles' synthesized policies (src/infra/policy-sim). Synthesized here with a
+# repository set (the emulator mode changes no policy); any denied call fails the rehearsal.
+log "CI roles against this rehearsal's API calls (policy simulation)"
+# prod too: the apply's calls are evaluated once more, renamed for prod, as the prod deploy role.
+ci_envs=$ENV_NAME; [ "$ENV_NAME" = prod ] || ci_envs="$ENV_NAME,prod"
+env -u REHEARSAL_ENDPOINT -u REHEARSAL_CA_BUNDLE CI_GITHUB_REPOSITORY=example-org/vitals-pipeline CI_ENVIRONMENTS="$ci_envs" \
+  npx cdktf synth --output "$OUT/ci-synth" >"$OUT/ci-synth.log" 2>&1 || { tail -20 "$OUT/ci-synth.log"; die "synth with CI roles failed"; }
+npx ts-node --transpile-only src/infra/policy-sim/cli.ts check-calls "$OUT/api-calls.json" "$OUT/ci-synth/stacks" "$ENV_NAME" \
+  "$OUT/state-$BOOTSTRAP.json" "$OUT/state-$REGISTRY.json" "$OUT/state-$PIPELINE.json" >"$OUT/ci-role-calls.txt" 2>&1 \
+  || { grep -v '^not evaluated' "$OUT/ci-role-calls.txt" | tail -40; die "the CI roles deny calls this deploy made (cdktf.out/rehearsal/ci-role-calls.txt)"; }
+tail -1 "$OUT/ci-role-calls.txt"
+phase_done ci-roles
+
 # ---- summary -----------------------------------------------------------------------------------
 wall=$(( $(date +%s) - started ))
 if [ "$image_source" = synthetic ]; then
@@ -286,6 +302,7 @@ summary+="; lock: $LOCK_RESULT"
 summary+="; drift: $(sed -n 's/^drift: //p' "$OUT/drift.txt")"
 summary+="; destroyed $PIPELINE ${DESTROYED[$PIPELINE]} + $REGISTRY ${DESTROYED[$REGISTRY]} (state-removed emulator gaps: $(( REMOVED[$PIPELINE] + REMOVED[$REGISTRY] )))"
 summary+="; API calls: $(sed -n 's/^api-calls: //p' "$OUT/api-calls.txt")"
+summary+="; CI roles: $(sed -n 's/^deploy-role calls: //p' "$OUT/ci-role-calls.txt")"
 summary+="; image: $image_note"
 summary+="; wall time ${wall}s ($(IFS=,; echo "${PHASES[*]}" | sed 's/,/, /g'))"
 echo "$summary" >"$OUT/summary.txt"

@@ -34,7 +34,9 @@ test('the first run applies every migration and creates partitions', () => {
   expect(firstRun).toMatch(/0003_retention/);
   expect(firstRun).toMatch(/0004_event-id-horizon/);
   expect(firstRun).toMatch(/0005_dead-letter-requeue/);
-  expect(firstRun).toMatch(/migrations applied: 6; partitions created: [1-9]\d*/);
+  expect(firstRun).toMatch(/0006_alert-outbox/);
+  expect(firstRun).toMatch(/0007_requeue-requests/);
+  expect(firstRun).toMatch(/migrations applied: 7; partitions created: [1-9]\d*/);
 });
 
 test('a second run changes nothing', async () => {

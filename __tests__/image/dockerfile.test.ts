@@ -21,7 +21,7 @@ const instructions = dockerfile
   .filter((l) => l && !l.startsWith('#'));
 const argDefault = (name: string) => instructions.find((l) => l.startsWith(`ARG ${name}=`))?.slice(`ARG ${name}=`.length);
 /** The runtime folders the image compiles. */
-const RUNTIME_FOLDERS = ['src/adapters', 'src/db', 'src/fhir', 'src/fhir-api', 'src/hl7', 'src/pipeline', 'src/processor', 'src/schema'];
+const RUNTIME_FOLDERS = ['src/adapters', 'src/alerts', 'src/db', 'src/fhir', 'src/fhir-api', 'src/hl7', 'src/pipeline', 'src/processor', 'src/schema'];
 
 function runtimeTsconfig(): ts.ParsedCommandLine {
   const file = join(ROOT, 'tsconfig.runtime.json');

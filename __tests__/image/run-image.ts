@@ -41,7 +41,7 @@ const PROCESSOR_PASSWORD = `proc-${randomBytes(12).toString('hex')}`;
 const STORE_TIMEOUT_MS = 180_000;
 const HEALTHY_TIMEOUT_MS = 120_000;
 /** The folders tsconfig.runtime.json compiles: all the image may hold under dist/src. */
-const RUNTIME_FOLDERS = ['adapters', 'db', 'fhir', 'fhir-api', 'hl7', 'pipeline', 'processor', 'schema'];
+const RUNTIME_FOLDERS = ['adapters', 'alerts', 'db', 'fhir', 'fhir-api', 'hl7', 'pipeline', 'processor', 'schema'];
 
 interface ContainerDefinition {
   name: string;

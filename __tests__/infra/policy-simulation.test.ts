@@ -130,6 +130,7 @@ describe.each(ENVS)('the %s CI deploy role', (env) => {
     ['a backup plan', 'backup:DeleteBackupPlan', arn('backup', 'backup-plan:11111111-2222-3333-4444-555555555555')],
     ['a backup plan (update)', 'backup:UpdateBackupPlan', arn('backup', 'backup-plan:11111111-2222-3333-4444-555555555555')],
     ['an API Gateway execution log group', 'logs:DeleteLogGroup', arn('logs', 'log-group:API-Gateway-Execution-Logs_a1b2c3/v1')],
+    ['PrivateLink endpoint service', 'ec2:ModifyVpcEndpointServicePermissions', arn('ec2', 'vpc-endpoint-service/vpce-svc-0123456789abcdef0')],
   ];
   test.each(CROSS)(`may change its own environment's %s but not the other environment's`, async (_what, action, resource) => {
     if (PRODUCTION_DENIED_ACTIONS.includes(action) && env === 'prod') await explicitlyDenied(role, { action, resource, context: tagged(env) });
@@ -180,6 +181,9 @@ describe.each(ENVS)('the %s CI deploy role', (env) => {
     await denied(role, { action: 's3:PutBucketPolicy', resource: `arn:aws:s3:::vitals-audit-${o}-${ACCOUNT_ID}-${REGION}` });
     await denied(role, { action: 'logs:DeleteLogGroup', resource: arn('logs', `log-group:/vitals/${o}/cloudtrail`) });
     await denied(role, { action: 'ecs:UpdateService', resource: arn('ecs', `service/vitals-${o}/vitals-processor-${o}`) });
+    await allowed(role, { action: 'elasticloadbalancing:ModifyListener', resource: arn('elasticloadbalancing', `listener/net/vitals-hl7-${env}/50dc6c495c0c9188/f2f7dc8efc522ab2`) });
+    await denied(role, { action: 'elasticloadbalancing:ModifyListener', resource: arn('elasticloadbalancing', `listener/net/vitals-hl7-${o}/50dc6c495c0c9188/f2f7dc8efc522ab2`) });
+    await denied(role, { action: 'elasticloadbalancing:DeleteLoadBalancer', resource: arn('elasticloadbalancing', `loadbalancer/net/vitals-fhir-${o}/50dc6c495c0c9188`) });
   });
 
   // Finding 4 (deploy side).
@@ -196,16 +200,15 @@ describe('the production deploy role cannot erase or blind the audit trail, keys
   const CASES: ReadonlyArray<[action: string, resource: string]> = [
     ['cloudtrail:DeleteTrail', arn('cloudtrail', `trail/${AuditTrail.trailName('prod')}`)],
     ['cloudtrail:UpdateTrail', arn('cloudtrail', `trail/${AuditTrail.trailName('prod')}`)],
-    ['cloudtrail:PutEventSelectors', arn('cloudtrail', `trail/${AuditTrail.trailName('prod')}`)],
     ['logs:DeleteLogGroup', arn('logs', 'log-group:/vitals/prod/cloudtrail')],
-    ['logs:PutRetentionPolicy', arn('logs', 'log-group:/vitals/prod/cloudtrail')],
+    ['logs:DeleteRetentionPolicy', arn('logs', 'log-group:/vitals/prod/cloudtrail')],
     ['kms:ScheduleKeyDeletion', arn('kms', 'key/0f0f0f0f-1111-2222-3333-444444444444')],
     ['kms:PutKeyPolicy', arn('kms', 'key/0f0f0f0f-1111-2222-3333-444444444444')],
     ['kms:DisableKey', arn('kms', 'key/0f0f0f0f-1111-2222-3333-444444444444')],
     ['backup:DeleteBackupVault', arn('backup', 'backup-vault:vitals-prod')],
     ['backup:DeleteBackupPlan', arn('backup', 'backup-plan:11111111-2222-3333-4444-555555555555')],
     ['s3:DeleteBucket', audit],
-    ['s3:PutLifecycleConfiguration', audit],
+    ['s3:DeleteBucketPolicy', audit],
     ['rds:DeleteDBCluster', arn('rds', 'cluster:vitals-prod')],
   ];
   test.each(CASES)('%s on %s is explicitly denied', async (action, resource) => {
@@ -278,6 +281,21 @@ describe('workload roles', () => {
     for (const r of workloadRoles.filter((w) => w.stack.endsWith(`-${env}`))) {
       await explicitlyDenied(r.name, { action: 'kinesis:PutRecords', resource: arn('kinesis', `stream/vitals-events-${other(env)}`), context: tagged(other(env)) });
     }
+  });
+
+  test.each(ENVS)('%s service roles keep what their AWS managed policies give them (backup, restore, enhanced monitoring, API Gateway logs)', async (env) => {
+    const snapshot = arn('rds', `cluster-snapshot:awsbackup-job-1`);
+    await allowed(`vitals-backup-${env}`, { action: 'rds:CreateDBClusterSnapshot', resource: arn('rds', `cluster:vitals-${env}`), context: tagged(env) });
+    await allowed(`vitals-backup-${env}`, { action: 'rds:CreateDBClusterSnapshot', resource: snapshot });
+    await allowed(`vitals-backup-${env}`, { action: 'tag:GetResources', resource: '*' });
+    await allowed(`vitals-backup-${env}`, { action: 'rds:RestoreDBClusterFromSnapshot', resource: snapshot, context: tagged(env) });
+    await explicitlyDenied(`vitals-backup-${env}`, { action: 'rds:CreateDBClusterSnapshot', resource: arn('rds', `cluster:vitals-${other(env)}`), context: tagged(other(env)) });
+    await allowed(`vitals-rds-monitoring-${env}`, { action: 'logs:PutLogEvents', resource: arn('logs', 'log-group:RDSOSMetrics:log-stream:db-ABC') });
+    await allowed(`vitals-apigw-cloudwatch-${env}`, { action: 'logs:PutLogEvents', resource: arn('logs', 'log-group:API-Gateway-Execution-Logs_a1b2c3/v1:log-stream:x'), context: tagged(env) });
+    // One API Gateway CloudWatch role per account writes every environment's execution logs; nothing else of the other environment's.
+    await allowed(`vitals-apigw-cloudwatch-${env}`, { action: 'logs:PutLogEvents', resource: arn('logs', 'log-group:API-Gateway-Execution-Logs_z9/v1:log-stream:x'), context: tagged(other(env)) });
+    await explicitlyDenied(`vitals-apigw-cloudwatch-${env}`, { action: 'logs:PutLogEvents', resource: arn('logs', `log-group:/vitals/${other(env)}/cloudtrail:log-stream:x`), context: tagged(other(env)) });
+    await explicitlyDenied(`vitals-processor-task-${env}`, { action: 'logs:PutLogEvents', resource: arn('logs', `log-group:/ecs/vitals-processor-${other(env)}:log-stream:x`), context: tagged(other(env)) });
   });
 
   /**

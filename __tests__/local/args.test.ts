@@ -56,3 +56,9 @@ describe('--hl7-share', () => {
     expect(() => parseArgs(['--hl7-share', '1.5'])).toThrow(/--hl7-share must be a number from 0 to 1; received "1.5"/);
   });
 });
+
+test('--escalation-seconds sets the local escalation time (20 s by default) and is range-checked', () => {
+  expect(DEFAULT_RUN_OPTIONS.escalationSec).toBe(20);
+  expect(parseArgs(['--escalation-seconds', '5']).escalationSec).toBe(5);
+  expect(() => parseArgs(['--escalation-seconds', '0'])).toThrow(/--escalation-seconds must be a whole number from 1 to 86400/);
+});

@@ -39,7 +39,7 @@ function run(
   });
 }
 
-const FINAL_KEYS = ['events_sent', 'events_stored', 'dead_letters', 'alerts', 'throughput_eps', 'p50_latency_ms', 'p99_latency_ms', 'commit_latency_events', 'p50_commit_latency_ms', 'p99_commit_latency_ms', 'p99_commit_latency_first_10s_ms', 'processor_restarts', 'kinesalite_restarts', 'postgres_restarts', 'hl7_messages', 'hl7_acks_aa', 'hl7_acks_ae_ar'];
+const FINAL_KEYS = ['events_sent', 'events_stored', 'dead_letters', 'alerts', 'throughput_eps', 'p50_latency_ms', 'p99_latency_ms', 'commit_latency_events', 'p50_commit_latency_ms', 'p99_commit_latency_ms', 'p99_commit_latency_first_10s_ms', 'processor_restarts', 'kinesalite_restarts', 'postgres_restarts', 'hl7_messages', 'hl7_acks_aa', 'hl7_acks_ae_ar', 'alerts_delivered', 'alert_delivery_p99_ms', 'alerts_escalated', 'alerts_acknowledged', 'alert_duplicate_deliveries'];
 
 function finalLine(stdout: string): Record<string, number> {
   const lines = stdout.trim().split('\n');

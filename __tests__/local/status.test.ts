@@ -98,9 +98,14 @@ describe('formatting', () => {
       hl7_messages: 7,
       hl7_acks_aa: 5,
       hl7_acks_ae_ar: 2,
+      alerts_delivered: 12,
+      alert_delivery_p99_ms: 812.34,
+      alerts_escalated: 3,
+      alerts_acknowledged: 4,
+      alert_duplicate_deliveries: 0,
     });
     expect(line).toBe(
-      '{"events_sent":10,"events_stored":10,"dead_letters":2,"alerts":1,"throughput_eps":123.5,"p50_latency_ms":41,"p99_latency_ms":null,"commit_latency_events":9,"p50_commit_latency_ms":120,"p99_commit_latency_ms":480.3,"p99_commit_latency_first_10s_ms":null,"processor_restarts":3,"kinesalite_restarts":1,"postgres_restarts":0,"hl7_messages":7,"hl7_acks_aa":5,"hl7_acks_ae_ar":2}',
+      '{"events_sent":10,"events_stored":10,"dead_letters":2,"alerts":1,"throughput_eps":123.5,"p50_latency_ms":41,"p99_latency_ms":null,"commit_latency_events":9,"p50_commit_latency_ms":120,"p99_commit_latency_ms":480.3,"p99_commit_latency_first_10s_ms":null,"processor_restarts":3,"kinesalite_restarts":1,"postgres_restarts":0,"hl7_messages":7,"hl7_acks_aa":5,"hl7_acks_ae_ar":2,"alerts_delivered":12,"alert_delivery_p99_ms":812.3,"alerts_escalated":3,"alerts_acknowledged":4,"alert_duplicate_deliveries":0}',
     );
   });
 

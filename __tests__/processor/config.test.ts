@@ -145,6 +145,27 @@ test('a GetRecords call asks for at most 2,000 records unless MAX_RECORDS_PER_CA
   expect(loadConfig({ ...LOCAL, MAX_RECORDS_PER_CALL: '10000' }).maxRecordsPerCall).toBe(10_000);
 });
 
+describe('alert delivery settings', () => {
+  test('default: no relay without a bus, escalation after 5 minutes to two default tiers', () => {
+    const c = loadConfig(LOCAL);
+    expect(c.alerts.eventBusName).toBeUndefined();
+    expect(c.alerts.escalation).toEqual({ afterMs: 300_000, targets: { '*': ['escalation-tier-1', 'escalation-tier-2'] } });
+  });
+
+  test('reads the bus, a local endpoint, the escalation time and per-facility targets', () => {
+    const c = loadConfig({ ...LOCAL, ALERT_EVENT_BUS_NAME: 'vitals-alerts-dev', EVENTS_ENDPOINT: 'http://127.0.0.1:4010', ALERT_ESCALATION_SECONDS: '20', ALERT_ESCALATION_TARGETS: '{"icu-1":["outreach"]}' });
+    expect(c.alerts).toMatchObject({ eventBusName: 'vitals-alerts-dev', eventsEndpoint: 'http://127.0.0.1:4010', escalation: { afterMs: 20_000, targets: { 'icu-1': ['outreach'] } } });
+  });
+
+  test('rejects a local bus endpoint in production and bad escalation settings, naming each variable', () => {
+    expect(problems({ ...PROD, EVENTS_ENDPOINT: 'http://127.0.0.1:4010' })).toContain('EVENTS_ENDPOINT must not be set when NODE_ENV=production');
+    const p = problems({ ...LOCAL, ALERT_ESCALATION_SECONDS: '0', ALERT_ESCALATION_TARGETS: '{"*":[]}', ALERT_EVENT_BUS_NAME: 'bad bus' });
+    expect(p.join('\n')).toMatch(/ALERT_ESCALATION_SECONDS must be an integer 1..86400/);
+    expect(p.join('\n')).toMatch(/ALERT_ESCALATION_TARGETS\["\*"\]/);
+    expect(p.join('\n')).toMatch(/ALERT_EVENT_BUS_NAME must be an event bus name/);
+  });
+});
+
 test('the dead-letter key must differ from the patient-id key', () => {
   expect(() => loadConfig({ ...PROD, DEAD_LETTER_KMS_KEY_ARN: PROD.PHI_KMS_KEY_ARN })).toThrow(/DEAD_LETTER_KMS_KEY_ARN must differ from PHI_KMS_KEY_ARN/);
 });

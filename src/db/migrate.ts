@@ -22,6 +22,9 @@ export const PROCESSOR_TABLE_GRANTS: Readonly<Record<string, readonly string[]>>
   alerts: ['SELECT', 'INSERT'],
   // UPDATE of requeued_at only: the processor performs requested requeues (requeue-sweep.ts).
   dead_letters: ['SELECT', 'INSERT', 'UPDATE (requeued_at)'],
+  clinical_alerts: ['SELECT', 'INSERT', 'UPDATE'],
+  // DELETE: the relay prunes delivered rows past their retention.
+  alert_outbox: ['SELECT', 'INSERT', 'UPDATE', 'DELETE'],
   // DELETE: leases of shards that expired from the stream are pruned.
   shard_leases: ['SELECT', 'INSERT', 'UPDATE', 'DELETE'],
 };

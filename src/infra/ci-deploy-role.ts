@@ -97,7 +97,7 @@ export interface CiDeployRoleProps {
 /** Regional describe/list calls (most support no resource-level scoping). */
 export const PLAN_READ_ACTIONS: readonly string[] = [
   'ec2:Describe*',
-  'kinesis:DescribeStream', 'kinesis:DescribeStreamSummary', 'kinesis:DescribeStreamConsumer', 'kinesis:ListShards',
+  'kinesis:DescribeLimits', 'kinesis:DescribeStream', 'kinesis:DescribeStreamSummary', 'kinesis:DescribeStreamConsumer', 'kinesis:ListShards',
   'kinesis:ListStreamConsumers', 'kinesis:ListTagsForStream', 'kinesis:GetResourcePolicy',
   'kms:DescribeKey', 'kms:GetKeyPolicy', 'kms:GetKeyRotationStatus', 'kms:ListResourceTags', 'kms:ListAliases',
   'rds:Describe*', 'rds:ListTagsForResource',
@@ -116,12 +116,13 @@ export const PLAN_READ_ACTIONS: readonly string[] = [
   'backup:GetBackupVaultNotifications', 'backup:ListTags',
   'application-autoscaling:DescribeScalableTargets', 'application-autoscaling:DescribeScalingPolicies',
   'application-autoscaling:ListTagsForResource',
+  'elasticloadbalancing:Describe*',
 ];
 
 /** IAM is global: role and policy reads for the roles the stacks declare. */
 export const PLAN_READ_IAM_ACTIONS: readonly string[] = [
   'iam:GetRole', 'iam:GetRolePolicy', 'iam:ListRolePolicies', 'iam:ListAttachedRolePolicies', 'iam:ListRoleTags',
-  'iam:GetPolicy', 'iam:GetPolicyVersion', 'iam:ListPolicyVersions', 'iam:GetOpenIDConnectProvider',
+  'iam:GetPolicy', 'iam:GetPolicyVersion', 'iam:ListPolicyVersions', 'iam:GetOpenIDConnectProvider', 'iam:ListInstanceProfilesForRole',
 ];
 
 /** Bucket configuration reads (audit bucket); never object reads. */
@@ -164,9 +165,23 @@ export const DEPLOY_EC2_DELETE_ACTIONS: readonly string[] = [
 export const DEPLOY_KINESIS_ACTIONS: readonly string[] = [
   'kinesis:CreateStream', 'kinesis:DeleteStream', 'kinesis:AddTagsToStream', 'kinesis:RemoveTagsFromStream',
   'kinesis:IncreaseStreamRetentionPeriod', 'kinesis:DecreaseStreamRetentionPeriod', 'kinesis:StartStreamEncryption',
-  'kinesis:StopStreamEncryption', 'kinesis:UpdateShardCount', 'kinesis:UpdateStreamMode', 'kinesis:EnableEnhancedMonitoring',
-  'kinesis:DisableEnhancedMonitoring', 'kinesis:PutResourcePolicy', 'kinesis:DeleteResourcePolicy', 'kinesis:TagResource',
+  'kinesis:StopStreamEncryption', 'kinesis:UpdateShardCount', 'kinesis:UpdateStreamMode', 'kinesis:PutResourcePolicy', 'kinesis:DeleteResourcePolicy', 'kinesis:TagResource',
   'kinesis:UntagResource',
+];
+/** Shard-level metrics: IAM authorises these on "*" only (no stream resource type). */
+export const DEPLOY_KINESIS_UNSCOPED_ACTIONS: readonly string[] = ['kinesis:EnableEnhancedMonitoring', 'kinesis:DisableEnhancedMonitoring'];
+/** The internal load balancers of the HL7 gateway and the FHIR API (names `vitals-*-<env>`). */
+export const DEPLOY_ELB_ACTIONS: readonly string[] = [
+  'elasticloadbalancing:CreateLoadBalancer', 'elasticloadbalancing:DeleteLoadBalancer', 'elasticloadbalancing:ModifyLoadBalancerAttributes',
+  'elasticloadbalancing:SetSecurityGroups', 'elasticloadbalancing:SetSubnets', 'elasticloadbalancing:CreateTargetGroup',
+  'elasticloadbalancing:DeleteTargetGroup', 'elasticloadbalancing:ModifyTargetGroup', 'elasticloadbalancing:ModifyTargetGroupAttributes',
+  'elasticloadbalancing:CreateListener', 'elasticloadbalancing:DeleteListener', 'elasticloadbalancing:ModifyListener',
+  'elasticloadbalancing:ModifyListenerAttributes', 'elasticloadbalancing:AddTags', 'elasticloadbalancing:RemoveTags',
+];
+/** The HL7 gateway's PrivateLink endpoint service. */
+export const DEPLOY_EC2_ENDPOINT_SERVICE_ACTIONS: readonly string[] = [
+  'ec2:ModifyVpcEndpointServiceConfiguration', 'ec2:ModifyVpcEndpointServicePermissions', 'ec2:DeleteVpcEndpointServiceConfigurations',
+  'ec2:AcceptVpcEndpointConnections', 'ec2:RejectVpcEndpointConnections',
 ];
 /** Key administration (no cryptographic use). */
 export const DEPLOY_KMS_KEY_ACTIONS: readonly string[] = [
@@ -293,14 +308,21 @@ export const ATTACHABLE_MANAGED_POLICIES: readonly string[] = [
  * so a non-production environment can be destroyed.
  */
 export const PRODUCTION_DENIED_ACTIONS: readonly string[] = [
-  'cloudtrail:DeleteTrail', 'cloudtrail:UpdateTrail', 'cloudtrail:PutEventSelectors', 'cloudtrail:PutInsightSelectors',
+  'cloudtrail:DeleteTrail', 'cloudtrail:UpdateTrail', 'cloudtrail:PutInsightSelectors',
   'kms:ScheduleKeyDeletion', 'kms:PutKeyPolicy', 'kms:DisableKey', 'kms:DisableKeyRotation',
-  'logs:DeleteLogGroup', 'logs:PutRetentionPolicy', 'logs:DeleteRetentionPolicy', 'logs:DisassociateKmsKey',
+  'logs:DeleteLogGroup', 'logs:DeleteRetentionPolicy', 'logs:DisassociateKmsKey',
   'backup:DeleteBackupVault', 'backup:DeleteBackupVaultAccessPolicy', 'backup:DeleteBackupVaultLockConfiguration',
   'backup:DeleteBackupPlan', 'backup:DeleteBackupSelection',
-  's3:DeleteBucket', 's3:DeleteBucketPolicy', 's3:PutBucketVersioning', 's3:PutLifecycleConfiguration',
+  's3:DeleteBucket', 's3:DeleteBucketPolicy',
   'rds:DeleteDBCluster', 'rds:DeleteDBInstance', 'kinesis:DeleteStream',
 ];
+/*
+ * Not denied in production because creating the resource calls them (the rehearsal's apply record):
+ * logs:PutRetentionPolicy, cloudtrail:PutEventSelectors, s3:PutBucketVersioning and
+ * s3:PutLifecycleConfiguration. Object Lock keeps audit objects whatever the lifecycle says and
+ * versioning cannot be suspended on a locked bucket; retention and event-selector changes are
+ * residual (docs/runbook.md).
+ */
 /** Never, in any environment: stopping the trail, erasing audit objects or recovery points. */
 export const ALWAYS_DENIED_TAMPER_ACTIONS: readonly string[] = [
   'cloudtrail:StopLogging', 'backup:DeleteRecoveryPoint', 'backup:UpdateRecoveryPointLifecycle', 's3:BypassGovernanceRetention',
@@ -554,6 +576,8 @@ function deployPolicies(c: PolicyContext, env: string): PolicySpec[] {
         { Sid: 'Ec2CreateWithOwnTag', Effect: 'Allow', Action: DEPLOY_EC2_NEW_RESOURCE_ACTIONS, Resource: EC2_NEW_RESOURCE_TYPES.map((t) => arn('ec2', `${t}/*`)), Condition: requestTagged },
         { Sid: 'Ec2ChangeOwnEnvironment', Effect: 'Allow', Action: DEPLOY_EC2_CREATE_ACTIONS, Resource: '*', Condition: tagged },
         { Sid: 'Ec2DeleteOwnEnvironment', Effect: 'Allow', Action: DEPLOY_EC2_DELETE_ACTIONS, Resource: '*', Condition: tagged },
+        { Sid: 'Ec2CreateEndpointServiceWithOwnTag', Effect: 'Allow', Action: ['ec2:CreateVpcEndpointServiceConfiguration'], Resource: arn('ec2', 'vpc-endpoint-service/*'), Condition: requestTagged },
+        { Sid: 'Ec2OwnEndpointService', Effect: 'Allow', Action: DEPLOY_EC2_ENDPOINT_SERVICE_ACTIONS, Resource: arn('ec2', 'vpc-endpoint-service/*'), Condition: tagged },
         { Sid: 'Ec2TagOwnEnvironment', Effect: 'Allow', Action: DEPLOY_EC2_TAG_ACTIONS, Resource: '*', Condition: tagged },
         { Sid: 'Ec2TagNewResources', Effect: 'Allow', Action: DEPLOY_EC2_TAG_ACTIONS, Resource: '*', Condition: untaggedGettingOwnTag },
       ],
@@ -582,6 +606,7 @@ function deployPolicies(c: PolicyContext, env: string): PolicySpec[] {
       description: `Stream, database, master secret and backups of ${env}`,
       statements: [
         { Sid: 'KinesisOwnStream', Effect: 'Allow', Action: DEPLOY_KINESIS_ACTIONS, Resource: named('kinesis', 'stream/') },
+        { Sid: 'KinesisShardMetricsInRegion', Effect: 'Allow', Action: DEPLOY_KINESIS_UNSCOPED_ACTIONS, Resource: '*', Condition: inRegion(c.region) },
         {
           Sid: 'RdsOwnCluster',
           Effect: 'Allow',
@@ -634,6 +659,12 @@ function deployPolicies(c: PolicyContext, env: string): PolicySpec[] {
         { Sid: 'EcsTaskDefinitionsInRegion', Effect: 'Allow', Action: DEPLOY_ECS_UNSCOPED_ACTIONS, Resource: '*', Condition: inRegion(c.region) },
         { Sid: 'EcrLogin', Effect: 'Allow', Action: ['ecr:GetAuthorizationToken'], Resource: '*', Condition: inRegion(c.region) },
         { Sid: 'EcrOwnRepository', Effect: 'Allow', Action: DEPLOY_ECR_ACTIONS, Resource: arn('ecr', `repository/${c.prefix}-processor-${env}`) },
+        {
+          Sid: 'ElbOwnLoadBalancers',
+          Effect: 'Allow',
+          Action: DEPLOY_ELB_ACTIONS,
+          Resource: names.flatMap((n) => [arn('elasticloadbalancing', `loadbalancer/*/${n}/*`), arn('elasticloadbalancing', `targetgroup/${n}/*`), arn('elasticloadbalancing', `listener/*/${n}/*/*`)]),
+        },
         { Sid: 'AutoscalingInRegion', Effect: 'Allow', Action: DEPLOY_AUTOSCALING_ACTIONS, Resource: '*', Condition: inRegion(c.region) },
       ],
     },

@@ -9,7 +9,8 @@
  * the workloads use and denies what no workload needs and an attacker would want:
  * - any IAM change (roles, policies, boundaries, the OIDC provider) and assuming the CI roles;
  * - the Terraform state backend (bucket, lock table, state key);
- * - another environment's resources (resources tagged with a different `Environment`);
+ * - another environment's resources (resources tagged with a different `Environment`), except log
+ *   delivery to API Gateway execution log groups (the account's one API Gateway CloudWatch role);
  * - weakening the audit trail, scheduling key deletion or re-writing key policies, erasing backups.
  */
 import { IAspect, TerraformStack, Aspects } from 'cdktf';
@@ -33,6 +34,11 @@ export const BOUNDARY_ALLOWED_SERVICES: readonly string[] = [
 export const BOUNDARY_DENIED_IAM_ACTIONS: readonly string[] = [
   'iam:Add*', 'iam:Attach*', 'iam:Change*', 'iam:Create*', 'iam:Delete*', 'iam:Detach*', 'iam:PassRole', 'iam:Put*',
   'iam:Remove*', 'iam:Reset*', 'iam:Set*', 'iam:Tag*', 'iam:Untag*', 'iam:Update*', 'iam:Upload*',
+];
+
+/** What a log-delivering service role does (API Gateway's account-wide CloudWatch role among them). */
+export const LOG_DELIVERY_ACTIONS: readonly string[] = [
+  'logs:CreateLogGroup', 'logs:CreateLogStream', 'logs:PutLogEvents', 'logs:DescribeLogGroups', 'logs:DescribeLogStreams',
 ];
 
 /** Destroying or blinding the audit trail, the keys and the backups. */
@@ -65,6 +71,7 @@ export function permissionsBoundaryDocument(p: BoundaryDocumentProps): { Version
   const tagKey = p.environmentTagKey ?? 'Environment';
   const iam = (resource: string): string => `arn:${p.partition}:iam::${p.accountId}:${resource}`;
   const stateBucket = `arn:${p.partition}:s3:::${p.state.bucketName}`;
+  const otherEnvironment = { StringNotEquals: { [`aws:ResourceTag/${tagKey}`]: p.environment }, Null: { [`aws:ResourceTag/${tagKey}`]: 'false' } };
   return {
     Version: '2012-10-17',
     Statement: [
@@ -78,11 +85,21 @@ export function permissionsBoundaryDocument(p: BoundaryDocumentProps): { Version
       {
         Sid: 'NeverAnotherEnvironment',
         Effect: 'Deny',
-        Action: '*',
+        NotAction: LOG_DELIVERY_ACTIONS,
         Resource: '*',
         // Only resources that carry the tag: Null=false makes an untagged resource (or an action without
         // resource tags) fall outside this Deny instead of matching the negated comparison.
-        Condition: { StringNotEquals: { [`aws:ResourceTag/${tagKey}`]: p.environment }, Null: { [`aws:ResourceTag/${tagKey}`]: 'false' } },
+        Condition: otherEnvironment,
+      },
+      // API Gateway's CloudWatch role is one per account and region (the environment that manages the
+      // account settings creates it) and writes every stage's execution logs: log delivery to another
+      // environment's execution log groups stays possible, to any other log group it does not.
+      {
+        Sid: 'NeverAnotherEnvironmentsLogs',
+        Effect: 'Deny',
+        Action: LOG_DELIVERY_ACTIONS,
+        NotResource: [`arn:${p.partition}:logs:${p.region}:${p.accountId}:log-group:API-Gateway-Execution-Logs_*`, `arn:${p.partition}:logs:${p.region}:${p.accountId}:log-group:API-Gateway-Execution-Logs_*:*`],
+        Condition: otherEnvironment,
       },
     ],
   };

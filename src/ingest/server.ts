@@ -20,6 +20,7 @@ import { REDACT_PATHS } from '../adapters/logger';
 import { putEvents, type PutEventsOptions } from './put-records';
 import { KeyedTokenBuckets, type Clock } from './token-bucket';
 import { registerIngestFhirRoutes, type IngestFhirOptions } from './fhir-routes';
+import { registerIngestAlertRoutes, type IngestAlertOptions } from './alert-routes';
 
 export interface IngestServerOptions {
   readonly kinesis: KinesisClient;
@@ -51,6 +52,8 @@ export interface IngestServerOptions {
   readonly headersTimeoutMs?: number;
   /** Serve the read-only FHIR API (`/fhir/...`) from this observation store. @default not served */
   readonly fhir?: IngestFhirOptions;
+  /** Serve `POST /v1/alerts/{alertId}/acknowledge` with this. @default not served */
+  readonly alerts?: IngestAlertOptions;
 }
 
 export const DEFAULT_MAX_BODY_BYTES = 5 * 1024 * 1024;
@@ -244,6 +247,7 @@ export function buildIngestServer(opts: IngestServerOptions): FastifyInstance {
 
   app.get('/v1/health', { config: { public: true } }, async () => ({ status: 'ok' }));
   registerIngestFhirRoutes(app, opts.fhir);
+  registerIngestAlertRoutes(app, opts.alerts);
 
   app.post('/v1/events', async (request, reply) => {
     if (request.body === undefined) {

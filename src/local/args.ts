@@ -30,6 +30,8 @@ export interface RunOptions {
   readonly fresh: boolean;
   /** Share of the slots sent as IHE PCD-01 over MLLP to the HL7 gateway instead of JSON. @default 0.2 */
   readonly hl7Share: number;
+  /** Seconds before an unacknowledged high alert escalates (5 minutes on AWS; short for a demo). @default 20 */
+  readonly escalationSec: number;
 }
 
 export const DEFAULT_RUN_OPTIONS: RunOptions = {
@@ -46,6 +48,7 @@ export const DEFAULT_RUN_OPTIONS: RunOptions = {
   seed: null,
   fresh: false,
   hl7Share: 0.2,
+  escalationSec: 20,
 };
 
 export const USAGE = `usage: npm start -- [options]
@@ -62,13 +65,14 @@ export const USAGE = `usage: npm start -- [options]
   --seed N               seed of the simulator (default random)
   --fresh                start from an empty stream and database (state grows ~100 MB/min at 1,000/s)
   --hl7-share X          share sent as HL7 v2 (IHE PCD-01) over MLLP to the HL7 gateway, 0..1 (default ${DEFAULT_RUN_OPTIONS.hl7Share})
+  --escalation-seconds S an unacknowledged high alert escalates after S seconds, then again per tier (default ${DEFAULT_RUN_OPTIONS.escalationSec}; 300 on AWS)
 `;
 
 export class UsageError extends Error {
   override readonly name = 'UsageError';
 }
 
-type NumericKey = 'rate' | 'patients' | 'durationSec' | 'malformedShare' | 'duplicateShare' | 'deterioratingShare' | 'processors' | 'shards' | 'drainTimeoutSec' | 'seed' | 'hl7Share';
+type NumericKey = 'rate' | 'patients' | 'durationSec' | 'malformedShare' | 'duplicateShare' | 'deterioratingShare' | 'processors' | 'shards' | 'drainTimeoutSec' | 'seed' | 'hl7Share' | 'escalationSec';
 
 interface NumericRule {
   readonly key: NumericKey;
@@ -89,6 +93,7 @@ const NUMERIC_FLAGS: Readonly<Record<string, NumericRule>> = {
   '--drain-timeout': { key: 'drainTimeoutSec', integer: false, min: 1, max: 3600 },
   '--seed': { key: 'seed', integer: true, min: 0, max: 2 ** 32 - 1 },
   '--hl7-share': { key: 'hl7Share', integer: false, min: 0, max: 1 },
+  '--escalation-seconds': { key: 'escalationSec', integer: true, min: 1, max: 86_400 },
 };
 
 /** Parses argv (without node and script); accepts `--flag value` and `--flag=value`. */

@@ -34,6 +34,9 @@ import { Client, Pool } from 'pg';
 import { buildIngestServer } from '../ingest/server';
 import { createLogger } from '../adapters/logger';
 import { pgObservationStore } from '../adapters/observation-store';
+import { acknowledgeAlert } from '../adapters/alert-store';
+import { startAlertBus, type AlertBus } from './alert-bus';
+import { AlertWatch } from './alert-watch';
 import { loadGatewayConfig } from '../hl7/config';
 import { runGateway, type RunningGateway } from '../hl7/main';
 import { Hl7Sender } from './hl7-sender';
@@ -55,6 +58,11 @@ export const DB_NAME = 'vitals';
 export const PROCESSOR_ROLE = 'vitals_processor';
 export const FHIR_READER_ROLE = 'vitals_fhir_reader';
 export const REGION = 'eu-central-2';
+export const ALERT_BUS_NAME = 'vitals-alerts-local';
+/** The acknowledging client waits this long after an alert is raised (a nurse reaching the bedside, compressed). */
+const ACK_DELAY_MS = 2_000;
+/** After the processors caught up: how long the alert outbox gets to drain. */
+const ALERT_DRAIN_MS = 15_000;
 /** Processors get this long to finish their batch, commit and release leases before SIGKILL. */
 const PROCESSOR_STOP_DEADLINE_MS = 40_000;
 const PROCESSOR_READY_TIMEOUT_MS = 30_000;
@@ -137,6 +145,10 @@ export class LocalRun {
   private hl7Log?: WriteStream;
   private hl7Sender?: Hl7Sender;
   private processors: Array<Supervisor<RunningChild>> = [];
+  private alertBus?: AlertBus;
+  private alertWatch?: AlertWatch;
+  /** Acknowledgements write as the processor role locally (UPDATE clinical_alerts, INSERT alert_outbox). */
+  private ackPool?: Pool;
   private stoppingDatabase = false;
   private readonly ports: Array<{ name: string; port: number }> = [];
 
@@ -238,6 +250,11 @@ export class LocalRun {
     this.kinesis = kinesisClientFor({ region: REGION, endpoint: kinesalite.endpoint });
     await this.ensureStream(this.kinesis, this.pool, freshDatabase);
 
+    // The local event bus (PutEvents over loopback) before the processors, whose relays publish to it.
+    this.alertWatch = new AlertWatch({ say: (m) => this.say(m), looksLikePatientId: (t) => /MRN\d{8}/.test(t) });
+    const alertWatch = this.alertWatch;
+    this.alertBus = await startAlertBus({ onEvent: (e) => alertWatch.onEvent(e) });
+    this.ports.push({ name: 'alert-bus', port: Number(new URL(this.alertBus.endpoint).port) });
     const logFiles = await this.startProcessors(processorScript, phiKeyFile, processorPassword, dirs.logs);
 
     const apiKey = randomBytes(24).toString('base64url');
@@ -260,13 +277,21 @@ export class LocalRun {
       ssl: { ca: readFileSync(pg.caFile, 'utf8'), rejectUnauthorized: true }, max: 4, application_name: 'vitals-local-fhir',
     });
     this.readerPool.on('error', () => undefined); // a failed query answers 503; idle-socket errors (restarts) are expected
+    this.ackPool = new Pool({
+      host: pg.host, port: pg.port, database: DB_NAME, user: PROCESSOR_ROLE, password: processorPassword,
+      ssl: { ca: readFileSync(pg.caFile, 'utf8'), rejectUnauthorized: true }, max: 2, application_name: 'vitals-local-ack',
+    });
+    this.ackPool.on('error', () => undefined);
+    const ackPool = this.ackPool;
     this.ingest = buildIngestServer({
       kinesis: this.kinesis, streamName: STREAM_NAME, apiKeys: [apiKey], logger: ingestLogger, fhir: { store: pgObservationStore(this.readerPool) },
+      alerts: { acknowledge: (id, by, now) => acknowledgeAlert(ackPool, id, by, now) },
     });
     await this.ingest.listen({ host: '127.0.0.1', port: 0 });
     const ingestPort = (this.ingest.server.address() as { port: number }).port;
     this.ports.push({ name: 'ingest', port: ingestPort });
     const ingestUrl = `http://127.0.0.1:${ingestPort}`;
+    alertWatch.startAcknowledging({ url: ingestUrl, apiKey, delayMs: ACK_DELAY_MS });
     this.say(`ingest API ${ingestUrl}/v1/events, FHIR ${ingestUrl}/fhir/Observation (API key generated for this run: ${join(dirs.keys, 'ingest-api.key')})`);
     // The HL7 gateway in-process, plain MLLP on loopback (TLS off locally; see README for TLS).
     this.hl7Log = createWriteStream(join(dirs.logs, 'hl7.log'), { flags: 'a', mode: 0o600 });
@@ -356,6 +381,8 @@ export class LocalRun {
     await sleep(PROCESSOR_METRICS_FLUSH_MS + 500);
     clearInterval(commitLatencyTimer);
     commitLatency.poll();
+    const alertsDrained = await this.drainAlerts(skipped);
+    await alertWatch.stop();
 
     // Final figures, read once more after the drain.
     const { stored, lastStoredAtMs } = await readStoredSet(this.pool, scope);
@@ -387,6 +414,7 @@ export class LocalRun {
       hl7_messages: sim.hl7Messages,
       hl7_acks_aa: sim.hl7AcksAa,
       hl7_acks_ae_ar: sim.hl7AcksAeAr,
+      ...alertWatch.figures(),
     };
 
     this.say(
@@ -396,7 +424,14 @@ export class LocalRun {
         `${sim.skippedSlots} slots skipped (sender behind); latency samples ${latency.resolvedCount} (${latency.pendingCount} unresolved); ` +
         `HL7: ${sim.hl7Messages} messages, ${sim.hl7AcksAa} AA (${hl7Stored} of their ${simulator.hl7AcceptedEventIds.size} events stored), ${sim.hl7AcksAeAr} AE/AR, ${sim.hl7Resent} resent`,
     );
+    const acks = alertWatch.ackCounts;
+    this.say(
+      `alerts: ${summary.alerts_delivered} transitions delivered (${summary.alert_duplicate_deliveries} re-deliveries), ${summary.alerts_escalated} escalations; ` +
+        `acknowledging client: ${acks.sent} sent, ${acks.ok} acknowledged, ${acks.reAckOk} idempotent re-acks, ${acks.cleared} already cleared (409), ${acks.failed} failed`,
+    );
     const failures: string[] = [];
+    if (!alertsDrained) failures.push('alert transitions were left undelivered in the outbox');
+    failures.push(...alertWatch.problems);
     if (missingCount > 0) {
       failures.push(`${missingCount} valid events accepted by the API were not stored (first sequence numbers ${missing.join(', ')})`);
     }
@@ -413,6 +448,18 @@ export class LocalRun {
       this.say(`note: ${stored.size - simulator.accepted.size} stored events were never acknowledged to the simulator (a retried request that had landed)`);
     }
     return { summary, failures };
+  }
+
+  /** Waits (up to ALERT_DRAIN_MS) until the outbox holds nothing undelivered; true when it drained. */
+  private async drainAlerts(skipped: boolean): Promise<boolean> {
+    const pool = this.pool as Pool;
+    const deadline = Date.now() + (skipped ? 0 : ALERT_DRAIN_MS);
+    for (;;) {
+      const { rows } = await pool.query<{ n: string }>('SELECT count(*) AS n FROM alert_outbox WHERE delivered_at IS NULL');
+      if (Number(rows[0]?.n ?? 0) === 0) return true;
+      if (Date.now() >= deadline) return false;
+      await sleep(250);
+    }
   }
 
   /** Creates the database when missing; returns true when it was created now (a fresh cluster). */
@@ -554,6 +601,11 @@ export class LocalRun {
           // and flush metrics every second so the status line can show MillisBehindLatest.
           IDLE_POLL_MS: '200',
           METRICS_FLUSH_MS: String(PROCESSOR_METRICS_FLUSH_MS),
+          // Alerts: the relay publishes to the local bus through the EventBridge SDK; a short
+          // escalation time so a run of a minute or two shows unacknowledged high alerts escalating.
+          ALERT_EVENT_BUS_NAME: ALERT_BUS_NAME,
+          EVENTS_ENDPOINT: (this.alertBus as AlertBus).endpoint,
+          ALERT_ESCALATION_SECONDS: String(this.options.escalationSec),
         },
       });
       try {
@@ -598,6 +650,9 @@ export class LocalRun {
     await step('hl7 log', async () => new Promise<void>((r) => (this.hl7Log ? this.hl7Log.end(r) : r())));
     await step('ingest', async () => this.ingest?.close());
     await step('ingest log', async () => new Promise<void>((r) => (this.ingestLog ? this.ingestLog.end(r) : r())));
+    await step('alert client', async () => this.alertWatch?.stop());
+    await step('alert bus', async () => this.alertBus?.stop());
+    await step('acknowledge pool', async () => this.ackPool?.end());
     this.kinesis?.destroy();
     this.stoppingDatabase = true;
     await step('database pool', async () => this.pool?.end());

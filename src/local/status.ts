@@ -141,6 +141,15 @@ export interface FinalSummary {
   /** Their acknowledgements: AA (stored), and AE or AR (refused). */
   readonly hl7_acks_aa: number;
   readonly hl7_acks_ae_ar: number;
+  /** Alert transitions the local bus accepted (distinct transition ids). */
+  readonly alerts_delivered: number;
+  /** Observation reached the stream -> the bus accepted its alert transition (raised/changed), p99. */
+  readonly alert_delivery_p99_ms: number | null;
+  readonly alerts_escalated: number;
+  /** Acknowledged transitions delivered (the acknowledging client's first acknowledgements). */
+  readonly alerts_acknowledged: number;
+  /** The same transition delivered again (only after a processor crash between send and mark). */
+  readonly alert_duplicate_deliveries: number;
 }
 
 /** The final line, keys in the order the issue names them. */
@@ -164,5 +173,10 @@ export function formatFinalLine(s: FinalSummary): string {
     hl7_messages: s.hl7_messages,
     hl7_acks_aa: s.hl7_acks_aa,
     hl7_acks_ae_ar: s.hl7_acks_ae_ar,
+    alerts_delivered: s.alerts_delivered,
+    alert_delivery_p99_ms: round1(s.alert_delivery_p99_ms),
+    alerts_escalated: s.alerts_escalated,
+    alerts_acknowledged: s.alerts_acknowledged,
+    alert_duplicate_deliveries: s.alert_duplicate_deliveries,
   });
 }

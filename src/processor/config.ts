@@ -6,6 +6,7 @@
 import { hostname } from 'node:os';
 import type { DbSettings } from '../adapters/db';
 import { envReader } from '../adapters/env-reader';
+import { DEFAULT_ESCALATION_AFTER_MS, DEFAULT_ESCALATION_TARGETS, parseEscalationTargets, type EscalationPolicy } from '../alerts/escalation';
 
 export type PhiSettings =
   | { readonly kind: 'kms'; readonly region: string; readonly phiKeyArn: string; readonly hmacKeyArn: string; readonly deadLetterKeyArn: string }
@@ -40,6 +41,18 @@ export interface ProcessorConfig {
   readonly requeueSweepMs: number;
   /** No lease renewal (database unreachable or read-only) for longer than this makes /health report `degraded`. */
   readonly dbUnreachableDegradedMs: number;
+  readonly alerts: AlertDeliverySettings;
+}
+
+/** Alert delivery (issue 12): the relay and the escalation scheduler run inside the processor. */
+export interface AlertDeliverySettings {
+  /** The EventBridge bus; unset (local only): no relay runs, transitions wait in the outbox. */
+  readonly eventBusName?: string;
+  /** A local bus speaking the PutEvents protocol (never in production). */
+  readonly eventsEndpoint?: string;
+  readonly escalation: EscalationPolicy;
+  readonly relayPollMs: number;
+  readonly escalationCheckMs: number;
 }
 
 /**
@@ -158,6 +171,23 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ProcessorConfi
       `DB_UNREACHABLE_DEGRADED_MS must be greater than LEASE_RENEW_MS and less than SHARD_STALL_UNHEALTHY_MS; received ${dbUnreachableDegradedMs} (LEASE_RENEW_MS ${leaseRenewMs}, SHARD_STALL_UNHEALTHY_MS ${shardStallUnhealthyMs})`,
     );
   }
+  const eventBusName = get('ALERT_EVENT_BUS_NAME');
+  if (eventBusName && !/^[A-Za-z0-9._\-/]{1,256}$/.test(eventBusName)) problems.push(`ALERT_EVENT_BUS_NAME must be an event bus name; received ${JSON.stringify(eventBusName)}`);
+  const eventsEndpoint = get('EVENTS_ENDPOINT');
+  forbidInProduction('EVENTS_ENDPOINT');
+  if (eventsEndpoint && !/^https?:\/\/.+/.test(eventsEndpoint)) problems.push(`EVENTS_ENDPOINT must be an http(s) URL; received ${JSON.stringify(eventsEndpoint)}`);
+  const escalationSeconds = int('ALERT_ESCALATION_SECONDS', get('ALERT_ESCALATION_SECONDS'), DEFAULT_ESCALATION_AFTER_MS / 1000, 1, 86_400);
+  let escalationTargets: Record<string, readonly string[]> = { ...DEFAULT_ESCALATION_TARGETS };
+  const rawTargets = get('ALERT_ESCALATION_TARGETS');
+  if (rawTargets) {
+    try {
+      escalationTargets = parseEscalationTargets(rawTargets);
+    } catch (err) {
+      problems.push((err as Error).message);
+    }
+  }
+  const relayPollMs = int('ALERT_RELAY_POLL_MS', get('ALERT_RELAY_POLL_MS'), 1_000, 50, 60_000);
+  const escalationCheckMs = int('ALERT_ESCALATION_CHECK_MS', get('ALERT_ESCALATION_CHECK_MS'), 1_000, 100, 60_000);
   // Only a metric dimension: the task definition should set it (dev, prod, ...).
   const environment = get('ENVIRONMENT') ?? (production ? 'production' : 'local');
 
@@ -184,5 +214,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ProcessorConfi
     shardStallUnhealthyMs,
     dbUnreachableDegradedMs,
     requeueSweepMs,
+    alerts: {
+      eventBusName,
+      eventsEndpoint,
+      escalation: { afterMs: escalationSeconds * 1000, targets: escalationTargets },
+      relayPollMs,
+      escalationCheckMs,
+    },
   };
 }

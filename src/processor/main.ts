@@ -10,6 +10,7 @@ import { createPool } from '../adapters/db';
 import { kinesisClientFor } from '../adapters/kinesis-client';
 import { createLogger, errorSummary, type Logger } from '../adapters/logger';
 import { createDeadLetterProtector, createPhiProtector } from '../adapters/phi';
+import { startAlertDelivery } from './alert-delivery';
 import { ConfigError, loadConfig, type ProcessorConfig } from './config';
 import { startHealthServer } from './health';
 import { Metrics } from './metrics';
@@ -30,17 +31,19 @@ export async function runProcessor(config: ProcessorConfig, logger: Logger): Pro
   }
   const phi = createPhiProtector(config.phi, pgDataKeyStore(pool), kms);
   const deadLetterPayloads = createDeadLetterProtector(config.phi, pgDataKeyStore(pool), kms);
-  const sink = new BatchWriter({ pool, phi, deadLetterPayloads, news2WindowMs: config.news2WindowMs });
+  const sink = new BatchWriter({ pool, phi, deadLetterPayloads, news2WindowMs: config.news2WindowMs, escalationPolicy: config.alerts.escalation });
   const processor = new Processor(config, { pool, kinesis, sink, logger, metrics });
   const health = await startHealthServer(config.healthPort, () => processor.health());
   metrics.start(config.metricsFlushMs);
   processor.start();
   const requeue = startRequeueSweep({ pool, kinesis, deadLetterPayloads, streamName: config.streamName, logger, intervalMs: config.requeueSweepMs });
+  const alerts = startAlertDelivery({ region: config.region, settings: config.alerts, pool, metrics, logger });
   logger.info({ healthPort: health.port, phi: config.phi.kind, dbAuth: config.db.auth.kind }, 'processor running');
   return {
     stop: async () => {
       await processor.stop();
       await requeue.stop();
+      await alerts.stop();
       metrics.stop();
       await health.close();
       await pool.end();

@@ -37,8 +37,14 @@ export type CounterName =
   /** KMS call attempts that failed retryably, SDK retries included. */
   | 'KmsRetries'
   /** Of those, throttled (ThrottlingException, KMSThrottlingException). */
-  | 'KmsThrottles';
-export type SampleName = 'BatchLatencyMs' | 'MillisBehindLatest';
+  | 'KmsThrottles'
+  /** Alert transitions the event bus accepted (re-sends after a crash included). */
+  | 'AlertsDelivered'
+  /** Alert transitions the bus refused or could not be reached for (retried later). */
+  | 'AlertDeliveryFailures'
+  /** Unacknowledged high alerts escalated to the next tier. */
+  | 'AlertsEscalated';
+export type SampleName = 'BatchLatencyMs' | 'MillisBehindLatest' | 'AlertDeliveryLatencyMs' | 'AlertOutboxAgeMs';
 /** From the event's arrival in Kinesis to the commit of its batch, every event of the interval (LatencyHistogram). */
 export type CommitLatencyName = 'EventToCommitP50Ms' | 'EventToCommitP99Ms' | 'EventToCommitMaxMs';
 
@@ -63,6 +69,11 @@ const UNITS: Readonly<Record<CounterName | SampleName | CommitLatencyName | 'Eve
   KinesisThrottles: 'Count',
   KmsRetries: 'Count',
   KmsThrottles: 'Count',
+  AlertsDelivered: 'Count',
+  AlertDeliveryFailures: 'Count',
+  AlertsEscalated: 'Count',
+  AlertDeliveryLatencyMs: 'Milliseconds',
+  AlertOutboxAgeMs: 'Milliseconds',
   BatchLatencyMs: 'Milliseconds',
   MillisBehindLatest: 'Milliseconds',
   EventsPerSecond: 'Count/Second',

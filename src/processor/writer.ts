@@ -21,6 +21,8 @@ import { LeaseLostError } from './leases';
 import { LruCache, type Ciphertext, type PatientIdentityProtector, type PayloadProtector } from '../adapters/phi';
 import { isPoisonError } from '../adapters/error-summary';
 import { boolArray, byteaArray, numberArray, textArray, timestampArray } from '../adapters/pg-arrays';
+import { recordAlertTransitions } from '../adapters/alert-store';
+import { DEFAULT_ESCALATION_POLICY, type EscalationPolicy } from '../alerts/escalation';
 
 export interface StreamRecord {
   readonly data: Uint8Array;
@@ -56,6 +58,8 @@ export interface WriterOptions {
   readonly now?: () => Date;
   /** Max tolerated lead of observedAt over the processor clock. @default the core's default */
   readonly maxClockSkewMs?: number;
+  /** When unacknowledged high alerts escalate, and to whom. @default DEFAULT_ESCALATION_POLICY */
+  readonly escalationPolicy?: EscalationPolicy;
 }
 
 /**
@@ -340,6 +344,13 @@ export class BatchWriter {
       if (state && state !== initialState) stateRows.push({ p, s: state });
     });
 
+    // The alerts that reach clinicians: lifecycle and outbox rows in this transaction (issue 12).
+    await recordAlertTransitions(
+      client,
+      scoreRows.map(({ a, r }) => ({ eventId: a.eventId, observedAt: a.event.observedAt, receivedAt: a.arrivedAt, patientPseudonym: (a.pseudonym as Buffer).toString('hex'), facilityId: a.event.facilityId, deviceId: a.event.deviceId, score: r })),
+      this.now(),
+      this.options.escalationPolicy ?? DEFAULT_ESCALATION_POLICY,
+    );
     const { rows } = await client.query<{ fenced: number }>(
       `WITH latest AS (
          UPDATE latest_vitals AS l SET vitals = t.v, facility_id = t.f, updated_at = now()

@@ -9,7 +9,7 @@ import { BootstrapStack } from '../../../src/infra/bootstrap-stack';
 import { loadConfig, SettingsSource } from '../../../src/infra/config';
 import { PipelineStack } from '../../../src/infra/pipeline-stack';
 import { RegistryStack } from '../../../src/infra/registry-stack';
-import { TerraformJson } from '../../../src/infra/policy-sim/documents';
+import { PolicyDocument, TerraformJson } from '../../../src/infra/policy-sim/documents';
 import { modelOf, StackModel } from '../../../src/infra/policy-sim/model';
 import { PolicySimulator } from '../../../src/infra/policy-sim/simulate';
 import { ACCOUNT_ID, REGION } from './synth';
@@ -40,6 +40,18 @@ export function accountModel(settings: SettingsSource = {}): StackModel {
   return model;
 }
 
+/**
+ * Excerpts of the AWS managed policies the stacks attach: the actions those service roles use for our
+ * resources (AWS publishes the full documents; these are the calls a backup of Aurora, enhanced
+ * monitoring and API Gateway logging make), so the boundary is proven not to cut them.
+ */
+export const AWS_MANAGED_POLICY_EXCERPTS: Readonly<Record<string, PolicyDocument>> = {
+  'arn:aws:iam::aws:policy/service-role/AWSBackupServiceRolePolicyForBackup': { Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: ['rds:CreateDBClusterSnapshot', 'rds:DescribeDBClusters', 'rds:DescribeDBClusterSnapshots', 'rds:AddTagsToResource', 'rds:DeleteDBClusterSnapshot', 'rds:CopyDBClusterSnapshot', 'rds:ModifyDBClusterSnapshotAttribute', 'tag:GetResources', 'backup:DescribeBackupVault', 'backup:CopyIntoBackupVault', 'kms:DescribeKey'], Resource: '*' }] },
+  'arn:aws:iam::aws:policy/service-role/AWSBackupServiceRolePolicyForRestores': { Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: ['rds:RestoreDBClusterFromSnapshot', 'rds:CreateDBInstance', 'rds:DescribeDBClusters', 'rds:AddTagsToResource', 'kms:DescribeKey', 'kms:CreateGrant'], Resource: '*' }] },
+  'arn:aws:iam::aws:policy/service-role/AmazonRDSEnhancedMonitoringRole': { Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: ['logs:CreateLogGroup', 'logs:PutRetentionPolicy'], Resource: 'arn:aws:logs:*:*:log-group:RDS*' }, { Effect: 'Allow', Action: ['logs:CreateLogStream', 'logs:PutLogEvents', 'logs:DescribeLogStreams', 'logs:GetLogEvents'], Resource: 'arn:aws:logs:*:*:log-group:RDS*:log-stream:*' }] },
+  'arn:aws:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs': { Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: ['logs:CreateLogGroup', 'logs:CreateLogStream', 'logs:DescribeLogGroups', 'logs:DescribeLogStreams', 'logs:PutLogEvents', 'logs:GetLogEvents', 'logs:FilterLogEvents'], Resource: '*' }] },
+};
+
 export function simulator(settings: SettingsSource = {}): PolicySimulator {
-  return new PolicySimulator(accountModel(settings), DEPLOYMENT);
+  return new PolicySimulator(accountModel(settings), DEPLOYMENT, AWS_MANAGED_POLICY_EXCERPTS);
 }

@@ -35,7 +35,11 @@ function resourcePolicyFor(model: StackModel, resource: string): PolicyDocument 
 export class PolicySimulator {
   private readonly counts = new Map<string, { allowed: number; denied: number }>();
 
-  constructor(readonly model: StackModel, readonly deployment: Deployment) {}
+  /**
+   * @param awsManagedPolicies documents of AWS managed policies by ARN (not in the synthesized stacks);
+   *   a role's attached AWS managed policies without a document here are left out of its evaluation.
+   */
+  constructor(readonly model: StackModel, readonly deployment: Deployment, readonly awsManagedPolicies: Readonly<Record<string, PolicyDocument>> = {}) {}
 
   role(name: string): RoleModel {
     const role = this.model.roles[name];
@@ -46,7 +50,9 @@ export class PolicySimulator {
   /** The decision AWS would make for `roleName` calling `request`. */
   async evaluate(roleName: string, request: SimRequest): Promise<SimOutcome> {
     const role = this.role(roleName);
-    const documents = [...role.identityPolicies.map((p) => p.policy), ...(role.boundary ? [role.boundary] : [])];
+    const managed = role.awsManagedPolicyArns.filter((a) => this.awsManagedPolicies[a]).map((a) => ({ name: a.split('/').pop() ?? a, policy: this.awsManagedPolicies[a] }));
+    const identityPolicies = [...role.identityPolicies, ...managed];
+    const documents = [...identityPolicies.map((p) => p.policy), ...(role.boundary ? [role.boundary] : [])];
     const unresolved = JSON.stringify(documents).match(new RegExp(`${UNRESOLVED}[^"]*`));
     if (unresolved) throw new Error(`${roleName}: a policy still holds a Terraform reference: ${unresolved[0]}`);
     if (role.boundaryArn !== undefined && role.boundary === undefined) throw new Error(`${roleName}: boundary ${role.boundaryArn} is not among the synthesized policies`);
@@ -65,7 +71,7 @@ export class PolicySimulator {
           ...(request.context as Record<string, string | string[]> | undefined),
         },
       },
-      identityPolicies: role.identityPolicies.map((p) => ({ name: p.name, policy: p.policy })),
+      identityPolicies: identityPolicies.map((p) => ({ name: p.name, policy: p.policy })),
       ...(role.boundary ? { permissionBoundaryPolicies: [{ name: role.boundaryArn ?? 'boundary', policy: role.boundary }] } : {}),
       ...(resourcePolicy ? { resourcePolicy } : {}),
       serviceControlPolicies: [],

@@ -333,6 +333,7 @@ async function main(): Promise<void> {
         DB_AUTH: { value: 'password', reason: 'IAM auth tokens need RDS' },
         PHI_KMS_KEY_ARN: { value: undefined, reason: 'removed: the local 32-byte key file replaces KMS' },
         PATIENT_HMAC_KMS_KEY_ARN: { value: undefined, reason: 'removed, likewise' },
+        DEAD_LETTER_KMS_KEY_ARN: { value: undefined, reason: 'removed, likewise (the key file serves every purpose locally)' },
         HEALTH_PORT: { value: String(healthPort), reason: 'a free port: the host network is shared and 8080 may be taken' },
       },
       {

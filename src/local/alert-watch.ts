@@ -10,6 +10,9 @@ import type { AlertEventDetail } from '../alerts/detail';
 import { validateAlertEvent } from '../schema/alert-event';
 import type { BusEvent } from './alert-bus';
 
+/** Attempts per acknowledgement on server errors and lost connections (~30 s with backoff: a database restart). */
+const ACK_ATTEMPTS = 10;
+
 export interface AlertWatchOptions {
   readonly say: (line: string) => void;
   /** Patient identifiers the run sends (or a pattern they follow): none may appear in an event. */
@@ -109,13 +112,30 @@ export class AlertWatch {
       await new Promise((r) => setTimeout(r, ack.delayMs));
       const post = () => fetch(`${ack.url}/v1/alerts/${alertId}/acknowledge`, { method: 'POST', headers: { 'x-api-key': ack.apiKey } });
       this.acks.sent++;
-      const first = await post();
+      // A clinician's client retries a server error or a lost connection (the local run restarts
+      // PostgreSQL under it): acknowledging is idempotent, so a retry after a lost answer is safe.
+      let retried = false;
+      let first: Response | undefined;
+      for (let attempt = 0; attempt < ACK_ATTEMPTS; attempt++) {
+        if (attempt > 0) {
+          retried = true;
+          await new Promise((r) => setTimeout(r, Math.min(4_000, 250 * 2 ** (attempt - 1))));
+        }
+        try {
+          first = await post();
+          if (first.status < 500) break;
+        } catch (err) {
+          if (attempt === ACK_ATTEMPTS - 1) throw err;
+        }
+      }
+      if (!first) throw new Error('no answer');
       if (first.status === 409) {
         this.acks.cleared++; // cleared before the nurse got to it
         return;
       }
       const body = (await first.json()) as { alreadyAcknowledged?: boolean };
-      if (first.status !== 200 || body.alreadyAcknowledged !== false) {
+      // After a retry, "already acknowledged" means the lost first attempt committed.
+      if (first.status !== 200 || (body.alreadyAcknowledged !== false && !(retried && body.alreadyAcknowledged === true))) {
         this.acks.failed++;
         this.problem(`acknowledging an alert answered ${first.status}`);
         return;

@@ -12,6 +12,7 @@ import { registerFhirRoutes } from '../adapters/fhir-http';
 import { createLogger, errorSummary, type Logger } from '../adapters/logger';
 import { pgObservationStore } from '../adapters/observation-store';
 import { FhirApiConfigError, loadFhirApiConfig, type FhirApiConfig } from './config';
+import { exitOnSignals } from '../adapters/graceful-shutdown';
 
 export const DB_PING_TIMEOUT_MS = 2_000;
 
@@ -73,22 +74,7 @@ async function main(): Promise<void> {
   }
   const logger = createLogger({ level: config.logLevel, base: { service: 'vitals-fhir-api' } });
   const running = await runFhirApi(config, logger);
-  let stopping = false;
-  const shutdown = (signal: string): void => {
-    if (stopping) return;
-    stopping = true;
-    logger.info({ signal }, 'shutting down');
-    setTimeout(() => process.exit(1), 20_000).unref();
-    running.stop().then(
-      () => process.exit(0),
-      (err: unknown) => {
-        logger.error({ err: errorSummary(err) }, 'shutdown failed');
-        process.exit(1);
-      },
-    );
-  };
-  process.on('SIGTERM', () => shutdown('SIGTERM'));
-  process.on('SIGINT', () => shutdown('SIGINT'));
+  exitOnSignals(running, logger, 20_000);
 }
 
 if (require.main === module) {

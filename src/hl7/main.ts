@@ -13,6 +13,7 @@ import { createLogger, errorSummary, type Logger } from '../adapters/logger';
 import { GatewayConfigError, loadGatewayConfig, type GatewayConfig } from './config';
 import { KinesisRecordWriter } from './record-writer';
 import { GATEWAY_METRIC_UNITS, MllpGateway, type GatewayMetric, type GatewayOptions, type TlsSettings } from './server';
+import { exitOnSignals } from '../adapters/graceful-shutdown';
 
 async function tlsSettings(config: GatewayConfig): Promise<TlsSettings | undefined> {
   const t = config.tls;
@@ -124,28 +125,7 @@ async function main(): Promise<void> {
   const running = await runGateway(config, logger);
   // The local runner reads this line to find the port.
   process.stdout.write(`${JSON.stringify({ level: 'info', service: 'vitals-hl7-gateway', msg: 'listening', hl7: `${config.host}:${running.port}`, health: running.healthPort })}\n`);
-  let stopping = false;
-  const shutdown = (signal: string): void => {
-    if (stopping) return;
-    stopping = true;
-    logger.info({ signal, deadlineMs: config.shutdownDeadlineMs }, 'shutting down');
-    setTimeout(() => {
-      logger.error('shutdown deadline exceeded; exiting');
-      process.exit(1);
-    }, config.shutdownDeadlineMs).unref();
-    running.stop().then(
-      () => {
-        logger.info('shutdown complete');
-        process.exit(0);
-      },
-      (err: unknown) => {
-        logger.error({ err: errorSummary(err) }, 'shutdown failed');
-        process.exit(1);
-      },
-    );
-  };
-  process.on('SIGTERM', () => shutdown('SIGTERM'));
-  process.on('SIGINT', () => shutdown('SIGINT'));
+  exitOnSignals(running, logger, config.shutdownDeadlineMs);
 }
 
 if (require.main === module) {

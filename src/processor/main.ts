@@ -17,6 +17,7 @@ import { Metrics } from './metrics';
 import { Processor } from './processor';
 import { startRequeueSweep } from './requeue-sweep';
 import { BatchWriter } from './writer';
+import { exitOnSignals } from '../adapters/graceful-shutdown';
 
 export async function runProcessor(config: ProcessorConfig, logger: Logger): Promise<{ stop: () => Promise<void> }> {
   const metrics = new Metrics({ environment: config.environment, write: (line) => process.stdout.write(line) });
@@ -78,28 +79,7 @@ async function main(): Promise<void> {
   }
   const logger = createLogger({ level: config.logLevel, base: { workerId: config.workerId } });
   const running = await runProcessor(config, logger);
-  let stopping = false;
-  const shutdown = (signal: string): void => {
-    if (stopping) return;
-    stopping = true;
-    logger.info({ signal, deadlineMs: config.shutdownDeadlineMs }, 'shutting down');
-    setTimeout(() => {
-      logger.error('shutdown deadline exceeded; exiting');
-      process.exit(1);
-    }, config.shutdownDeadlineMs).unref();
-    running.stop().then(
-      () => {
-        logger.info('shutdown complete');
-        process.exit(0);
-      },
-      (err: unknown) => {
-        logger.error({ err: errorSummary(err) }, 'shutdown failed');
-        process.exit(1);
-      },
-    );
-  };
-  process.on('SIGTERM', () => shutdown('SIGTERM'));
-  process.on('SIGINT', () => shutdown('SIGINT'));
+  exitOnSignals(running, logger, config.shutdownDeadlineMs);
 }
 
 if (require.main === module) {

@@ -151,6 +151,9 @@ export class LocalRun {
   private ackPool?: Pool;
   private stoppingDatabase = false;
   private readonly ports: Array<{ name: string; port: number }> = [];
+  /** Each processor's health port, by the child that listens on it: a restart listens on a new port and
+   * frees the old one, which anything else may take afterwards, so only the last child's is checked. */
+  private readonly processorPorts = new Map<RunningChild, { name: string; port: number }>();
 
   constructor(
     private readonly options: RunOptions,
@@ -303,7 +306,7 @@ export class LocalRun {
     );
     this.ports.push({ name: 'hl7', port: this.hl7.port }, { name: 'hl7-health', port: this.hl7.healthPort });
     this.say(
-      `listening ${this.ports.map((p) => `${p.name}=127.0.0.1:${p.port}`).join(' ')}; processor pids ${this.processors.map((p) => p.current.pid).join(',')}`,
+      `listening ${[...this.ports, ...this.processorPorts.values()].map((p) => `${p.name}=127.0.0.1:${p.port}`).join(' ')}; processor pids ${this.processors.map((p) => p.current.pid).join(',')}`,
     );
 
     const seed = o.seed ?? randomBytes(4).readUInt32LE(0);
@@ -610,7 +613,7 @@ export class LocalRun {
       });
       try {
         await waitForHealth(child, healthPort, logFile);
-        this.ports.push({ name: `processor-${n}-health`, port: healthPort });
+        this.processorPorts.set(child, { name: `processor-${n}-health`, port: healthPort });
         return child;
       } catch (err) {
         await stopChild(child, 5_000);
@@ -660,13 +663,14 @@ export class LocalRun {
     await step('kinesalite', async () => this.kinesalite?.stop((k) => k.stop()));
     await step('postgres', async () => this.postgresSupervisor?.stop((p) => p.stop()));
     for (const p of lastProcessors) if (isAlive(p.pid)) problems.push(`processor pid ${p.pid} still running`);
-    for (const { name, port } of this.ports) {
+    const lastProcessorPorts = lastProcessors.flatMap((child) => this.processorPorts.get(child) ?? []);
+    for (const { name, port } of [...this.ports, ...lastProcessorPorts]) {
       if (!(await portClosed(port))) problems.push(`${name} still listening on 127.0.0.1:${port}`);
     }
     if (problems.length > 0) {
       this.leftovers.push(...problems);
       this.say(`shutdown problems: ${problems.join('; ')}`);
-    } else if (this.ports.length > 0) {
+    } else if (this.ports.length > 0 || this.processorPorts.size > 0) {
       this.say('stopped: nothing left running');
     }
   }

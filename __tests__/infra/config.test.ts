@@ -147,3 +147,47 @@ describe('settingsFrom', () => {
     expect(settings.SHARD_COUNT).toBe('8');
   });
 });
+
+describe('alert delivery settings (issue 12)', () => {
+  it('defaults to the "*" facility topic without subscribers, the processor\'s two escalation tiers and 90 days of archive', () => {
+    expect(loadConfig({}).alerts).toEqual({
+      facilities: { '*': [] },
+      escalationTargets: { 'escalation-tier-1': [], 'escalation-tier-2': [] },
+      archiveRetentionDays: 90,
+    });
+  });
+
+  it('parses facility subscriptions with protocols, endpoints and severity filters', () => {
+    const alerts = loadConfig({
+      ALERT_SUBSCRIPTIONS: JSON.stringify({
+        'icu-north': [{ protocol: 'email', endpoint: 'icu@hospital.example' }, { protocol: 'sms', endpoint: '+41790000000', severities: ['high', 'high'] }],
+        '*': [{ protocol: 'https', endpoint: 'https://pager.hospital.example/alerts' }],
+      }),
+      ALERT_ESCALATION_SUBSCRIPTIONS: JSON.stringify({ 'charge-nurse': [{ protocol: 'email', endpoint: 'charge@hospital.example' }] }),
+      ALERT_ARCHIVE_RETENTION_DAYS: '30',
+    }).alerts;
+    expect(alerts.facilities).toEqual({
+      '*': [{ protocol: 'https', endpoint: 'https://pager.hospital.example/alerts' }],
+      'icu-north': [{ protocol: 'email', endpoint: 'icu@hospital.example' }, { protocol: 'sms', endpoint: '+41790000000', severities: ['high'] }],
+    });
+    expect(alerts.escalationTargets).toEqual({ 'charge-nurse': [{ protocol: 'email', endpoint: 'charge@hospital.example' }] });
+    expect(alerts.archiveRetentionDays).toBe(30);
+  });
+
+  it.each<[string, Record<string, string>, RegExp]>([
+    ['not JSON', { ALERT_SUBSCRIPTIONS: '{icu' }, /ALERT_SUBSCRIPTIONS must be JSON .*received "\{icu"/],
+    ['a list instead of an object', { ALERT_SUBSCRIPTIONS: '[]' }, /ALERT_SUBSCRIPTIONS must be a JSON object/],
+    ['a facility id with a space', { ALERT_SUBSCRIPTIONS: '{"icu north":[]}' }, /ALERT_SUBSCRIPTIONS keys must be facility ids.*received "icu north"/],
+    ['a facility id longer than 32 characters', { ALERT_SUBSCRIPTIONS: `{"${'a'.repeat(33)}":[]}` }, /at most 32 characters/],
+    ['two ids naming the same topic', { ALERT_SUBSCRIPTIONS: '{"ward.7":[],"ward_7":[]}' }, /must not differ only by '\.' and '_'.*received "ward\.7, ward_7"/],
+    ['plain http', { ALERT_SUBSCRIPTIONS: '{"a":[{"protocol":"http","endpoint":"http://x"}]}' }, /\["a"\] protocol must be email, sms or https; received "http"/],
+    ['an http URL for https', { ALERT_SUBSCRIPTIONS: '{"a":[{"protocol":"https","endpoint":"http://x"}]}' }, /https endpoint must be an https:\/\/ URL; received "http:\/\/x"/],
+    ['a phone number not in E.164', { ALERT_SUBSCRIPTIONS: '{"a":[{"protocol":"sms","endpoint":"079 000 00 00"}]}' }, /sms endpoint must be an E\.164 phone number/],
+    ['an unknown severity', { ALERT_SUBSCRIPTIONS: '{"a":[{"protocol":"email","endpoint":"a@b.example","severities":["critical"]}]}' }, /severities must be a non-empty list of low-medium, medium, high/],
+    ['an unknown key', { ALERT_SUBSCRIPTIONS: '{"a":[{"protocol":"email","endpoint":"a@b.example","name":"x"}]}' }, /take only protocol, endpoint and severities; received "name"/],
+    ['"*" as an escalation name', { ALERT_ESCALATION_SUBSCRIPTIONS: '{"*":[]}' }, /ALERT_ESCALATION_SUBSCRIPTIONS keys must be escalation routing names.*received "\*"/],
+    ['an archive retention of 0', { ALERT_ARCHIVE_RETENTION_DAYS: '0' }, /ALERT_ARCHIVE_RETENTION_DAYS must be an integer from 1 to 3650 days; received "0"/],
+  ])('rejects %s, naming the setting, rule and value', (_what, settings, message) => {
+    expect(() => loadConfig(settings)).toThrow(message);
+  });
+});

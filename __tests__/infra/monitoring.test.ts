@@ -34,6 +34,7 @@ const baseProps: MonitoringProps = {
   trailName: 'vitals-trail-dev',
   trailLogGroupName: '/vitals/dev/cloudtrail',
   webAclName: 'vitals-waf-dev',
+  alertDeadLetterQueueName: 'vitals-alerts-dlq-dev',
 };
 
 interface AlarmJson {
@@ -118,6 +119,9 @@ describe('Monitoring', () => {
     ['vitals-aurora-cpu-dev', 'AWS/RDS', 'CPUUtilization', ALARM_THRESHOLDS.auroraCpu.thresholdPercent, { DBClusterIdentifier: 'vitals-db-dev' }],
     ['vitals-aurora-free-local-storage-dev', 'AWS/RDS', 'FreeLocalStorage', ALARM_THRESHOLDS.auroraFreeLocalStorage.thresholdBytes, { DBClusterIdentifier: 'vitals-db-dev' }],
     ['vitals-aurora-deadlocks-dev', 'AWS/RDS', 'Deadlocks', ALARM_THRESHOLDS.auroraDeadlocks.thresholdDeadlocksPerSecond, { DBClusterIdentifier: 'vitals-db-dev' }],
+    ['vitals-alert-delivery-failures-dev', 'VitalsPipeline', PROCESSOR_METRICS.alertDeliveryFailures, ALARM_THRESHOLDS.alertDeliveryFailures.thresholdFailures, { Service: 'vitals-processor', Environment: 'dev' }],
+    ['vitals-alert-outbox-age-dev', 'VitalsPipeline', PROCESSOR_METRICS.alertOutboxAgeMs, ALARM_THRESHOLDS.alertOutboxAge.thresholdMilliseconds, { Service: 'vitals-processor', Environment: 'dev' }],
+    ['vitals-alert-dead-letters-dev', 'AWS/SQS', 'ApproximateNumberOfMessagesVisible', ALARM_THRESHOLDS.alertDeadLetters.thresholdMessages, { QueueName: 'vitals-alerts-dlq-dev' }],
     ['vitals-waf-blocked-requests-dev', 'AWS/WAFV2', 'BlockedRequests', ALARM_THRESHOLDS.wafBlockedRequests.thresholdRequests, { WebACL: 'vitals-waf-dev', Region: 'eu-central-2', Rule: 'ALL' }],
   ])('%s watches %s %s at its threshold constant', (name, namespace, metricName, threshold, dimensions) => {
     const alarm = alarmNamed(json, name);
@@ -291,7 +295,9 @@ describe('Monitoring and the processor agree on metrics', () => {
   // only by namespace, name and its exact dimension set.
   const lines: string[] = [];
   const metrics = new Metrics({ environment: 'dev', write: (l) => lines.push(l) });
-  for (const name of ['EventsProcessed', 'DeadLetters', 'AlertsRaised', 'DuplicatesSkipped', 'LeaseLosses', 'ShardsExpiredUnread', 'LeaseCycleFailures', 'BatchRetries', 'KinesisRetries', 'KmsThrottles'] as const) metrics.count(name);
+  for (const name of ['EventsProcessed', 'DeadLetters', 'AlertsRaised', 'DuplicatesSkipped', 'LeaseLosses', 'ShardsExpiredUnread', 'LeaseCycleFailures', 'BatchRetries', 'KinesisRetries', 'KmsThrottles', 'AlertsDelivered', 'AlertDeliveryFailures', 'AlertsEscalated'] as const) metrics.count(name);
+  metrics.observe('AlertDeliveryLatencyMs', 40);
+  metrics.observe('AlertOutboxAgeMs', 0);
   metrics.observe('BatchLatencyMs', 12);
   metrics.observe('MillisBehindLatest', 300);
   metrics.flush();

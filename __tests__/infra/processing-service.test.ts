@@ -541,3 +541,30 @@ if (!canValidate) {
   });
 });
 
+
+describe('ProcessingService: the alert bus (issue 12)', () => {
+  const busArn = `arn:aws:events:${REGION}:123456789012:event-bus/vitals-alerts-test`;
+  const withBus = (): { containers: ContainerDefinition[]; statements: Array<{ sid?: string; actions?: string[]; resources?: string[] }> } => {
+    const out = JSON.parse(synthWith({ alertEventBus: { name: 'vitals-alerts-test', arn: busArn } })) as SynthesizedStack;
+    const definition = Object.values(out.resource.aws_ecs_task_definition).find((t) => t.family === 'vitals-processor-test');
+    const docs = Object.values(out.data.aws_iam_policy_document) as Array<{ statement?: Array<{ sid?: string; actions?: string[]; resources?: string[] }> }>;
+    return { containers: JSON.parse(String(definition?.container_definitions)) as ContainerDefinition[], statements: docs.flatMap((d) => d.statement ?? []) };
+  };
+
+  test('with a bus, the processor gets ALERT_EVENT_BUS_NAME (the name its config reads) and PutEvents on that bus only', () => {
+    const { containers: [c], statements } = withBus();
+    expect(envOf(c).ALERT_EVENT_BUS_NAME).toBe('vitals-alerts-test');
+    const publish = statements.filter((s) => (s.actions ?? []).some((a) => a.startsWith('events:')));
+    expect(publish).toEqual([expect.objectContaining({ sid: 'AlertPublish', actions: ['events:PutEvents'], resources: [busArn] })]);
+  });
+
+  test('without a bus, no relay variable and no events permission (transitions wait in the outbox)', () => {
+    const [c] = containers('vitals-processor-test');
+    expect(envOf(c).ALERT_EVENT_BUS_NAME).toBeUndefined();
+    expect(inlineStatementsOf(parsed, stack.processing.taskRole).some((s) => (s.actions ?? []).some((a) => a.startsWith('events:')))).toBe(false);
+  });
+
+  test('an alert bus ARN that is not an event bus is rejected with its value', () => {
+    expect(() => synthWith({ alertEventBus: { name: 'x', arn: 'arn:aws:sns:eu-central-2:123456789012:x' } })).toThrow(/alertEventBus.arn must be an EventBridge event bus ARN; received "arn:aws:sns/);
+  });
+});

@@ -91,6 +91,14 @@ describe('encryption and retention sweep over the pipeline stack', () => {
     expect(vaults.length).toBe(1);
     for (const v of vaults) expect(v.kms_key_arn).toMatch(CMK);
 
+    // The alert bus and its dead-letter queue (the topics are checked above with every topic).
+    const buses = ofType(dev, 'aws_cloudwatch_event_bus');
+    expect(buses.length).toBe(1);
+    for (const b of buses) expect(b.kms_key_identifier).toMatch(CMK);
+    const queues = ofType(dev, 'aws_sqs_queue');
+    expect(queues.length).toBeGreaterThanOrEqual(1);
+    for (const q of queues) expect(q.kms_master_key_id).toMatch(CMK);
+
     // Secrets created directly (none today: the master secret is RDS-managed, checked above).
     for (const s of ofType(dev, 'aws_secretsmanager_secret')) expect(s.kms_key_id).toMatch(CMK);
   });
@@ -116,7 +124,8 @@ describe('encryption and retention sweep over the pipeline stack', () => {
 
   it('rotates every encryption key and gives every key its environment\'s deletion window', () => {
     const keys = ofType(dev, 'aws_kms_key');
-    expect(keys.length).toBe(6);
+    // data, logs, phi, dead-letter, backup, patient HMAC, alerts
+    expect(keys.length).toBe(7);
     for (const k of keys) {
       if (k.key_usage === 'GENERATE_VERIFY_MAC') expect(k.enable_key_rotation).toBe(false); // AWS cannot rotate HMAC keys
       else expect(k.enable_key_rotation).toBe(true);

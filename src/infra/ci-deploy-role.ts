@@ -108,6 +108,8 @@ export const PLAN_READ_ACTIONS: readonly string[] = [
   'logs:ListTagsForResource', 'logs:ListTagsLogGroup', 'logs:GetDataProtectionPolicy', 'logs:GetLogDelivery', 'logs:ListLogDeliveries',
   'cloudwatch:DescribeAlarms', 'cloudwatch:GetDashboard', 'cloudwatch:ListTagsForResource',
   'sns:GetTopicAttributes', 'sns:GetSubscriptionAttributes', 'sns:ListSubscriptionsByTopic', 'sns:ListTagsForResource',
+  'events:DescribeEventBus', 'events:DescribeRule', 'events:ListTargetsByRule', 'events:DescribeArchive', 'events:ListTagsForResource',
+  'sqs:GetQueueAttributes', 'sqs:GetQueueUrl', 'sqs:ListQueueTags',
   'apigateway:GET',
   'wafv2:GetWebACL', 'wafv2:GetWebACLForResource', 'wafv2:GetLoggingConfiguration', 'wafv2:ListTagsForResource', 'wafv2:ListResourcesForWebACL',
   'cloudtrail:DescribeTrails', 'cloudtrail:GetTrail', 'cloudtrail:GetTrailStatus', 'cloudtrail:GetEventSelectors',
@@ -194,7 +196,7 @@ export const DEPLOY_KMS_KEY_ACTIONS: readonly string[] = [
  * so the CI can never decrypt anything itself.
  */
 export const DEPLOY_KMS_VIA_SERVICE_ACTIONS: readonly string[] = ['kms:CreateGrant', 'kms:RetireGrant', 'kms:GenerateDataKey', 'kms:Decrypt', 'kms:Encrypt'];
-export const KMS_VIA_SERVICES: readonly string[] = ['rds', 'secretsmanager', 'kinesis', 'ecr', 'backup', 'logs', 'sns'];
+export const KMS_VIA_SERVICES: readonly string[] = ['rds', 'secretsmanager', 'kinesis', 'ecr', 'backup', 'logs', 'sns', 'sqs', 'events'];
 /** Tag changes on keys, under the same rule as EC2 tags. */
 export const DEPLOY_KMS_TAG_ACTIONS: readonly string[] = ['kms:TagResource', 'kms:UntagResource'];
 export const DEPLOY_KMS_ALIAS_ACTIONS: readonly string[] = ['kms:CreateAlias', 'kms:DeleteAlias', 'kms:UpdateAlias'];
@@ -248,6 +250,16 @@ export const DEPLOY_CLOUDWATCH_ACTIONS: readonly string[] = [
 export const DEPLOY_SNS_ACTIONS: readonly string[] = [
   'sns:CreateTopic', 'sns:DeleteTopic', 'sns:SetTopicAttributes', 'sns:Subscribe', 'sns:Unsubscribe',
   'sns:SetSubscriptionAttributes', 'sns:TagResource', 'sns:UntagResource',
+];
+/** The alert bus, its rules, targets and archive (src/infra/alert-delivery.ts). */
+export const DEPLOY_EVENTS_ACTIONS: readonly string[] = [
+  'events:CreateEventBus', 'events:UpdateEventBus', 'events:DeleteEventBus', 'events:PutRule', 'events:DeleteRule',
+  'events:EnableRule', 'events:DisableRule', 'events:PutTargets', 'events:RemoveTargets', 'events:CreateArchive',
+  'events:UpdateArchive', 'events:DeleteArchive', 'events:TagResource', 'events:UntagResource',
+];
+/** The alert bus's dead-letter queue. */
+export const DEPLOY_SQS_ACTIONS: readonly string[] = [
+  'sqs:CreateQueue', 'sqs:DeleteQueue', 'sqs:SetQueueAttributes', 'sqs:TagQueue', 'sqs:UntagQueue',
 ];
 /**
  * API Gateway authorises by HTTP verb on resource paths; ids are random, so the Environment tag is the
@@ -695,7 +707,7 @@ function deployPolicies(c: PolicyContext, env: string): PolicySpec[] {
     },
     {
       suffix: 'observability',
-      description: `Log groups, alarms, dashboard, alarm topic, audit trail and bucket of ${env}`,
+      description: `Log groups, alarms, dashboard, alarm and alert topics, audit trail and bucket of ${env}`,
       statements: [
         { Sid: 'LogsOwnGroups', Effect: 'Allow', Action: DEPLOY_LOGS_ACTIONS, Resource: logGroups },
         { Sid: 'LogsOwnExecutionLogGroups', Effect: 'Allow', Action: DEPLOY_LOGS_ACTIONS.filter((a) => a !== 'logs:CreateLogGroup'), Resource: executionLogGroups, Condition: tagged },
@@ -722,6 +734,15 @@ function deployPolicies(c: PolicyContext, env: string): PolicySpec[] {
           Action: DEPLOY_S3_OBJECT_ACTIONS,
           Resource: [`arn:${c.partition}:s3:::${c.prefix}-*-${env}/*`, `arn:${c.partition}:s3:::${c.prefix}-*-${env}-*/*`],
         }]),
+      ],
+    },
+    {
+      suffix: 'alerts',
+      description: `Alert event bus, its rules, targets and archive, and its dead-letter queue of ${env}`,
+      statements: [
+        // Rules of a custom bus are `rule/<bus>/<rule>`: `rule/vitals-*-<env>` covers the alert bus's.
+        { Sid: 'EventsOwnBusRulesArchive', Effect: 'Allow', Action: DEPLOY_EVENTS_ACTIONS, Resource: ['event-bus/', 'rule/', 'archive/'].flatMap((kind) => named('events', kind)) },
+        { Sid: 'SqsOwnQueues', Effect: 'Allow', Action: DEPLOY_SQS_ACTIONS, Resource: named('sqs', '') },
       ],
     },
     {

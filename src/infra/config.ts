@@ -81,6 +81,46 @@ export interface StateBackendSettings {
   readonly region: string;
 }
 
+/** NEWS2 clinical-response bands carried as `detail.severity` (src/schema/alert-event.v1.schema.json). */
+export const ALERT_SEVERITIES = ['low-medium', 'medium', 'high'] as const;
+export type AlertSeverity = (typeof ALERT_SEVERITIES)[number];
+
+/** SNS protocols a clinician-facing subscription may use (no plain HTTP: alerts leave over TLS only). */
+export enum AlertSubscriptionProtocol {
+  EMAIL = 'email',
+  SMS = 'sms',
+  HTTPS = 'https',
+}
+
+/** One subscriber of an alert topic. */
+export interface AlertSubscription {
+  readonly protocol: AlertSubscriptionProtocol;
+  /** E-mail address, E.164 phone number or https:// URL. */
+  readonly endpoint: string;
+  /** Only transitions in these bands (an SNS filter policy on `detail.severity`); absent: every band. */
+  readonly severities?: readonly AlertSeverity[];
+}
+
+/** The AWS side of alert delivery (src/infra/alert-delivery.ts). */
+export interface AlertSettings {
+  /**
+   * Facility id -> subscribers of that facility's topic (ALERT_SUBSCRIPTIONS). `*` stands for every
+   * facility not listed; its topic always exists, so an alert of an unlisted facility is never dropped.
+   */
+  readonly facilities: Readonly<Record<string, readonly AlertSubscription[]>>;
+  /** Escalation routing name (the processor's ALERT_ESCALATION_TARGETS) -> subscribers (ALERT_ESCALATION_SUBSCRIPTIONS). */
+  readonly escalationTargets: Readonly<Record<string, readonly AlertSubscription[]>>;
+  /** Days the bus archive keeps every alert transition for replay (ALERT_ARCHIVE_RETENTION_DAYS). */
+  readonly archiveRetentionDays: number;
+}
+
+/** Facility ids and escalation names become topic and rule names (EventBridge rule names: at most 64 characters). */
+export const ALERT_ROUTING_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,31}$/;
+export const ALERT_ARCHIVE_RETENTION_DAYS_MIN = 1;
+export const ALERT_ARCHIVE_RETENTION_DAYS_MAX = 3650;
+/** The processor's default escalation tiers (src/alerts/escalation.ts DEFAULT_ESCALATION_TARGETS). */
+export const DEFAULT_ALERT_ESCALATION_TARGETS = ['escalation-tier-1', 'escalation-tier-2'] as const;
+
 export interface AppConfig {
   readonly project: string;
   /** Environment suffix carried by every physical name. */
@@ -123,6 +163,8 @@ export interface AppConfig {
   readonly keyAdminArns: readonly string[];
   /** Roles that may decrypt patient ids in an emergency (BREAK_GLASS_ROLE_ARNS; none by default). */
   readonly breakGlassRoleArns: readonly string[];
+  /** Alert delivery on AWS: the bus's topics, their subscribers and the archive. */
+  readonly alerts: AlertSettings;
 }
 
 export interface Hl7Settings {
@@ -182,6 +224,11 @@ export const SETTINGS = {
   HL7_LOCAL_TIME_ZONE: '',
   KEY_ADMIN_ARNS: '',
   BREAK_GLASS_ROLE_ARNS: '',
+  /** JSON {"<facility id>|*": [{"protocol": "email|sms|https", "endpoint": "...", "severities": [...]}]}. */
+  ALERT_SUBSCRIPTIONS: '{}',
+  /** JSON {"<escalation routing name>": [subscription, ...]}; one topic per name. */
+  ALERT_ESCALATION_SUBSCRIPTIONS: JSON.stringify(Object.fromEntries(DEFAULT_ALERT_ESCALATION_TARGETS.map((t) => [t, []]))),
+  ALERT_ARCHIVE_RETENTION_DAYS: '90',
 } as const;
 export type SettingName = keyof typeof SETTINGS;
 
@@ -324,6 +371,10 @@ export function loadConfig(source: SettingsSource): AppConfig {
   const vaultLockRaw = raw('BACKUP_VAULT_LOCK') || String(production);
   if (vaultLockRaw !== 'true' && vaultLockRaw !== 'false') fail('BACKUP_VAULT_LOCK', 'must be true or false (empty: true in production, false elsewhere)', raw('BACKUP_VAULT_LOCK'));
 
+  const alertFacilities = alertSubscriptionMap(raw('ALERT_SUBSCRIPTIONS'), true, (rule, value) => fail('ALERT_SUBSCRIPTIONS', rule, value));
+  const alertEscalations = alertSubscriptionMap(raw('ALERT_ESCALATION_SUBSCRIPTIONS'), false, (rule, value) => fail('ALERT_ESCALATION_SUBSCRIPTIONS', rule, value));
+  const alertArchiveRetentionDays = number('ALERT_ARCHIVE_RETENTION_DAYS', `must be an integer from ${ALERT_ARCHIVE_RETENTION_DAYS_MIN} to ${ALERT_ARCHIVE_RETENTION_DAYS_MAX} days`, (n) => n >= ALERT_ARCHIVE_RETENTION_DAYS_MIN && n <= ALERT_ARCHIVE_RETENTION_DAYS_MAX);
+
   if (violations.length > 0) throw new ConfigError(violations);
 
   return {
@@ -354,6 +405,11 @@ export function loadConfig(source: SettingsSource): AppConfig {
     },
     keyAdminArns,
     breakGlassRoleArns,
+    alerts: {
+      facilities: { '*': [], ...alertFacilities },
+      escalationTargets: alertEscalations,
+      archiveRetentionDays: alertArchiveRetentionDays,
+    },
     hl7: { allowedPrincipals: hl7Principals, clientCidrs: hl7Cidrs, ...(hl7TimeZone !== '' ? { localTimeZone: hl7TimeZone } : {}) },
     state: {
       bucket,
@@ -362,6 +418,81 @@ export function loadConfig(source: SettingsSource): AppConfig {
       region,
     },
   };
+}
+
+const E164_PATTERN = /^\+[1-9][0-9]{6,14}$/;
+
+/**
+ * Parses a JSON map of routing name -> subscriptions (ALERT_SUBSCRIPTIONS, ALERT_ESCALATION_SUBSCRIPTIONS),
+ * reporting every problem through `fail` (the caller adds the setting's name).
+ */
+function alertSubscriptionMap(
+  text: string,
+  allowWildcard: boolean,
+  fail: (rule: string, value: string) => void,
+): Record<string, AlertSubscription[]> {
+  const shape = '{"<name>": [{"protocol": "email" | "sms" | "https", "endpoint": "...", "severities": ["high", ...]}]}';
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    fail(`must be JSON ${shape}`, text);
+    return {};
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+    fail(`must be a JSON object ${shape}`, text);
+    return {};
+  }
+  const out: Record<string, AlertSubscription[]> = {};
+  const slugs = new Map<string, string>();
+  for (const [name, list] of Object.entries(parsed as Record<string, unknown>)) {
+    if (!(allowWildcard && name === '*') && !ALERT_ROUTING_NAME_PATTERN.test(name)) {
+      fail(`keys must be ${allowWildcard ? 'facility ids (or *)' : 'escalation routing names'}: a letter or digit, then letters, digits, '.', '_' or '-', at most 32 characters (they name topics and rules)`, name);
+      continue;
+    }
+    // Topic names allow no '.', so '.' becomes '_': two names may not differ only there.
+    const slug = alertRoutingSlug(name);
+    const clash = slugs.get(slug);
+    if (clash !== undefined) fail(`keys must not differ only by '.' and '_' (both name the topic ${slug})`, `${clash}, ${name}`);
+    slugs.set(slug, name);
+    if (!Array.isArray(list)) {
+      fail(`["${name}"] must be a list of subscriptions ${shape}`, JSON.stringify(list));
+      continue;
+    }
+    const subscriptions: AlertSubscription[] = [];
+    for (const item of list as unknown[]) {
+      const entry = (typeof item === 'object' && item !== null ? item : {}) as Record<string, unknown>;
+      const unknownKeys = Object.keys(entry).filter((k) => !['protocol', 'endpoint', 'severities'].includes(k));
+      const protocol = entry.protocol as AlertSubscriptionProtocol;
+      const endpoint = typeof entry.endpoint === 'string' ? entry.endpoint : '';
+      const severities = entry.severities;
+      const where = `["${name}"]`;
+      if (unknownKeys.length > 0) fail(`${where} subscriptions take only protocol, endpoint and severities`, unknownKeys.join(', '));
+      if (!(Object.values(AlertSubscriptionProtocol) as string[]).includes(String(protocol))) {
+        fail(`${where} protocol must be email, sms or https`, String(entry.protocol));
+        continue;
+      }
+      const endpointOk = protocol === AlertSubscriptionProtocol.EMAIL ? /^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(endpoint)
+        : protocol === AlertSubscriptionProtocol.SMS ? E164_PATTERN.test(endpoint)
+          : /^https:\/\/[^\s/]+(\/\S*)?$/.test(endpoint);
+      if (!endpointOk) {
+        fail(`${where} ${protocol} endpoint must be ${protocol === 'email' ? 'an e-mail address' : protocol === 'sms' ? 'an E.164 phone number (+41791234567)' : 'an https:// URL'}`, endpoint);
+        continue;
+      }
+      if (severities !== undefined && (!Array.isArray(severities) || severities.length === 0 || !severities.every((v) => (ALERT_SEVERITIES as readonly unknown[]).includes(v)))) {
+        fail(`${where} severities must be a non-empty list of ${ALERT_SEVERITIES.join(', ')}`, JSON.stringify(severities));
+        continue;
+      }
+      subscriptions.push({ protocol, endpoint, ...(severities !== undefined ? { severities: [...new Set(severities as AlertSeverity[])] } : {}) });
+    }
+    out[name] = subscriptions;
+  }
+  return out;
+}
+
+/** The part of a topic or rule name a facility id or escalation name becomes (`.` is not allowed there). */
+export function alertRoutingSlug(name: string): string {
+  return name === '*' ? 'other-facilities' : name.replace(/\./g, '_');
 }
 
 function isIanaTimeZone(name: string): boolean {

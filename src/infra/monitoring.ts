@@ -36,6 +36,11 @@ export const PROCESSOR_METRICS = {
   batchRetries: 'BatchRetries',
   kinesisRetries: 'KinesisRetries',
   kmsThrottles: 'KmsThrottles',
+  alertsDelivered: 'AlertsDelivered',
+  alertDeliveryFailures: 'AlertDeliveryFailures',
+  alertsEscalated: 'AlertsEscalated',
+  alertDeliveryLatencyMs: 'AlertDeliveryLatencyMs',
+  alertOutboxAgeMs: 'AlertOutboxAgeMs',
 } as const;
 /** The processor's EMF dimension set: `Service` (its name) and `Environment`. */
 export const PROCESSOR_SERVICE_DIMENSION_VALUE = 'vitals-processor';
@@ -84,6 +89,13 @@ export enum TreatMissingData {
  *   account's KMS quota (shared by every service in the region) is exhausted.
  * - WAF: 100 blocked requests in 5 min from authenticated hospital clients is an attack or a broken
  *   client, worth a look either way.
+ * - alert delivery failures: PutEvents entries the bus refused (or could not be reached for) in each of
+ *   3 consecutive minutes: one throttle heals on the relay's next try (0.5 s backoff), three minutes
+ *   of failures mean clinicians are not being told.
+ * - alert outbox age 30 s (issue 12): the oldest transition not yet accepted by the bus; the relay
+ *   delivers within a second when healthy, so half a minute is a relay that is not delivering.
+ * - alert dead letters: every message in the queue is an alert EventBridge gave up delivering to a
+ *   topic (after an hour of retries) or could not encrypt: alarm on the first.
  */
 export const ALARM_THRESHOLDS = {
   kinesisIteratorAge: { thresholdMilliseconds: 60_000, periodSeconds: 60, evaluationPeriods: 5 },
@@ -107,6 +119,9 @@ export const ALARM_THRESHOLDS = {
   cloudTrailDelivery: { thresholdEvents: 1, periodSeconds: 3600, evaluationPeriods: 1 },
   cloudTrailLoggingChanged: { thresholdEvents: 1, periodSeconds: 300, evaluationPeriods: 1 },
   wafBlockedRequests: { thresholdRequests: 100, periodSeconds: 300, evaluationPeriods: 1 },
+  alertDeliveryFailures: { thresholdFailures: 1, periodSeconds: 60, evaluationPeriods: 3 },
+  alertOutboxAge: { thresholdMilliseconds: 30_000, periodSeconds: 60, evaluationPeriods: 1 },
+  alertDeadLetters: { thresholdMessages: 1, periodSeconds: 60, evaluationPeriods: 1 },
 } as const;
 
 export type AlarmId = keyof typeof ALARM_THRESHOLDS;
@@ -134,6 +149,9 @@ const ALARM_SLUGS: Readonly<Record<AlarmId, string>> = {
   cloudTrailDelivery: 'cloudtrail-delivery',
   cloudTrailLoggingChanged: 'cloudtrail-logging-changed',
   wafBlockedRequests: 'waf-blocked-requests',
+  alertDeliveryFailures: 'alert-delivery-failures',
+  alertOutboxAge: 'alert-outbox-age',
+  alertDeadLetters: 'alert-dead-letters',
 };
 
 /** Log-derived metrics (metric filters) live beside the processor's, in `<namespace>/LogMetrics`. */
@@ -214,6 +232,8 @@ export interface MonitoringProps {
   readonly trailLogGroupName: string;
   /** Regional WAF web ACL name (the `WebACL` metric dimension). */
   readonly webAclName: string;
+  /** The alert bus's dead-letter queue (src/infra/alert-delivery.ts): alerts EventBridge could not deliver. */
+  readonly alertDeadLetterQueueName: string;
   /**
    * The processor's EMF namespace.
    * @default 'VitalsPipeline'
@@ -637,6 +657,39 @@ export class Monitoring extends Construct {
         runbook: 'WAF blocked-request spike',
         metric: metric('AWS/WAFV2', 'BlockedRequests', { WebACL: props.webAclName, Region: props.region, Rule: 'ALL' }, 'Sum'),
       },
+      alertDeliveryFailures: {
+        description: `Alert transitions the event bus refused or could not be reached for (EMF ${PROCESSOR_METRICS.alertDeliveryFailures}) in ${env}: clinicians are not being told`,
+        comparison: 'GreaterThanOrEqualToThreshold',
+        threshold: t.alertDeliveryFailures.thresholdFailures,
+        periodSeconds: t.alertDeliveryFailures.periodSeconds,
+        evaluationPeriods: t.alertDeliveryFailures.evaluationPeriods,
+        treatMissingData: TreatMissingData.NOT_BREACHING,
+        missingDataReason: 'emitted only when a PutEvents entry fails; the outbox-age alarm covers a relay that does not run',
+        runbook: 'Alert delivery failures',
+        metric: metric(namespace, PROCESSOR_METRICS.alertDeliveryFailures, processor, 'Sum'),
+      },
+      alertOutboxAge: {
+        description: `Oldest alert transition not yet accepted by the event bus (EMF ${PROCESSOR_METRICS.alertOutboxAgeMs}) older than ${t.alertOutboxAge.thresholdMilliseconds} ms in ${env}`,
+        comparison: 'GreaterThanThreshold',
+        threshold: t.alertOutboxAge.thresholdMilliseconds,
+        periodSeconds: t.alertOutboxAge.periodSeconds,
+        evaluationPeriods: t.alertOutboxAge.evaluationPeriods,
+        treatMissingData: TreatMissingData.BREACHING,
+        missingDataReason: 'every processor task reports the age every 10 s (0 when nothing waits); silence means no task is watching the outbox',
+        runbook: 'Alert outbox backlog',
+        metric: metric(namespace, PROCESSOR_METRICS.alertOutboxAgeMs, processor, 'Maximum'),
+      },
+      alertDeadLetters: {
+        description: `Alerts EventBridge could not deliver to their topic (after retries) or could not encrypt, waiting in ${props.alertDeadLetterQueueName}`,
+        comparison: 'GreaterThanOrEqualToThreshold',
+        threshold: t.alertDeadLetters.thresholdMessages,
+        periodSeconds: t.alertDeadLetters.periodSeconds,
+        evaluationPeriods: t.alertDeadLetters.evaluationPeriods,
+        treatMissingData: TreatMissingData.NOT_BREACHING,
+        missingDataReason: 'SQS stops reporting an empty, idle queue; a queue holding messages is active and reported',
+        runbook: 'Alert dead letters',
+        metric: metric('AWS/SQS', 'ApproximateNumberOfMessagesVisible', { QueueName: props.alertDeadLetterQueueName }, 'Maximum'),
+      },
     };
 
     const alarms = {} as Record<AlarmId, CloudwatchMetricAlarm>;
@@ -773,6 +826,16 @@ function dashboardBody(
     graph('NEWS2 alerts raised (per minute)', [
       line(namespace, PROCESSOR_METRICS.alertsRaised, processor, { stat: 'Sum', label: 'alerts raised' }),
     ]),
+    graph('Alert delivery (per minute; ages in ms, right axis)', [
+      line(namespace, PROCESSOR_METRICS.alertsDelivered, processor, { stat: 'Sum', label: 'transitions delivered' }),
+      line(namespace, PROCESSOR_METRICS.alertsEscalated, processor, { stat: 'Sum', label: 'escalated' }),
+      line(namespace, PROCESSOR_METRICS.alertDeliveryFailures, processor, { stat: 'Sum', label: 'delivery failures' }),
+      line('AWS/SQS', 'ApproximateNumberOfMessagesVisible', { QueueName: props.alertDeadLetterQueueName }, { stat: 'Maximum', label: 'dead letters (queue)' }),
+      line(namespace, PROCESSOR_METRICS.alertOutboxAgeMs, processor, { stat: 'Maximum', label: 'outbox age (max)', yAxis: 'right' }),
+      line(namespace, PROCESSOR_METRICS.alertDeliveryLatencyMs, processor, { stat: 'p99', label: 'delivery latency p99', yAxis: 'right' }),
+    ], {
+      annotations: { horizontal: [{ label: 'outbox age alarm', value: ALARM_THRESHOLDS.alertOutboxAge.thresholdMilliseconds, yAxis: 'right' }] },
+    }),
     graph('Database load', [
       line('AWS/RDS', 'ServerlessDatabaseCapacity', db, { stat: 'Maximum', label: 'ACUs' }),
       line('AWS/RDS', 'CPUUtilization', db, { stat: 'Maximum', label: 'CPU %', yAxis: 'right' }),

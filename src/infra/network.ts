@@ -26,6 +26,7 @@ export const INTERFACE_ENDPOINTS = {
   'ecr.api': 'ECR API (image manifest for the pull)',
   'ecr.dkr': 'ECR Docker registry (image pull)',
   secretsmanager: 'Secrets Manager (master secret injected into the migration task)',
+  events: 'EventBridge PutEvents (processor: the alert outbox relay)',
 } as const;
 export type InterfaceEndpointName = keyof typeof INTERFACE_ENDPOINTS;
 

@@ -27,7 +27,7 @@ export const boundaryPolicyArn = (partition: string, accountId: string, prefix: 
 export const BOUNDARY_ALLOWED_SERVICES: readonly string[] = [
   'kinesis', 'kms', 'logs', 'cloudwatch', 'rds', 'rds-db', 'secretsmanager', 'ecr', 's3', 'sns', 'backup', 'backup-storage',
   'tag', 'ec2', 'ecs', 'elasticloadbalancing', 'apigateway', 'execute-api', 'ssmmessages', 'xray', 'dynamodb', 'storagegateway',
-  'elasticfilesystem', 'fsx', 'redshift', 'cloudformation', 'ssm', 'glacier',
+  'elasticfilesystem', 'fsx', 'redshift', 'cloudformation', 'ssm', 'glacier', 'events', 'sqs',
 ];
 
 /** IAM changes no workload makes: every one of them could widen a role. */

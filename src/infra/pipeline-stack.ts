@@ -1,5 +1,6 @@
 import { Construct } from 'constructs';
 import { Fn, Lazy, TerraformOutput, TerraformVariable } from 'cdktf';
+import { AlertDelivery } from './alert-delivery';
 import { AuditTrail } from './audit-trail';
 import { VitalsStack } from './base-stack';
 import { AppConfig, ObjectLockMode } from './config';
@@ -37,6 +38,7 @@ export class PipelineStack extends VitalsStack {
   readonly hl7CertificateVariable: TerraformVariable;
   readonly hl7: Hl7Gateway;
   readonly fhir: FhirReadApi;
+  readonly alerts: AlertDelivery;
 
   constructor(scope: Construct, config: AppConfig) {
     super(scope, pipelineStackId(config.environment), config);
@@ -104,6 +106,19 @@ export class PipelineStack extends VitalsStack {
       production,
     });
 
+    // The alert bus, its topics, archive and dead-letter queue (issue 12): the processor publishes to it.
+    this.alerts = new AlertDelivery(this, 'Alerts', {
+      environment,
+      region,
+      partition,
+      accountId,
+      production,
+      keyAdminArns: config.keyAdminArns,
+      facilities: config.alerts.facilities,
+      escalationTargets: config.alerts.escalationTargets,
+      archiveRetentionDays: config.alerts.archiveRetentionDays,
+    });
+
     this.processing = new ProcessingService(this, 'Processing', {
       environment,
       region,
@@ -131,6 +146,7 @@ export class PipelineStack extends VitalsStack {
       deadLetterKeyArn: this.keys.deadLetter.arn,
       hmacKeyArn: this.keys.patientHmac.arn,
       ephemeralStorageKeyArn: this.keys.data.arn,
+      alertEventBus: { name: this.alerts.bus.name, arn: this.alerts.bus.arn },
     });
 
     let fhir: FhirReadApi | undefined;
@@ -213,6 +229,7 @@ export class PipelineStack extends VitalsStack {
       trailName: this.audit.trailName,
       trailLogGroupName: this.audit.logGroup.name,
       webAclName: this.api.webAcl.name,
+      alertDeadLetterQueueName: this.alerts.deadLetterQueue.name,
     });
 
     this.hl7CertificateVariable = new TerraformVariable(this, HL7_CERTIFICATE_VARIABLE, {
@@ -302,6 +319,19 @@ export class PipelineStack extends VitalsStack {
     out('fhir_base_url', this.fhir.baseUrl, 'FHIR R4 read API base (GET <base>/Observation?patient=Patient/<pseudonym>; AWS_IAM + x-api-key)');
     out('ecs_fhir_service_name', this.fhir.serviceName, 'FHIR read API ECS service');
     out('fhir_log_group_name', this.fhir.logGroupName, 'FHIR read API logs');
+    out('alert_event_bus_name', this.alerts.bus.name, 'EventBridge bus of alert transitions (ALERT_EVENT_BUS_NAME of the processor)');
+    out('alert_event_bus_arn', this.alerts.bus.arn, 'EventBridge bus of alert transitions: add rules here for new consumers');
+    out('alert_archive_name', this.alerts.archive.name, 'archive of every alert transition (aws events start-replay)');
+    out('alert_dead_letter_queue_url', this.alerts.deadLetterQueue.url, 'alerts EventBridge could not deliver (docs/runbook.md "Alert dead letters")');
+    out('kms_alerts_key_arn', this.alerts.key.arn, 'key of the alert bus, topics and dead-letter queue');
+    new TerraformOutput(this, 'alert_facility_topic_arns', {
+      value: Object.fromEntries(Object.entries(this.alerts.facilityRoutes).map(([facility, r]) => [facility, r.topic.arn])),
+      description: 'facility id (* = every facility not listed) -> SNS topic of its alert transitions (subscribe pagers and integrations here)',
+    });
+    new TerraformOutput(this, 'alert_escalation_topic_arns', {
+      value: Object.fromEntries(Object.entries(this.alerts.escalationRoutes).map(([target, r]) => [target, r.topic.arn])),
+      description: 'escalation routing name -> SNS topic of the escalations to it',
+    });
     out('subnet_csv', Fn.join(',', this.network.subnetIds), 'private subnets, comma-separated (aws ecs run-task --network-configuration)');
   }
 }

@@ -26,6 +26,7 @@ import {
   LOG_RETENTION_DAYS_ALLOWED, STREAM_RETENTION_HOURS_MAX, STREAM_RETENTION_HOURS_MIN,
 } from './config';
 import { isKnown, PropProblems } from './prop-problems';
+import { ALERT_PUBLISH_ACTIONS } from './alert-delivery';
 
 /** What the construct needs from the stream construct. */
 export interface ProcessingStreamRef {
@@ -102,6 +103,11 @@ export interface ProcessingServiceProps {
    * name from `ProcessingService.clusterName`).
    */
   readonly ephemeralStorageKeyArn: string;
+  /**
+   * The alert bus the outbox relay publishes to (`ALERT_EVENT_BUS_NAME`; `events:PutEvents` on this ARN
+   * only). Unset: no relay runs and alert transitions wait in the outbox (the outbox-age alarm fires).
+   */
+  readonly alertEventBus?: { readonly name: string; readonly arn: string };
   /**
    * Tasks at rest; also the autoscaling minimum. Two keep a consumer running while one is replaced.
    * @default 2
@@ -248,6 +254,7 @@ function validate(id: string, props: ProcessingServiceProps): void {
   p.arn('hmacKeyArn', props.hmacKeyArn, 'kms');
   p.arn('ephemeralStorageKeyArn', props.ephemeralStorageKeyArn, 'kms');
   p.arn('stream.arn', stream.arn, 'kinesis');
+  if (props.alertEventBus) p.check(/^arn:aws[a-z-]*:events:[^:]+:[^:]*:event-bus\/.+$/.test(props.alertEventBus.arn), 'alertEventBus.arn', 'must be an EventBridge event bus ARN', props.alertEventBus.arn);
   p.arn('stream.keyArn', stream.keyArn, 'kms');
   p.arn('database.masterSecretArn', database.masterSecretArn, 'secretsmanager');
   p.arn('database.secretKeyArn', database.secretKeyArn, 'kms');
@@ -403,6 +410,9 @@ export class ProcessingService extends Construct {
       { sid: 'PhiEnvelope', actions: [...PHI_KEY_ACTIONS], resources: [props.phiKeyArn] },
       { sid: 'DeadLetterEnvelope', actions: [...PHI_KEY_ACTIONS], resources: [props.deadLetterKeyArn] },
       { sid: 'PatientPseudonym', actions: [...HMAC_KEY_ACTIONS], resources: [props.hmacKeyArn] },
+      // The outbox relay (src/processor/alert-delivery.ts) publishes to this one bus. EventBridge uses
+      // the bus's key itself (its key policy), so the task needs no KMS permission for it.
+      ...(props.alertEventBus ? [{ sid: 'AlertPublish', actions: [...ALERT_PUBLISH_ACTIONS], resources: [props.alertEventBus.arn] }] : []),
     ]);
 
     // ---- Task definitions -----------------------------------------------------------------
@@ -454,6 +464,7 @@ export class ProcessingService extends Construct {
         DEAD_LETTER_KMS_KEY_ARN: props.deadLetterKeyArn,
         HEALTH_PORT: String(HEALTH_PORT),
         LOG_LEVEL: props.logLevel ?? LogLevel.INFO,
+        ...(props.alertEventBus ? { ALERT_EVENT_BUS_NAME: props.alertEventBus.name } : {}),
       }),
       healthCheck: {
         command: ['CMD', ...HEALTHCHECK_COMMAND],

@@ -86,6 +86,7 @@ export const IAM_PREFIX: Readonly<Record<string, string>> = {
   'CloudWatch Logs': 'logs',
   DynamoDB: 'dynamodb',
   EC2: 'ec2',
+  EventBridge: 'events',
   ECR: 'ecr',
   ECS: 'ecs',
   IAM: 'iam',
@@ -95,6 +96,7 @@ export const IAM_PREFIX: Readonly<Record<string, string>> = {
   S3: 's3',
   'Secrets Manager': 'secretsmanager',
   SNS: 'sns',
+  SQS: 'sqs',
   STS: 'sts',
   WAFV2: 'wafv2',
 };

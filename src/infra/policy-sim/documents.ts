@@ -72,6 +72,14 @@ const RESOLVERS: Record<string, AttributeResolver> = {
   aws_cloudtrail: (c, _id, d) => ({ arn: regional(d, 'cloudtrail', `trail/${String(c.name)}`), name: String(c.name) }),
   aws_ecs_cluster: (c, _id, d) => ({ arn: regional(d, 'ecs', `cluster/${String(c.name)}`), name: String(c.name) }),
   aws_backup_vault: (c, _id, d) => ({ arn: regional(d, 'backup', `backup-vault:${String(c.name)}`), name: String(c.name) }),
+  aws_cloudwatch_event_bus: (c, _id, d) => ({ arn: regional(d, 'events', `event-bus/${String(c.name)}`), name: String(c.name) }),
+  aws_cloudwatch_event_archive: (c, _id, d) => ({ arn: regional(d, 'events', `archive/${String(c.name)}`), name: String(c.name) }),
+  aws_sqs_queue: (c, _id, d) => ({
+    arn: regional(d, 'sqs', String(c.name)),
+    name: String(c.name),
+    url: `https://sqs.${d.region}.amazonaws.com/${d.accountId}/${String(c.name)}`,
+    id: `https://sqs.${d.region}.amazonaws.com/${d.accountId}/${String(c.name)}`,
+  }),
   aws_api_gateway_rest_api: (_c, id, d) => ({ id, execution_arn: regional(d, 'execute-api', id) }),
 };
 

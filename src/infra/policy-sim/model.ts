@@ -57,6 +57,8 @@ export function modelOf(stacks: Readonly<Record<string, TerraformJson>>, base: D
     resourcePolicy('aws_s3_bucket_policy', 'policy', (r) => `arn:${partition}:s3:::${String(r.bucket)}`);
     resourcePolicy('aws_sns_topic_policy', 'policy', (r) => String(r.arn));
     resourcePolicy('aws_kinesis_resource_policy', 'policy', (r) => String(r.resource_arn));
+    // A queue policy names its queue by URL (https://sqs.<region>.amazonaws.com/<account>/<name>): keyed by the queue's ARN.
+    resourcePolicy('aws_sqs_queue_policy', 'policy', (r) => String(r.queue_url).replace(/\.url\}$/, '.arn}'));
   }
 
   const roles: Record<string, RoleModel> = {};

@@ -81,6 +81,42 @@ export class PolicySimulator {
     return { decision: result.overallResult };
   }
 
+  /**
+   * The decision for an AWS service principal (`events.amazonaws.com`) calling `request` on a resource
+   * of this account: only the resource's policy (key, topic, queue) can allow a service principal.
+   */
+  async evaluateService(servicePrincipal: string, request: SimRequest): Promise<SimOutcome> {
+    const resourcePolicy = resourcePolicyFor(this.model, request.resource);
+    const result = await runSimulation({
+      request: {
+        principal: servicePrincipal,
+        action: request.action,
+        resource: { resource: request.resource, accountId: this.deployment.accountId },
+        contextVariables: {
+          'aws:RequestedRegion': this.deployment.region,
+          'aws:SecureTransport': 'true',
+          'aws:PrincipalServiceName': servicePrincipal,
+          ...(request.context as Record<string, string | string[]> | undefined),
+        },
+      },
+      identityPolicies: [],
+      ...(resourcePolicy ? { resourcePolicy } : {}),
+      serviceControlPolicies: [],
+      resourceControlPolicies: [],
+    }, { simulationMode: 'Strict' });
+    if (result.resultType === 'error') return { decision: 'ImplicitlyDenied', errors: JSON.stringify(result.errors) };
+    return { decision: result.overallResult };
+  }
+
+  /** Throws unless the service principal's call is allowed (or, with `expected`, has that decision); counts it. */
+  async expectService(servicePrincipal: string, request: SimRequest, expected: Decision | 'Denied'): Promise<void> {
+    const outcome = await this.evaluateService(servicePrincipal, request);
+    if (outcome.errors) throw new Error(`simulation of ${servicePrincipal} ${describe(request)} failed: ${outcome.errors}`);
+    const ok = expected === 'Denied' ? outcome.decision !== 'Allowed' : outcome.decision === expected;
+    if (!ok) throw new Error(`expected ${servicePrincipal} ${describe(request)} to be ${expected}; got ${outcome.decision}`);
+    this.count(servicePrincipal, outcome.decision === 'Allowed' ? 'allowed' : 'denied');
+  }
+
   /** Throws unless the call is allowed; counts it. */
   async expectAllowed(roleName: string, request: SimRequest): Promise<void> {
     const outcome = await this.evaluate(roleName, request);

@@ -36,7 +36,8 @@ test('the first run applies every migration and creates partitions', () => {
   expect(firstRun).toMatch(/0005_dead-letter-requeue/);
   expect(firstRun).toMatch(/0006_alert-outbox/);
   expect(firstRun).toMatch(/0007_requeue-requests/);
-  expect(firstRun).toMatch(/migrations applied: 7; partitions created: [1-9]\d*/);
+  expect(firstRun).toMatch(/0008_compact-observations/);
+  expect(firstRun).toMatch(/migrations applied: 8; partitions created: [1-9]\d*/);
 });
 
 test('a second run changes nothing', async () => {
@@ -44,14 +45,12 @@ test('a second run changes nothing', async () => {
   expect(out).toMatch(/migrations applied: 0; partitions created: 0/);
 });
 
-test('observations and scores are range-partitioned by observation time with a default partition', async () => {
+test('observations (with their scores) are range-partitioned by observation time with a default partition', async () => {
   const { rows } = await admin.query(
     `SELECT c.relname, pg_get_partkeydef(c.oid) AS key FROM pg_partitioned_table p JOIN pg_class c ON c.oid = p.partrelid ORDER BY 1`,
   );
-  expect(rows).toEqual([
-    { relname: 'news2_scores', key: 'RANGE (observed_at)' },
-    { relname: 'observations', key: 'RANGE (observed_at)' },
-  ]);
+  expect(rows).toEqual([{ relname: 'observations', key: 'RANGE (observed_at)' }]);
+  expect((await admin.query(`SELECT relkind FROM pg_class WHERE relname = 'news2_scores'`)).rows).toEqual([{ relkind: 'v' }]);
   const parts = await admin.query(`SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = 'observations'::regclass`);
   const names = parts.rows.map((r) => r.relname as string);
   expect(names).toContain('observations_default');
@@ -62,10 +61,10 @@ test('observations and scores are range-partitioned by observation time with a d
 
 test('an event id is stored once in event_ids however often it is inserted', async () => {
   const id = '6f1c1e2a-1111-4222-8333-944445555666';
-  await processor.query(`INSERT INTO event_ids (event_id, observed_at) VALUES ($1, now()) ON CONFLICT DO NOTHING`, [id]);
-  const again = await processor.query(`INSERT INTO event_ids (event_id, observed_at) VALUES ($1, now() - interval '1 day') ON CONFLICT DO NOTHING`, [id]);
+  await processor.query(`INSERT INTO event_ids (event_id) VALUES ($1) ON CONFLICT DO NOTHING`, [id]);
+  const again = await processor.query(`INSERT INTO event_ids (event_id) VALUES ($1) ON CONFLICT DO NOTHING`, [id]);
   expect(again.rowCount).toBe(0);
-  await expect(processor.query(`INSERT INTO event_ids (event_id, observed_at) VALUES ($1, now())`, [id])).rejects.toThrow(/duplicate key/);
+  await expect(processor.query(`INSERT INTO event_ids (event_id) VALUES ($1)`, [id])).rejects.toThrow(/duplicate key/);
 });
 
 test('dead letters accept the reason unprocessable and no reason outside the documented set', async () => {
@@ -115,14 +114,13 @@ test('the processor role cannot read the migrations table', async () => {
 
 test('the processor keeps partitions ahead through the one definer function', async () => {
   const { rows } = await processor.query('SELECT ensure_time_partitions(9, 0) AS created');
-  expect(rows[0].created).toBe(4); // days 8 and 9 ahead, for observations and news2_scores
+  expect(rows[0].created).toBe(2); // days 8 and 9 ahead, for observations
 });
 
 test('a day whose rows already sit in the default partition is left there', async () => {
   const day = new Date(Date.now() + 20 * 86_400_000);
   await admin.query(
-    `INSERT INTO observations (event_id, observed_at, patient_pseudonym, device_id, facility_id, shard_id, sequence_number)
-     VALUES (gen_random_uuid(), $1, '\\x00', 'd', 'f', 's', '1')`,
+    `INSERT INTO observations (event_id, observed_at, patient_key, source_key) VALUES (gen_random_uuid(), $1, 1, 1)`,
     [day],
   );
   await admin.query('SELECT ensure_time_partitions(25, 0)');

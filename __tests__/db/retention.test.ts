@@ -30,12 +30,12 @@ afterAll(async () => {
 });
 
 beforeEach(async () => {
-  await admin.query('TRUNCATE event_ids, observations, news2_scores');
+  await admin.query('TRUNCATE event_ids, observations');
   await admin.query('UPDATE retention_policy SET event_id_horizon_days = 35, observation_retention_days = NULL');
   // Old daily partitions a previous test created: each test starts with today's partitions only.
   const { rows } = await admin.query<{ relname: string }>(
     `SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
-     WHERE i.inhparent IN ('observations'::regclass, 'news2_scores'::regclass) AND c.relname ~ '_[0-9]{8}$'
+     WHERE i.inhparent = 'observations'::regclass AND c.relname ~ '_[0-9]{8}$'
        AND right(c.relname, 8) < to_char(now() - interval '60 days', 'YYYYMMDD')`,
   );
   for (const r of rows) await admin.query(`DROP TABLE ${r.relname}`);
@@ -50,7 +50,7 @@ function day(daysAgo: number): { suffix: string; start: Date; end: Date } {
 
 async function createDailyPartitions(daysAgo: number): Promise<void> {
   const d = day(daysAgo);
-  for (const parent of ['observations', 'news2_scores']) {
+  for (const parent of ['observations']) {
     await admin.query(`CREATE TABLE IF NOT EXISTS ${parent}_${d.suffix} PARTITION OF ${parent} FOR VALUES FROM ('${d.start.toISOString()}') TO ('${d.end.toISOString()}')`);
   }
 }
@@ -62,16 +62,15 @@ async function exists(table: string): Promise<boolean> {
 
 async function insertObservation(observedAt: Date): Promise<void> {
   await admin.query(
-    `INSERT INTO observations (event_id, observed_at, patient_pseudonym, device_id, facility_id, shard_id, sequence_number)
-     VALUES (gen_random_uuid(), $1, '\\x00', 'd', 'f', 's', '1')`,
+    `INSERT INTO observations (event_id, observed_at, patient_key, source_key, news2_total, news2_parameters) VALUES (gen_random_uuid(), $1, 1, 1, 3, 21)`,
     [observedAt],
   );
 }
 
 async function insertEventIds(n: number, storedDaysAgo: number): Promise<void> {
   await admin.query(
-    `INSERT INTO event_ids (event_id, observed_at, stored_at)
-     SELECT gen_random_uuid(), now() - make_interval(days => $2), now() - make_interval(days => $2) FROM generate_series(1, $1)`,
+    `INSERT INTO event_ids (event_id, stored_at)
+     SELECT gen_random_uuid(), now() - make_interval(days => $2) FROM generate_series(1, $1)`,
     [n, storedDaysAgo],
   );
 }
@@ -104,11 +103,9 @@ test('with OBSERVATION_RETENTION_DAYS set, whole days older than it are dropped 
   expect(out).toMatch(/retention: event ids 35 days; observations and scores 400 days/);
   await createDailyPartitions(401); // ends exactly at the cutoff: entirely older
   await createDailyPartitions(400); // ends a day after the cutoff: kept
-  expect(await retain()).toMatchObject({ partitions_dropped: 2 });
+  expect(await retain()).toMatchObject({ partitions_dropped: 1 });
   expect(await exists(`observations_${day(401).suffix}`)).toBe(false);
-  expect(await exists(`news2_scores_${day(401).suffix}`)).toBe(false);
   expect(await exists(`observations_${day(400).suffix}`)).toBe(true);
-  expect(await exists(`news2_scores_${day(400).suffix}`)).toBe(true);
 });
 
 test('with OBSERVATION_RETENTION_DAYS set, rows that old parked in the default partition are deleted too', async () => {

@@ -183,10 +183,13 @@ test('the FHIR reader role can read only the rendered tables, and never write', 
   };
   expect(await denied('SELECT count(*) FROM observations')).toBeUndefined();
   expect(await denied('SELECT count(*) FROM news2_scores')).toBeUndefined();
+  expect(await denied('SELECT count(*) FROM patient_keys')).toBeUndefined();
+  expect(await denied('SELECT count(*) FROM sources')).toBeUndefined();
   expect(await denied('SELECT * FROM patients')).toBe('42501');
   expect(await denied('SELECT * FROM data_keys')).toBe('42501');
   expect(await denied('SELECT * FROM dead_letters')).toBe('42501');
-  expect(await denied("INSERT INTO news2_scores (event_id, observed_at, patient_pseudonym, facility_id, total, risk, parameters) VALUES (gen_random_uuid(), now(), '\\x00', 'f', 0, 'low', '{}')")).toBe('25006');
+  expect(await denied("INSERT INTO sources (device_id, facility_id) VALUES ('d', 'f')")).toBe('25006');
+  expect(await denied("INSERT INTO observations (event_id, observed_at, patient_key, source_key) VALUES (gen_random_uuid(), now(), 1, 1)")).toBe('25006');
   expect(await denied('SET TRANSACTION READ WRITE; DELETE FROM observations')).toBe('42501');
 }, 120_000);
 

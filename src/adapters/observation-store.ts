@@ -1,7 +1,8 @@
 /**
  * The FHIR read API's PostgreSQL adapter: runs the read-only queries of src/fhir/observation-query.ts
- * through a pool (on AWS as the `vitals_fhir_reader` role, which may SELECT observations and
- * news2_scores and nothing else, in read-only transactions).
+ * through a pool (on AWS as the `vitals_fhir_reader` role, which may SELECT observations, the
+ * news2_scores view and the dictionaries patient_keys and sources, and nothing else, in read-only
+ * transactions).
  */
 import type { Pool } from 'pg';
 import type { ObservationStore } from '../fhir/api';

@@ -15,9 +15,13 @@ export const PROCESSOR_TABLE_GRANTS: Readonly<Record<string, readonly string[]>>
   event_ids: ['SELECT', 'INSERT'],
   data_keys: ['SELECT', 'INSERT'],
   patients: ['SELECT', 'INSERT'],
+  // Dictionaries observations refer to (migration 0008).
+  patient_keys: ['SELECT', 'INSERT'],
+  sources: ['SELECT', 'INSERT'],
   observations: ['SELECT', 'INSERT'],
   latest_vitals: ['SELECT', 'INSERT', 'UPDATE'],
-  news2_scores: ['SELECT', 'INSERT'],
+  // A view over observations since migration 0008 (scores live on the observation rows).
+  news2_scores: ['SELECT'],
   alert_state: ['SELECT', 'INSERT', 'UPDATE'],
   alerts: ['SELECT', 'INSERT'],
   // UPDATE of requeued_at only: the processor performs requested requeues (requeue-sweep.ts).
@@ -29,9 +33,13 @@ export const PROCESSOR_TABLE_GRANTS: Readonly<Record<string, readonly string[]>>
   shard_leases: ['SELECT', 'INSERT', 'UPDATE', 'DELETE'],
 };
 
-/** The FHIR read API's role: SELECT on the rendered tables only (no patients, no keys), read-only sessions. */
+/**
+ * The FHIR read API's role: SELECT on the rendered tables only (no patients, no data keys), read-only
+ * sessions. patient_keys holds pseudonyms only (the reader sees them on every resource already),
+ * sources device and facility ids.
+ */
 export const FHIR_READER_ROLE = 'vitals_fhir_reader';
-export const FHIR_READER_TABLES: readonly string[] = ['observations', 'news2_scores'];
+export const FHIR_READER_TABLES: readonly string[] = ['observations', 'news2_scores', 'patient_keys', 'sources'];
 
 /**
  * The operations role (dead-letter requeue requests, src/db/requeue-dead-letters.ts): sees which dead

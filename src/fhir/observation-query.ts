@@ -1,10 +1,12 @@
 /**
  * SQL for the FHIR read API (pure: text and parameters; the adapter runs it). Reads `observations`
- * joined to `news2_scores` only (the tables the read-only role may SELECT), by patient pseudonym,
- * with keyset paging on (observed_at, event_id) so a page costs one index range scan of
- * observations_patient_time however deep the client pages.
+ * (each row carries its NEWS2 score since migration 0008) joined to its dictionaries `patient_keys`
+ * and `sources` (the tables the read-only role may SELECT), by patient pseudonym, with keyset paging
+ * on (observed_at, event_id) so a page costs one index range scan of observations_patient_time however
+ * deep the client pages: the pseudonym is turned into its key once (a scalar subquery), so the scan
+ * stays in index order and stops at the page's end.
  */
-import type { News2Parameters, News2Risk } from '../pipeline/news2';
+import { storedNews2 } from '../pipeline/news2-packing';
 import type { ObservationKind, StoredObservation } from './observations';
 import type { ObservationSearch } from './search';
 
@@ -32,8 +34,7 @@ export interface ObservationRow {
   consciousness: string | null;
   stored_at: Date;
   news2_total: number | null;
-  news2_risk: string | null;
-  news2_parameters: News2Parameters | null;
+  news2_parameters: number | null;
 }
 
 export interface StoredRow extends StoredObservation {
@@ -43,10 +44,10 @@ export interface StoredRow extends StoredObservation {
 
 const COLUMNS = `o.event_id::text AS event_id, o.observed_at,
   to_char(o.observed_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS observed_at_text,
-  o.patient_pseudonym, o.device_id, o.facility_id, o.pulse, o.respiration_rate, o.spo2, o.spo2_scale,
-  o.on_supplemental_oxygen, o.systolic_bp, o.diastolic_bp, o.temperature_c, o.consciousness, o.stored_at,
-  s.total AS news2_total, s.risk AS news2_risk, s.parameters AS news2_parameters`;
-const FROM = 'observations o LEFT JOIN news2_scores s ON s.event_id = o.event_id AND s.observed_at = o.observed_at';
+  k.patient_pseudonym, src.device_id, src.facility_id, o.pulse, o.respiration_rate, o.spo2, o.spo2_scale,
+  o.on_supplemental_oxygen, o.systolic_bp, o.diastolic_bp, o.temperature_c, o.consciousness::text AS consciousness, o.stored_at,
+  o.news2_total, o.news2_parameters`;
+const FROM = 'observations o JOIN patient_keys k ON k.patient_key = o.patient_key JOIN sources src ON src.source_key = o.source_key';
 
 /** A row has a resource of this kind when (SQL mirror of observations.ts KINDS[kind].present). */
 const KIND_SQL: Readonly<Record<ObservationKind, string>> = {
@@ -55,13 +56,13 @@ const KIND_SQL: Readonly<Record<ObservationKind, string>> = {
   'oxygen-saturation': 'o.spo2 IS NOT NULL',
   'blood-pressure': '(o.systolic_bp IS NOT NULL OR o.diastolic_bp IS NOT NULL)',
   'body-temperature': 'o.temperature_c IS NOT NULL',
-  news2: 's.event_id IS NOT NULL',
+  news2: 'o.news2_total IS NOT NULL',
 };
 
 /** One page's rows (at most `limit`), in the search's order, from its cursor on. */
 export function searchQuery(search: ObservationSearch, limit: number): SqlQuery {
   const values: unknown[] = [Buffer.from(search.patientPseudonym, 'hex')];
-  const where = ['o.patient_pseudonym = $1'];
+  const where = ['o.patient_key = (SELECT patient_key FROM patient_keys WHERE patient_pseudonym = $1)'];
   const param = (v: unknown): string => {
     values.push(v);
     return `$${values.length}`;
@@ -85,8 +86,6 @@ export function byEventIdQuery(eventId: string): SqlQuery {
   return { text: `SELECT ${COLUMNS} FROM ${FROM} WHERE o.event_id = $1::uuid LIMIT 1`, values: [eventId] };
 }
 
-const RISKS = new Set(['low', 'low-medium', 'medium', 'high']);
-
 export function fromRow(r: ObservationRow): StoredRow {
   return {
     eventId: r.event_id,
@@ -105,9 +104,6 @@ export function fromRow(r: ObservationRow): StoredRow {
     temperatureC: r.temperature_c,
     consciousness: r.consciousness,
     storedAt: r.stored_at,
-    news2:
-      r.news2_total !== null && r.news2_parameters !== null && RISKS.has(r.news2_risk ?? '')
-        ? { total: r.news2_total, risk: r.news2_risk as News2Risk, parameters: r.news2_parameters }
-        : null,
+    news2: r.news2_total !== null && r.news2_parameters !== null ? storedNews2(r.news2_total, r.news2_parameters) : null,
   };
 }

@@ -4,17 +4,20 @@
  * commits or none, so a processor killed at any instant and restarted from the checkpoint neither
  * loses nor duplicates anything.
  *
- * Round trips per batch (issue 11): BEGIN, [dead letters], event ids + observations, lock + read the
- * patients' latest vitals and alert state, one statement for every remaining write and the checkpoint,
- * COMMIT. Array parameters are built as literals (pg-arrays.ts). New patients' encrypted identifiers
- * are inserted before, in their own short transaction: a patients row without observations is
- * harmless, while inserting them inside the batch made every other shard's batch wait on the first.
+ * Round trips per batch (issue 11): BEGIN, [dead letters], event ids, lock + read the patients'
+ * latest vitals and alert state, one statement for every remaining write (observations with their
+ * NEWS2 score, latest vitals, alerts) and the checkpoint, COMMIT. Array parameters are built as
+ * literals (pg-arrays.ts). New patients' encrypted identifiers, and the dictionary rows observations
+ * refer to (patient_keys, sources: migration 0008), are inserted before, in short transactions of
+ * their own: such a row without observations is harmless, while inserting them inside the batch made
+ * every other shard's batch wait on the first.
  */
 import type { Pool, PoolClient } from 'pg';
 import { alertTransition, type AlertState } from '../pipeline/alerts';
 import { decodeRecord, type DeadLetterReason } from '../pipeline/decode';
 import { mergeLatest, news2InputFrom, type LatestVitals } from '../pipeline/latest-vitals';
 import { scoreNews2, type News2Result } from '../pipeline/news2';
+import { packNews2Parameters } from '../pipeline/news2-packing';
 import type { NormalisedEvent } from '../pipeline/normalise';
 import type { FieldError } from '../schema';
 import { LeaseLostError } from './leases';
@@ -84,14 +87,34 @@ interface Accepted {
   readonly arrivedAt: Date | null;
   readonly index: number;
   pseudonym?: Buffer;
+  /** patient_keys.patient_key of the pseudonym. */
+  patientKey?: number;
+  /** sources.source_key of (device id, facility id). */
+  sourceKey?: number;
+  /** The NEWS2 score stored on this observation's row (null: it changed no score). */
+  score?: News2Result | null;
 }
 
 const KNOWN_PATIENTS_CACHE = 50_000;
+const KNOWN_SOURCES_CACHE = 50_000;
+
+/**
+ * Observations whose time is older than this may be replays of events whose id the retention job
+ * already pruned (the event-id horizon is at least 8 days, MIN_EVENT_ID_RETENTION_DAYS, and an
+ * event's time is at most the decoder's clock skew after its storage): only those are checked against
+ * observations' own key before they are scored, so the check costs nothing for current traffic.
+ */
+const PRUNED_ID_REPLAY_MIN_AGE = '7 days';
 
 export class BatchWriter {
   private readonly now: () => Date;
-  /** Pseudonyms whose encrypted identifier is committed already (skip re-encrypting them). */
-  private readonly knownPatients = new LruCache<string, true>(KNOWN_PATIENTS_CACHE);
+  /**
+   * Pseudonym (hex) -> patient_key, for patients whose encrypted identifier and key row are committed
+   * already (skip re-encrypting them and looking the key up).
+   */
+  private readonly patientKeys = new LruCache<string, number>(KNOWN_PATIENTS_CACHE);
+  /** `device id \n facility id` -> source_key. */
+  private readonly sourceKeys = new LruCache<string, number>(KNOWN_SOURCES_CACHE);
 
   constructor(private readonly options: WriterOptions) {
     this.now = options.now ?? (() => new Date());
@@ -121,22 +144,32 @@ export class BatchWriter {
 
     // Crypto before the transaction: KMS calls must not hold a connection and row locks.
     const newPatients = new Map<string, { pseudonym: Buffer; ciphertext: Buffer; dataKeyId: string }>();
+    const newSources = new Map<string, { deviceId: string; facilityId: string }>();
     for (const a of accepted) {
       a.pseudonym = await this.options.phi.pseudonym(a.event.patientId);
+      const sourceId = `${a.event.deviceId}\n${a.event.facilityId}`;
+      a.sourceKey = this.sourceKeys.get(sourceId);
+      if (a.sourceKey === undefined && !newSources.has(sourceId)) newSources.set(sourceId, { deviceId: a.event.deviceId, facilityId: a.event.facilityId });
       const hex = a.pseudonym.toString('hex');
-      if (this.knownPatients.get(hex) || newPatients.has(hex)) continue;
+      a.patientKey = this.patientKeys.get(hex);
+      if (a.patientKey !== undefined || newPatients.has(hex)) continue;
       const enc = await this.options.phi.encrypt(Buffer.from(a.event.patientId, 'utf8'), a.pseudonym);
       newPatients.set(hex, { pseudonym: a.pseudonym, ciphertext: enc.ciphertext, dataKeyId: enc.dataKeyId });
     }
     const encryptedDeadLetters = await this.encryptDeadLetters(target, deadLetters);
 
     if (newPatients.size > 0) await this.insertPatients([...newPatients.values()]);
-    for (const hex of newPatients.keys()) this.knownPatients.set(hex, true);
+    if (newSources.size > 0) await this.insertSources([...newSources.entries()]);
+    for (const a of accepted) {
+      if (a.patientKey === undefined) a.patientKey = this.patientKeys.get((a.pseudonym as Buffer).toString('hex'));
+      if (a.sourceKey === undefined) a.sourceKey = this.sourceKeys.get(`${a.event.deviceId}\n${a.event.facilityId}`);
+      if (a.patientKey === undefined || a.sourceKey === undefined) throw new Error('patient or source key not resolved');
+    }
 
     const checkpoint = records.length > 0 ? (records[records.length - 1] as StreamRecord).sequenceNumber : null;
     return inTransaction(this.options.pool, async (client): Promise<BatchOutcome> => {
       if (encryptedDeadLetters.length > 0) await this.insertDeadLetters(client, target, encryptedDeadLetters);
-      const fresh = accepted.length > 0 ? await this.insertObservations(client, target, accepted) : [];
+      const fresh = accepted.length > 0 ? await this.insertEventIds(client, accepted) : [];
       let written = { scores: 0, alerts: 0 };
       if (fresh.length > 0) written = await this.updatePatients(client, target, fresh, checkpoint);
       else await this.checkpoint(client, target, checkpoint);
@@ -153,16 +186,45 @@ export class BatchWriter {
   }
 
   /**
-   * Encrypted identifiers of patients not seen before, in key order (two shards inserting the same
-   * new patients wait for each other instead of deadlocking), committed on their own.
+   * Encrypted identifiers of patients not seen before, and their patient_keys rows, in key order (two
+   * shards inserting the same new patients wait for each other instead of deadlocking), committed on
+   * their own (autocommit: the key SELECT is a new statement, so it sees rows another shard committed
+   * while this one's INSERT waited on them). Caches the keys.
    */
   private async insertPatients(rows: { pseudonym: Buffer; ciphertext: Buffer; dataKeyId: string }[]): Promise<void> {
     rows.sort((x, y) => Buffer.compare(x.pseudonym, y.pseudonym));
+    const pseudonyms = byteaArray(rows.map((r) => r.pseudonym));
     await this.options.pool.query(
-      `INSERT INTO patients (patient_pseudonym, patient_id_ciphertext, data_key_id)
-       SELECT * FROM unnest($1::bytea[], $2::bytea[], $3::uuid[]) ON CONFLICT (patient_pseudonym) DO NOTHING`,
-      [byteaArray(rows.map((r) => r.pseudonym)), byteaArray(rows.map((r) => r.ciphertext)), textArray(rows.map((r) => r.dataKeyId))],
+      `WITH p AS (
+         INSERT INTO patients (patient_pseudonym, patient_id_ciphertext, data_key_id)
+         SELECT * FROM unnest($1::bytea[], $2::bytea[], $3::uuid[]) ON CONFLICT (patient_pseudonym) DO NOTHING
+       )
+       INSERT INTO patient_keys (patient_pseudonym) SELECT unnest($1::bytea[]) ON CONFLICT (patient_pseudonym) DO NOTHING`,
+      [pseudonyms, byteaArray(rows.map((r) => r.ciphertext)), textArray(rows.map((r) => r.dataKeyId))],
     );
+    const { rows: keys } = await this.options.pool.query<{ patient_pseudonym: Buffer; patient_key: number }>(
+      'SELECT patient_pseudonym, patient_key FROM patient_keys WHERE patient_pseudonym = ANY($1::bytea[])',
+      [pseudonyms],
+    );
+    for (const k of keys) this.patientKeys.set(k.patient_pseudonym.toString('hex'), k.patient_key);
+  }
+
+  /** sources rows of (device, facility) pairs not seen before, as insertPatients. Caches the keys. */
+  private async insertSources(entries: [string, { deviceId: string; facilityId: string }][]): Promise<void> {
+    entries.sort(([x], [y]) => (x < y ? -1 : x > y ? 1 : 0));
+    const devices = textArray(entries.map(([, s]) => s.deviceId));
+    const facilities = textArray(entries.map(([, s]) => s.facilityId));
+    await this.options.pool.query(
+      `INSERT INTO sources (device_id, facility_id) SELECT * FROM unnest($1::text[], $2::text[])
+       ON CONFLICT (device_id, facility_id) DO NOTHING`,
+      [devices, facilities],
+    );
+    const { rows } = await this.options.pool.query<{ device_id: string; facility_id: string; source_key: number }>(
+      `SELECT s.device_id, s.facility_id, s.source_key FROM sources s
+       JOIN unnest($1::text[], $2::text[]) AS t(d, f) ON s.device_id = t.d AND s.facility_id = t.f`,
+      [devices, facilities],
+    );
+    for (const r of rows) this.sourceKeys.set(`${r.device_id}\n${r.facility_id}`, r.source_key);
   }
 
   /**
@@ -217,57 +279,29 @@ export class BatchWriter {
   }
 
   /**
-   * event_ids first (ON CONFLICT DO NOTHING), observations only for the ids actually inserted. The
-   * observations' own key (event id, observation time) guards too: an event replayed after its id was
-   * pruned (past the retention horizon) is still not stored, scored or alerted twice.
+   * Event ids (ON CONFLICT DO NOTHING): the events whose id this inserted are stored and scored, the
+   * others are duplicates. A second guard, for an event replayed after its id was pruned (past the
+   * retention horizon): if it is old enough to be such a replay and its observation is still kept
+   * (observations' own key: event id, observation time), it is not stored, scored or alerted twice.
    */
-  private async insertObservations(client: PoolClient, target: BatchTarget, accepted: Accepted[]): Promise<Accepted[]> {
+  private async insertEventIds(client: PoolClient, accepted: Accepted[]): Promise<Accepted[]> {
     // Event ids in key order: a duplicate batch in another shard (same ids, another order) waits for
     // this one instead of deadlocking with it.
     const ordered = [...accepted].sort((x, y) => (x.eventId < y.eventId ? -1 : x.eventId > y.eventId ? 1 : 0));
-    const v = <T>(pick: (a: Accepted) => T): T[] => ordered.map(pick);
     const { rows } = await client.query<{ event_id: string }>(
       `WITH input AS (
-         SELECT * FROM unnest($1::uuid[], $2::timestamptz[], $3::bytea[], $4::text[], $5::text[], $6::float8[], $7::float8[],
-                              $8::float8[], $9::int2[], $10::bool[], $11::float8[], $12::float8[], $13::float8[], $14::text[],
-                              $15::text[], $16::timestamptz[])
-           AS t(event_id, observed_at, patient_pseudonym, device_id, facility_id, pulse, respiration_rate, spo2, spo2_scale,
-                on_supplemental_oxygen, systolic_bp, diastolic_bp, temperature_c, consciousness, sequence_number, arrived_at)
+         SELECT * FROM unnest($1::uuid[], $2::timestamptz[]) AS t(event_id, observed_at)
        ), fresh AS (
-         INSERT INTO event_ids (event_id, observed_at) SELECT event_id, observed_at FROM input
+         INSERT INTO event_ids (event_id) SELECT event_id FROM input
          ON CONFLICT (event_id) DO NOTHING RETURNING event_id
        )
-       INSERT INTO observations (event_id, observed_at, patient_pseudonym, device_id, facility_id, pulse, respiration_rate, spo2,
-                                 spo2_scale, on_supplemental_oxygen, systolic_bp, diastolic_bp, temperature_c, consciousness,
-                                 shard_id, sequence_number, arrived_at)
-       SELECT i.event_id, i.observed_at, i.patient_pseudonym, i.device_id, i.facility_id, i.pulse, i.respiration_rate, i.spo2,
-              i.spo2_scale, i.on_supplemental_oxygen, i.systolic_bp, i.diastolic_bp, i.temperature_c, i.consciousness,
-              $17, i.sequence_number, i.arrived_at
-       FROM input i JOIN fresh USING (event_id)
-       ON CONFLICT (event_id, observed_at) DO NOTHING
-       RETURNING event_id`,
-      [
-        textArray(v((a) => a.eventId)),
-        timestampArray(v((a) => a.event.observedAt)),
-        byteaArray(v((a) => a.pseudonym)),
-        textArray(v((a) => a.event.deviceId)),
-        textArray(v((a) => a.event.facilityId)),
-        numberArray(v((a) => a.event.vitals.pulse)),
-        numberArray(v((a) => a.event.vitals.respirationRate)),
-        numberArray(v((a) => a.event.vitals.spo2)),
-        numberArray(v((a) => a.event.vitals.spo2Scale)),
-        boolArray(v((a) => a.event.vitals.onSupplementalOxygen)),
-        numberArray(v((a) => a.event.vitals.systolicBp)),
-        numberArray(v((a) => a.event.vitals.diastolicBp)),
-        numberArray(v((a) => a.event.vitals.temperatureC)),
-        textArray(v((a) => a.event.vitals.consciousness)),
-        textArray(v((a) => a.sequenceNumber)),
-        timestampArray(v((a) => a.arrivedAt)),
-        target.shardId,
-      ],
+       SELECT i.event_id FROM input i JOIN fresh USING (event_id)
+       WHERE i.observed_at >= now() - interval '${PRUNED_ID_REPLAY_MIN_AGE}'
+          OR NOT EXISTS (SELECT 1 FROM observations o WHERE o.event_id = i.event_id AND o.observed_at = i.observed_at)`,
+      [textArray(ordered.map((a) => a.eventId)), timestampArray(ordered.map((a) => a.event.observedAt))],
     );
     const inserted = new Set(rows.map((r) => r.event_id));
-    return accepted.filter((a) => inserted.has(a.eventId));
+    return ordered.filter((a) => inserted.has(a.eventId));
   }
 
   /**
@@ -334,6 +368,7 @@ export class BatchWriter {
         const input = news2InputFrom(latest, asOf(latest), this.options.news2WindowMs);
         if (!input) continue;
         const result = scoreNews2(input);
+        a.score = result;
         scoreRows.push({ a, r: result });
         const decision = alertTransition(state, result);
         state = decision.next;
@@ -351,48 +386,45 @@ export class BatchWriter {
       this.now(),
       this.options.escalationPolicy ?? DEFAULT_ESCALATION_POLICY,
     );
-    const { rows } = await client.query<{ fenced: number }>(
-      `WITH latest AS (
-         UPDATE latest_vitals AS l SET vitals = t.v, facility_id = t.f, updated_at = now()
-         FROM unnest($1::bytea[], $2::jsonb[], $3::text[]) AS t(p, v, f) WHERE l.patient_pseudonym = t.p
-       ), scores AS (
-         INSERT INTO news2_scores (event_id, observed_at, patient_pseudonym, facility_id, total, risk, parameters)
-         SELECT * FROM unnest($4::uuid[], $5::timestamptz[], $6::bytea[], $7::text[], $8::int2[], $9::text[], $10::jsonb[])
-       ), states AS (
-         INSERT INTO alert_state (patient_pseudonym, risk, any_parameter_three, updated_at)
-         SELECT p, r, t, now() FROM unnest($11::bytea[], $12::text[], $13::bool[]) AS u(p, r, t)
+    // fresh is in event-id order (insertEventIds).
+    const params: unknown[] = [];
+    const p = (value: unknown, type: string): string => {
+      params.push(value);
+      return `$${params.length}::${type}`;
+    };
+    const o = <T>(pick: (a: Accepted) => T): T[] => fresh.map(pick);
+    const observationsSql = `INSERT INTO observations (event_id, observed_at, patient_key, source_key, pulse, respiration_rate, spo2,
+           systolic_bp, diastolic_bp, temperature_c, news2_total, news2_parameters, spo2_scale, on_supplemental_oxygen, consciousness)
+         SELECT * FROM unnest(${p(textArray(o((a) => a.eventId)), 'uuid[]')}, ${p(timestampArray(o((a) => a.event.observedAt)), 'timestamptz[]')},
+           ${p(numberArray(o((a) => a.patientKey)), 'int[]')}, ${p(numberArray(o((a) => a.sourceKey)), 'int[]')},
+           ${p(numberArray(o((a) => a.event.vitals.pulse)), 'real[]')}, ${p(numberArray(o((a) => a.event.vitals.respirationRate)), 'real[]')},
+           ${p(numberArray(o((a) => a.event.vitals.spo2)), 'real[]')}, ${p(numberArray(o((a) => a.event.vitals.systolicBp)), 'real[]')},
+           ${p(numberArray(o((a) => a.event.vitals.diastolicBp)), 'real[]')}, ${p(numberArray(o((a) => a.event.vitals.temperatureC)), 'real[]')},
+           ${p(numberArray(o((a) => a.score?.total)), 'int2[]')}, ${p(numberArray(o((a) => (a.score ? packNews2Parameters(a.score.parameters) : null))), 'int2[]')},
+           ${p(numberArray(o((a) => a.event.vitals.spo2Scale)), 'int2[]')}, ${p(boolArray(o((a) => a.event.vitals.onSupplementalOxygen)), 'bool[]')},
+           ${p(textArray(o((a) => a.event.vitals.consciousness)), '"char"[]')})`;
+    const latestSql = `UPDATE latest_vitals AS l SET vitals = t.v, facility_id = t.f, updated_at = now()
+         FROM unnest(${p(byteaArray(latestRows.map((r) => r.p)), 'bytea[]')}, ${p(textArray(latestRows.map((r) => r.v)), 'jsonb[]')},
+                     ${p(textArray(latestRows.map((r) => r.f)), 'text[]')}) AS t(p, v, f)
+         WHERE l.patient_pseudonym = t.p`;
+    const statesSql = `INSERT INTO alert_state (patient_pseudonym, risk, any_parameter_three, updated_at)
+         SELECT p, r, t, now() FROM unnest(${p(byteaArray(stateRows.map((x) => x.p)), 'bytea[]')}, ${p(textArray(stateRows.map((x) => x.s.risk)), 'text[]')},
+                                           ${p(boolArray(stateRows.map((x) => x.s.anyParameterThree)), 'bool[]')}) AS u(p, r, t)
          ON CONFLICT (patient_pseudonym) DO UPDATE
-         SET risk = EXCLUDED.risk, any_parameter_three = EXCLUDED.any_parameter_three, updated_at = now()
-       ), raised AS (
-         INSERT INTO alerts (event_id, observed_at, patient_pseudonym, facility_id, kind, risk, total, parameters)
-         SELECT * FROM unnest($14::uuid[], $15::timestamptz[], $16::bytea[], $17::text[], $18::text[], $19::text[], $20::int2[], $21::jsonb[])
-         ON CONFLICT (event_id) DO NOTHING
-       ), fence AS (${CHECKPOINT_AFTER_21_SQL} RETURNING 1)
+         SET risk = EXCLUDED.risk, any_parameter_three = EXCLUDED.any_parameter_three, updated_at = now()`;
+    const raisedSql = `INSERT INTO alerts (event_id, observed_at, patient_pseudonym, facility_id, kind, risk, total, parameters)
+         SELECT * FROM unnest(${p(textArray(alertRows.map((x) => x.a.eventId)), 'uuid[]')}, ${p(timestampArray(alertRows.map((x) => x.a.event.observedAt)), 'timestamptz[]')},
+           ${p(byteaArray(alertRows.map((x) => x.a.pseudonym)), 'bytea[]')}, ${p(textArray(alertRows.map((x) => x.a.event.facilityId)), 'text[]')},
+           ${p(textArray(alertRows.map((x) => x.kind)), 'text[]')}, ${p(textArray(alertRows.map((x) => x.r.risk)), 'text[]')},
+           ${p(numberArray(alertRows.map((x) => x.r.total)), 'int2[]')}, ${p(textArray(alertRows.map((x) => JSON.stringify(x.r.parameters))), 'jsonb[]')})
+         ON CONFLICT (event_id) DO NOTHING`;
+    const fenceSql = checkpointSql(params.length);
+    params.push(...checkpointParams(target, checkpoint));
+    const { rows } = await client.query<{ fenced: number }>(
+      `WITH observations_in AS (${observationsSql}), latest AS (${latestSql}), states AS (${statesSql}), raised AS (${raisedSql}),
+       fence AS (${fenceSql} RETURNING 1)
        SELECT count(*)::int AS fenced FROM fence`,
-      [
-        byteaArray(latestRows.map((r) => r.p)),
-        textArray(latestRows.map((r) => r.v)),
-        textArray(latestRows.map((r) => r.f)),
-        textArray(scoreRows.map((s) => s.a.eventId)),
-        timestampArray(scoreRows.map((s) => s.a.event.observedAt)),
-        byteaArray(scoreRows.map((s) => s.a.pseudonym)),
-        textArray(scoreRows.map((s) => s.a.event.facilityId)),
-        numberArray(scoreRows.map((s) => s.r.total)),
-        textArray(scoreRows.map((s) => s.r.risk)),
-        textArray(scoreRows.map((s) => JSON.stringify(s.r.parameters))),
-        byteaArray(stateRows.map((s) => s.p)),
-        textArray(stateRows.map((s) => s.s.risk)),
-        boolArray(stateRows.map((s) => s.s.anyParameterThree)),
-        textArray(alertRows.map((x) => x.a.eventId)),
-        timestampArray(alertRows.map((x) => x.a.event.observedAt)),
-        byteaArray(alertRows.map((x) => x.a.pseudonym)),
-        textArray(alertRows.map((x) => x.a.event.facilityId)),
-        textArray(alertRows.map((x) => x.kind)),
-        textArray(alertRows.map((x) => x.r.risk)),
-        numberArray(alertRows.map((x) => x.r.total)),
-        textArray(alertRows.map((x) => JSON.stringify(x.r.parameters))),
-        ...checkpointParams(target, checkpoint),
-      ],
+      params,
     );
     if (rows[0]?.fenced !== 1) throw new LeaseLostError(target.shardId);
     return { scores: scoreRows.length, alerts: alertRows.length };
@@ -413,8 +445,10 @@ const CHECKPOINT_SQL = `UPDATE shard_leases
            updated_at = now()
        WHERE stream_name = $1 AND shard_id = $2 AND owner = $3 AND epoch = $4 AND NOT finished`;
 
-/** The same, its parameters numbered after the 21 of updatePatients' final statement. */
-const CHECKPOINT_AFTER_21_SQL = CHECKPOINT_SQL.replace(/\$(\d)/g, (_, n: string) => `$${Number(n) + 21}`);
+/** The same, its parameters numbered after the `before` of a larger statement. */
+function checkpointSql(before: number): string {
+  return CHECKPOINT_SQL.replace(/\$(\d)/g, (_, n: string) => `$${Number(n) + before}`);
+}
 
 function checkpointParams(target: BatchTarget, checkpoint: string | null): unknown[] {
   return [target.streamName, target.shardId, target.owner, target.epoch, checkpoint, target.shardEnd];

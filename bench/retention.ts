@@ -48,13 +48,13 @@ async function main(): Promise<void> {
     const loadStarted = Date.now();
     // Interleaved in storage order as they would be: the expired rows first (older), then the kept.
     await db.query(
-      `INSERT INTO event_ids (event_id, observed_at, stored_at)
-       SELECT gen_random_uuid(), t, t FROM (SELECT now() - interval '401 days' + make_interval(secs => g / 1000.0) AS t FROM generate_series(1, $1) g) s`,
+      `INSERT INTO event_ids (event_id, stored_at)
+       SELECT gen_random_uuid(), t FROM (SELECT now() - interval '401 days' + make_interval(secs => g / 1000.0) AS t FROM generate_series(1, $1) g) s`,
       [EXPIRED],
     );
     await db.query(
-      `INSERT INTO event_ids (event_id, observed_at, stored_at)
-       SELECT gen_random_uuid(), t, t FROM (SELECT now() - interval '10 days' + make_interval(secs => g / 1000.0) AS t FROM generate_series(1, $1) g) s`,
+      `INSERT INTO event_ids (event_id, stored_at)
+       SELECT gen_random_uuid(), t FROM (SELECT now() - interval '10 days' + make_interval(secs => g / 1000.0) AS t FROM generate_series(1, $1) g) s`,
       [KEPT],
     );
     await db.query('VACUUM ANALYZE event_ids');

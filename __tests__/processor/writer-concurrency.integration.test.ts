@@ -32,7 +32,7 @@ beforeAll(async () => {
 }, 60_000);
 
 beforeEach(async () => {
-  await admin.query('TRUNCATE event_ids, observations, news2_scores, latest_vitals, alert_state, alerts, patients, shard_leases');
+  await admin.query('TRUNCATE event_ids, observations, latest_vitals, alert_state, alerts, patients, patient_keys, sources, shard_leases');
   await admin.query(
     `INSERT INTO shard_leases (stream_name, shard_id, owner, epoch, expires_at)
      VALUES ($1, 'shard-1', 'worker-a', 1, now() + interval '1 hour'), ($1, 'shard-2', 'worker-a', 1, now() + interval '1 hour')`,
@@ -72,7 +72,7 @@ test('two shards storing the same event ids in opposite orders serialise instead
   const holder = await admin.connect();
   try {
     await holder.query('BEGIN');
-    await holder.query('INSERT INTO event_ids (event_id, observed_at) VALUES ($1, now())', [x]);
+    await holder.query('INSERT INTO event_ids (event_id) VALUES ($1)', [x]);
     const writer1 = new BatchWriter({ pool, phi, deadLetterPayloads: phi, news2WindowMs: 3_600_000 });
     const writer2 = new BatchWriter({ pool, phi, deadLetterPayloads: phi, news2WindowMs: 3_600_000 });
     const first = settle(

@@ -407,10 +407,26 @@ describe('IngestApi: WAF', () => {
     expect(json).toHaveResourceWithProperties(Wafv2WebAclLoggingConfiguration, {
       log_destination_configs: [ref('aws_cloudwatch_log_group', 'arn')],
       redacted_fields: [
+        { query_string: {} },
         { single_header: { name: 'authorization' } },
         { single_header: { name: 'x-api-key' } },
         { single_header: { name: 'x-amz-security-token' } },
+        { single_header: { name: 'cookie' } },
       ],
+    });
+  });
+
+  test('WAF logs redact the query string and keep only blocked and counted requests (no allowed request, no PHI query)', () => {
+    expect(json).toHaveResourceWithProperties(Wafv2WebAclLoggingConfiguration, {
+      redacted_fields: expect.arrayContaining([{ query_string: {} }]),
+      logging_filter: {
+        default_behavior: 'DROP',
+        filter: [{
+          behavior: 'KEEP',
+          requirement: 'MEETS_ANY',
+          condition: [{ action_condition: { action: 'BLOCK' } }, { action_condition: { action: 'COUNT' } }],
+        }],
+      },
     });
   });
 });

@@ -91,3 +91,52 @@ describe('Network', () => {
     expect(() => network({ cidrBlock: '10.0.0.0/8' })).toThrow(/cidrBlock must be an IPv4 \/16/);
   });
 });
+
+describe('Network endpoint policies (issue 9 finding 6)', () => {
+  const policies = (props: Partial<NetworkProps> = {}): Record<string, { statement: Array<Record<string, unknown>> }> => {
+    const json = network(props);
+    const docs = json.data?.aws_iam_policy_document ?? {};
+    const byService: Record<string, { statement: Array<Record<string, unknown>> }> = {};
+    for (const endpoint of ofType(json, 'aws_vpc_endpoint')) {
+      const ref = /data\.aws_iam_policy_document\.([^.]+)\.json/.exec(String(endpoint.policy));
+      expect(ref).not.toBeNull();
+      byService[String(endpoint.service_name).replace(`com.amazonaws.${REGION}.`, '')] = docs[ref![1]] as never;
+    }
+    return byService;
+  };
+
+  it('gives every endpoint a policy (none is the allow-all default)', () => {
+    const byService = policies();
+    expect(Object.keys(byService).sort()).toEqual(['s3', ...Object.keys(INTERFACE_ENDPOINTS)].sort());
+  });
+
+  it('lets S3 reach only this environment\'s buckets of this account, and ECR\'s layer bucket for image pulls', () => {
+    const [own, layers] = policies().s3.statement;
+    expect(own.resources).toEqual([`arn:aws:s3:::vitals-*-dev-${ACCOUNT_ID}-${REGION}`, `arn:aws:s3:::vitals-*-dev-${ACCOUNT_ID}-${REGION}/*`]);
+    expect(own.condition).toEqual([
+      { test: 'StringEquals', variable: 'aws:PrincipalAccount', values: [ACCOUNT_ID] },
+      { test: 'StringEquals', variable: 'aws:ResourceAccount', values: [ACCOUNT_ID] },
+    ]);
+    expect(layers).toMatchObject({ actions: ['s3:GetObject'], resources: [`arn:aws:s3:::prod-${REGION}-starport-layer-bucket/*`] });
+  });
+
+  it('lets Kinesis reach only this environment\'s streams', () => {
+    const [streams] = policies({ environment: 'prod' })['kinesis-streams'].statement;
+    expect(streams.resources).toEqual([`arn:aws:kinesis:${REGION}:${ACCOUNT_ID}:stream/vitals-*-prod`, `arn:aws:kinesis:${REGION}:${ACCOUNT_ID}:stream/vitals-*-prod/consumer/*`]);
+    expect(streams.actions).toContain('kinesis:GetRecords');
+    expect(streams.actions).toContain('kinesis:PutRecords');
+  });
+
+  it('restricts every other interface endpoint to this account\'s principals and resources', () => {
+    const byService = policies();
+    for (const name of Object.keys(INTERFACE_ENDPOINTS).filter((n) => n !== 'kinesis-streams')) {
+      expect({ name, condition: byService[name].statement[0].condition }).toEqual({
+        name,
+        condition: [
+          { test: 'StringEquals', variable: 'aws:PrincipalAccount', values: [ACCOUNT_ID] },
+          { test: 'StringEquals', variable: 'aws:ResourceAccount', values: [ACCOUNT_ID] },
+        ],
+      });
+    }
+  });
+});

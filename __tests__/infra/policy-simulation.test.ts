@@ -6,9 +6,9 @@
 import { AuditTrail } from '../../src/infra/audit-trail';
 import { PRODUCTION_DENIED_ACTIONS } from '../../src/infra/ci-deploy-role';
 import { boundaryPolicyArn } from '../../src/infra/permissions-boundary';
-import { PolicyStatement, asList } from '../../src/infra/policy-sim/documents';
+import { asList } from '../../src/infra/policy-sim/documents';
 import { SimRequest } from '../../src/infra/policy-sim/simulate';
-import { COUNTS_DIR, simulator } from './helpers/policy-sim';
+import { COUNTS_DIR, satisfying, simulator } from './helpers/policy-sim';
 import { ACCOUNT_ID, REGION } from './helpers/synth';
 
 jest.setTimeout(60_000);
@@ -322,17 +322,3 @@ describe('workload roles', () => {
     expect(checked).toBeGreaterThan(20);
   });
 });
-
-/** A request context that satisfies the statement's conditions (first value of each key). */
-function satisfying(s: PolicyStatement): Record<string, string | string[]> {
-  const context: Record<string, string | string[]> = {};
-  for (const [operator, entries] of Object.entries(s.Condition ?? {})) {
-    for (const [key, values] of Object.entries(entries)) {
-      const first = asList(values)[0].replace(/\*/g, 'x');
-      if (/^Null$/.test(operator)) continue;
-      context[key] = operator.startsWith('ForAllValues') || operator.startsWith('ForAnyValue') ? [first] : first;
-    }
-  }
-  return context;
-}
-

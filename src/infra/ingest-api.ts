@@ -4,7 +4,8 @@
  * (AWS_IAM plus an API key on a usage plan), throttled, access-logged, traced and behind WAF.
  *
  * Bodies carry PHI: execution logging never traces data, the access log format has no body
- * field, and WAF logs redact the credentials headers.
+ * field, and WAF logs keep only blocked and counted requests, with the query string and the
+ * credentials headers redacted.
  */
 import { createHash } from 'node:crypto';
 import { Construct } from 'constructs';
@@ -202,8 +203,15 @@ const MANAGED_RULE_GROUPS: ReadonlyArray<{ readonly name: string; readonly count
   { name: 'AWSManagedRulesAnonymousIpList', countOnly: ['HostingProviderIPList'] },
 ];
 
-/** Header names WAF logs must not contain. */
-const WAF_REDACTED_HEADERS = ['authorization', 'x-api-key', 'x-amz-security-token'] as const;
+/** Header names WAF logs must not contain (credentials, session cookies). */
+export const WAF_REDACTED_HEADERS = ['authorization', 'x-api-key', 'x-amz-security-token', 'cookie'] as const;
+/**
+ * WAF log records kept: requests a rule blocked or counted. Allowed requests are dropped (the access
+ * log has every request, without query string or body), and so are matches of the rules overridden to
+ * count (EXCLUDED_AS_COUNT: every large batch trips the body-size rule), whose metrics stay in
+ * CloudWatch.
+ */
+export const WAF_LOGGED_ACTIONS = ['BLOCK', 'COUNT'] as const;
 
 function validate(id: string, props: IngestApiProps): void {
   const p = new PropProblems(`IngestApi "${id}"`);
@@ -597,7 +605,18 @@ export class IngestApi extends Construct {
     this.wafLogging = new Wafv2WebAclLoggingConfiguration(this, 'WafLogging', {
       resourceArn: this.webAcl.arn,
       logDestinationConfigs: [this.wafLogGroup.arn],
-      redactedFields: WAF_REDACTED_HEADERS.map((name) => ({ singleHeader: { name } })),
+      // FHIR searches carry the patient's pseudonym and dates in the query string: never logged.
+      // (WAF can redact only the method, URI path, query string and single headers; a matched SQLi/XSS
+      // body fragment of a blocked request stays in the record: docs/compliance.md, WAF logs.)
+      redactedFields: [{ queryString: {} }, ...WAF_REDACTED_HEADERS.map((name) => ({ singleHeader: { name } }))],
+      loggingFilter: {
+        defaultBehavior: 'DROP',
+        filter: [{
+          behavior: 'KEEP',
+          requirement: 'MEETS_ANY',
+          condition: WAF_LOGGED_ACTIONS.map((action) => ({ actionCondition: { action } })),
+        }],
+      },
     });
   }
 

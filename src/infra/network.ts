@@ -1,6 +1,6 @@
 import { Construct } from 'constructs';
 import { CloudwatchLogGroup } from '@cdktf/provider-aws/lib/cloudwatch-log-group';
-import { DataAwsIamPolicyDocument } from '@cdktf/provider-aws/lib/data-aws-iam-policy-document';
+import { DataAwsIamPolicyDocument, DataAwsIamPolicyDocumentStatement } from '@cdktf/provider-aws/lib/data-aws-iam-policy-document';
 import { DefaultSecurityGroup } from '@cdktf/provider-aws/lib/default-security-group';
 import { FlowLog } from '@cdktf/provider-aws/lib/flow-log';
 import { IamRole } from '@cdktf/provider-aws/lib/iam-role';
@@ -30,6 +30,23 @@ export const INTERFACE_ENDPOINTS = {
 } as const;
 export type InterfaceEndpointName = keyof typeof INTERFACE_ENDPOINTS;
 
+/**
+ * What the environment's principals may do on its streams through the Kinesis endpoint: the reads of
+ * the processor's shard readers, the writes of the HL7 gateway (the ingest API's writes come from API
+ * Gateway, outside the VPC), and the enhanced fan-out calls a consumer would make.
+ */
+export const KINESIS_ENDPOINT_ACTIONS = [
+  'kinesis:DescribeStream', 'kinesis:DescribeStreamSummary', 'kinesis:DescribeStreamConsumer', 'kinesis:ListShards',
+  'kinesis:GetShardIterator', 'kinesis:GetRecords', 'kinesis:SubscribeToShard', 'kinesis:PutRecord', 'kinesis:PutRecords',
+] as const;
+/** What the environment's principals may do on its buckets through the S3 gateway endpoint. */
+export const S3_ENDPOINT_BUCKET_ACTIONS = ['s3:GetObject', 's3:GetObjectVersion', 's3:PutObject', 's3:ListBucket', 's3:GetBucketLocation'] as const;
+/** Fargate's image pull: layers are downloaded from ECR's AWS-owned bucket with URLs ECR signs. */
+export const ECR_LAYER_ACTIONS = ['s3:GetObject'] as const;
+
+/** ECR's image-layer bucket in `region` (AWS-owned; arn:aws:s3:::prod-<region>-starport-layer-bucket). */
+export const ecrLayerBucketArn = (partition: string, region: string): string => `arn:${partition}:s3:::prod-${region}-starport-layer-bucket`;
+
 /** Flow-log delivery: write to the one log group, nothing else. */
 export const FLOW_LOG_DELIVERY_ACTIONS = ['logs:CreateLogStream', 'logs:DescribeLogStreams', 'logs:PutLogEvents'] as const;
 
@@ -50,11 +67,14 @@ export interface NetworkProps {
   readonly logsKeyArn: string;
   /** @default 365 */
   readonly logRetentionDays?: number;
+  /** @default 'aws' */
+  readonly partition?: string;
 }
 
 /**
  * A VPC with private subnets only: no internet gateway, no NAT. AWS APIs are reached through an S3
- * gateway endpoint and interface endpoints with private DNS. Creates the processor's security
+ * gateway endpoint and interface endpoints with private DNS, each with a policy admitting only this
+ * account's principals on this account's (S3, Kinesis: this environment's) resources. Creates the processor's security
  * group (egress to the endpoints and, through the gateway, S3 only) and the endpoints' (443 from the
  * processor only); the database construct adds the 5432 pair. Flow logs go to a KMS-encrypted group.
  */
@@ -66,6 +86,8 @@ export class Network extends Construct {
   readonly endpointSecurityGroup: SecurityGroup;
   readonly s3Endpoint: VpcEndpoint;
   readonly interfaceEndpoints: Partial<Record<InterfaceEndpointName, VpcEndpoint>> = {};
+  /** The policy of every endpoint (`s3` and the interface endpoints' names): none is allow-all. */
+  readonly endpointPolicies: Record<string, DataAwsIamPolicyDocument> = {};
   readonly flowLogGroup: CloudwatchLogGroup;
 
   constructor(scope: Construct, id: string, props: NetworkProps) {
@@ -127,11 +149,61 @@ export class Network extends Construct {
       description: 'HTTPS to AWS APIs through interface endpoints',
     });
 
+    // ---- Endpoint policies (issue 9 finding 6) -------------------------------------------------
+    // An endpoint without a policy passes any call with any credentials to any account's resources:
+    // a task could copy PHI into another account's bucket or stream. Each endpoint admits this
+    // account's principals acting on this account's resources; S3 and Kinesis only this
+    // environment's buckets and streams (names `vitals-*-<env>...`), plus ECR's layer bucket.
+    const partition = props.partition ?? 'aws';
+    const { accountId } = props;
+    const anyone = [{ type: '*', identifiers: ['*'] }];
+    const thisAccount = (variable: string) => ({ test: 'StringEquals', variable, values: [accountId] });
+    const bucketPattern = `arn:${partition}:s3:::vitals-*-${environment}-${accountId}-${region}`;
+    const streamPattern = `arn:${partition}:kinesis:${region}:${accountId}:stream/vitals-*-${environment}`;
+    const policy = (key: string, statement: DataAwsIamPolicyDocumentStatement[]): DataAwsIamPolicyDocument => {
+      const doc = new DataAwsIamPolicyDocument(this, `EndpointPolicy-${key}`, { statement });
+      this.endpointPolicies[key] = doc;
+      return doc;
+    };
+    const s3Policy = policy('s3', [
+      {
+        sid: 'ThisEnvironmentsBuckets',
+        principals: anyone,
+        actions: [...S3_ENDPOINT_BUCKET_ACTIONS],
+        resources: [bucketPattern, `${bucketPattern}/*`],
+        condition: [thisAccount('aws:PrincipalAccount'), thisAccount('aws:ResourceAccount')],
+      },
+      {
+        // The layer URLs ECR hands out are signed by ECR, not by our roles: no principal condition.
+        sid: 'EcrImageLayers',
+        principals: anyone,
+        actions: [...ECR_LAYER_ACTIONS],
+        resources: [`${ecrLayerBucketArn(partition, region)}/*`],
+      },
+    ]);
+    const accountOnly = (): DataAwsIamPolicyDocumentStatement[] => [{
+      sid: 'ThisAccountsPrincipalsAndResources',
+      principals: anyone,
+      actions: ['*'],
+      resources: ['*'],
+      condition: [thisAccount('aws:PrincipalAccount'), thisAccount('aws:ResourceAccount')],
+    }];
+    const interfacePolicies: Partial<Record<InterfaceEndpointName, () => DataAwsIamPolicyDocumentStatement[]>> = {
+      'kinesis-streams': () => [{
+        sid: 'ThisEnvironmentsStreams',
+        principals: anyone,
+        actions: [...KINESIS_ENDPOINT_ACTIONS],
+        resources: [streamPattern, `${streamPattern}/consumer/*`],
+        condition: [thisAccount('aws:PrincipalAccount'), thisAccount('aws:ResourceAccount')],
+      }],
+    };
+
     this.s3Endpoint = new VpcEndpoint(this, 'S3Endpoint', {
       vpcId: this.vpc.id,
       serviceName: `com.amazonaws.${region}.s3`,
       vpcEndpointType: 'Gateway',
       routeTableIds: [this.routeTable.id],
+      policy: s3Policy.json,
       tags: { Name: `${name}-s3` },
     });
     new VpcSecurityGroupEgressRule(this, 'ProcessorToS3', {
@@ -150,6 +222,7 @@ export class Network extends Construct {
         privateDnsEnabled: true,
         subnetIds: this.subnets.map((s) => s.id),
         securityGroupIds: [this.endpointSecurityGroup.id],
+        policy: policy(endpoint, (interfacePolicies[endpoint] ?? accountOnly)()).json,
         tags: { Name: `${name}-${endpoint}` },
       });
     }

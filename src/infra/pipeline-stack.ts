@@ -73,6 +73,7 @@ export class PipelineStack extends VitalsStack {
       environment,
       region,
       accountId,
+      partition,
       availabilityZones: config.availabilityZones,
       cidrBlock: config.vpcCidr,
       logsKeyArn: this.keys.logs.arn,

@@ -9,7 +9,7 @@ import { BootstrapStack } from '../../../src/infra/bootstrap-stack';
 import { loadConfig, SettingsSource } from '../../../src/infra/config';
 import { PipelineStack } from '../../../src/infra/pipeline-stack';
 import { RegistryStack } from '../../../src/infra/registry-stack';
-import { PolicyDocument, TerraformJson } from '../../../src/infra/policy-sim/documents';
+import { PolicyDocument, PolicyStatement, TerraformJson, asList } from '../../../src/infra/policy-sim/documents';
 import { modelOf, StackModel } from '../../../src/infra/policy-sim/model';
 import { PolicySimulator } from '../../../src/infra/policy-sim/simulate';
 import { ACCOUNT_ID, REGION } from './synth';
@@ -54,4 +54,17 @@ export const AWS_MANAGED_POLICY_EXCERPTS: Readonly<Record<string, PolicyDocument
 
 export function simulator(settings: SettingsSource = {}): PolicySimulator {
   return new PolicySimulator(accountModel(settings), DEPLOYMENT, AWS_MANAGED_POLICY_EXCERPTS);
+}
+
+/** A request context that satisfies the statement's conditions (first value of each key). */
+export function satisfying(s: PolicyStatement): Record<string, string | string[]> {
+  const context: Record<string, string | string[]> = {};
+  for (const [operator, entries] of Object.entries(s.Condition ?? {})) {
+    for (const [key, values] of Object.entries(entries)) {
+      const first = asList(values)[0].replace(/\*/g, 'x');
+      if (/^Null$/.test(operator)) continue;
+      context[key] = operator.startsWith('ForAllValues') || operator.startsWith('ForAnyValue') ? [first] : first;
+    }
+  }
+  return context;
 }

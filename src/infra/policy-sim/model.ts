@@ -23,6 +23,11 @@ export interface StackModel {
   readonly managedPolicies: Readonly<Record<string, PolicyDocument>>;
   /** Resource policies by the ARN of the resource they protect (key, bucket, topic). */
   readonly resourcePolicies: Readonly<Record<string, PolicyDocument>>;
+  /**
+   * VPC endpoint policies by `<stack>/<endpoint>`, the endpoint named by its service without the
+   * `com.amazonaws.<region>.` prefix (`pipeline-dev/s3`, `pipeline-dev/kinesis-streams`).
+   */
+  readonly endpointPolicies: Readonly<Record<string, PolicyDocument>>;
   /** Every policy document, named `<stack>/<resource type>.<logical id>`, for linters. */
   readonly allDocuments: Readonly<Record<string, PolicyDocument>>;
 }
@@ -34,6 +39,7 @@ export function modelOf(stacks: Readonly<Record<string, TerraformJson>>, base: D
   const managedPolicies: Record<string, PolicyDocument> = {};
   const resourcePolicies: Record<string, PolicyDocument> = {};
   const allDocuments: Record<string, PolicyDocument> = {};
+  const endpointPolicies: Record<string, PolicyDocument> = {};
   const resolve = (json: TerraformJson, text: string): string => resolveReferences(text, json, deployment);
 
   for (const [stack, json] of Object.entries(stacks)) {
@@ -59,6 +65,17 @@ export function modelOf(stacks: Readonly<Record<string, TerraformJson>>, base: D
     resourcePolicy('aws_kinesis_resource_policy', 'policy', (r) => String(r.resource_arn));
     // A queue policy names its queue by URL (https://sqs.<region>.amazonaws.com/<account>/<name>): keyed by the queue's ARN.
     resourcePolicy('aws_sqs_queue_policy', 'policy', (r) => String(r.queue_url).replace(/\.url\}$/, '.arn}'));
+    for (const [id, config] of Object.entries(json.resource?.aws_vpc_endpoint ?? {})) {
+      if (config.policy === undefined) continue;
+      const doc = policyFromAttribute(config.policy, json, deployment);
+      endpointPolicies[`${stack}/${String(config.service_name).replace(/^com\.amazonaws\.[a-z0-9-]+\./, '')}`] = doc;
+      allDocuments[`${stack}/aws_vpc_endpoint.${id}`] = doc;
+    }
+    for (const [id, config] of Object.entries(json.resource?.aws_api_gateway_rest_api_policy ?? {})) {
+      const doc = policyFromAttribute(config.policy, json, deployment);
+      resourcePolicies[resolve(json, `\${${String(config.rest_api_id).replace(/^\$\{|\.id\}$/g, '')}.execution_arn}`)] = doc;
+      allDocuments[`${stack}/aws_api_gateway_rest_api_policy.${id}`] = doc;
+    }
   }
 
   const roles: Record<string, RoleModel> = {};
@@ -89,5 +106,5 @@ export function modelOf(stacks: Readonly<Record<string, TerraformJson>>, base: D
       allDocuments[`${stack}/aws_iam_role.${id}.trust`] = trust;
     }
   }
-  return { roles, managedPolicies, resourcePolicies, allDocuments };
+  return { roles, managedPolicies, resourcePolicies, endpointPolicies, allDocuments };
 }

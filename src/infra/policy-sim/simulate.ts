@@ -17,6 +17,21 @@ export interface SimRequest {
   readonly resource: string;
   /** Request context (aws:ResourceTag/..., aws:RequestTag/..., kms:ViaService, iam:PermissionsBoundary, ...). */
   readonly context?: Readonly<Record<string, string | readonly string[]>>;
+  /**
+   * The VPC endpoint the call goes through, as a key of the model's `endpointPolicies`
+   * (`pipeline-dev/s3`): its policy is evaluated with the others, as AWS does for calls from the VPC.
+   */
+  readonly endpoint?: string;
+  /** Account owning the resource (aws:ResourceAccount and the cross-account rules). @default the deployment's account */
+  readonly resourceAccount?: string;
+}
+
+/** A principal that is not one of the stacks' roles: another account's caller, or a role with hypothetical grants. */
+export interface ExternalPrincipal {
+  readonly arn: string;
+  /** @default the deployment's account */
+  readonly accountId?: string;
+  readonly identityPolicies: ReadonlyArray<{ readonly name: string; readonly policy: PolicyDocument }>;
 }
 
 export interface SimOutcome {
@@ -28,8 +43,9 @@ export interface SimOutcome {
 /** The resource policy that protects `resource` (a key, a bucket or its objects, a topic). */
 function resourcePolicyFor(model: StackModel, resource: string): PolicyDocument | undefined {
   if (model.resourcePolicies[resource]) return model.resourcePolicies[resource];
-  const bucket = /^(arn:[^:]+:s3:::[^/]+)\//.exec(resource);
-  return bucket ? model.resourcePolicies[bucket[1]] : undefined;
+  // An object's bucket; a method ARN's REST API (`arn:...:execute-api:<region>:<account>:<api id>/<stage>/<verb>/<path>`).
+  const parent = /^(arn:[^:]+:s3:::[^/]+)\//.exec(resource) ?? /^(arn:[^:]+:execute-api:[^:]+:[^:]+:[^/]+)\//.exec(resource);
+  return parent ? model.resourcePolicies[parent[1]] : undefined;
 }
 
 export class PolicySimulator {
@@ -56,24 +72,46 @@ export class PolicySimulator {
     const unresolved = JSON.stringify(documents).match(new RegExp(`${UNRESOLVED}[^"]*`));
     if (unresolved) throw new Error(`${roleName}: a policy still holds a Terraform reference: ${unresolved[0]}`);
     if (role.boundaryArn !== undefined && role.boundary === undefined) throw new Error(`${roleName}: boundary ${role.boundaryArn} is not among the synthesized policies`);
-    const resourcePolicy = resourcePolicyFor(this.model, request.resource);
+    return this.run({ arn: role.arn, identityPolicies }, request, role.boundary ? { name: role.boundaryArn ?? 'boundary', policy: role.boundary } : undefined);
+  }
+
+  /**
+   * The decision for a principal the stacks do not declare (another account's caller, or one of our
+   * roles given a hypothetical grant, to show what a resource or endpoint policy alone stops).
+   * `resourcePolicy` replaces the model's policy of the resource (e.g. another account's bucket policy).
+   */
+  async evaluateExternal(principal: ExternalPrincipal, request: SimRequest, resourcePolicy?: PolicyDocument): Promise<SimOutcome> {
+    return this.run(principal, request, undefined, resourcePolicy);
+  }
+
+  private async run(principal: ExternalPrincipal, request: SimRequest, boundary?: { name: string; policy: PolicyDocument }, resourcePolicyOverride?: PolicyDocument): Promise<SimOutcome> {
+    const principalAccount = principal.accountId ?? this.deployment.accountId;
+    const resourceAccount = request.resourceAccount ?? this.deployment.accountId;
+    const resourcePolicy = resourcePolicyOverride ?? resourcePolicyFor(this.model, request.resource);
+    let endpointPolicy: PolicyDocument | undefined;
+    if (request.endpoint !== undefined) {
+      endpointPolicy = this.model.endpointPolicies[request.endpoint];
+      if (!endpointPolicy) throw new Error(`no VPC endpoint policy ${request.endpoint} (endpoints: ${Object.keys(this.model.endpointPolicies).sort().join(', ')})`);
+    }
     const result = await runSimulation({
       request: {
-        principal: role.arn,
+        principal: principal.arn,
         action: request.action,
-        resource: { resource: request.resource, accountId: this.deployment.accountId },
+        resource: { resource: request.resource, accountId: resourceAccount },
         contextVariables: {
           'aws:RequestedRegion': this.deployment.region,
           'aws:SecureTransport': 'true',
-          'aws:PrincipalArn': role.arn,
-          'aws:PrincipalAccount': this.deployment.accountId,
+          'aws:PrincipalArn': principal.arn,
+          'aws:PrincipalAccount': principalAccount,
+          'aws:ResourceAccount': resourceAccount,
           'aws:PrincipalType': 'AssumedRole',
           ...(request.context as Record<string, string | string[]> | undefined),
         },
       },
-      identityPolicies: identityPolicies.map((p) => ({ name: p.name, policy: p.policy })),
-      ...(role.boundary ? { permissionBoundaryPolicies: [{ name: role.boundaryArn ?? 'boundary', policy: role.boundary }] } : {}),
+      identityPolicies: principal.identityPolicies.map((p) => ({ name: p.name, policy: p.policy })),
+      ...(boundary ? { permissionBoundaryPolicies: [boundary] } : {}),
       ...(resourcePolicy ? { resourcePolicy } : {}),
+      ...(endpointPolicy ? { vpcEndpointPolicies: [{ name: request.endpoint ?? 'endpoint', policy: endpointPolicy }] } : {}),
       serviceControlPolicies: [],
       resourceControlPolicies: [],
     }, { simulationMode: 'Strict' });
@@ -117,6 +155,15 @@ export class PolicySimulator {
     this.count(servicePrincipal, outcome.decision === 'Allowed' ? 'allowed' : 'denied');
   }
 
+  /** Throws unless the external principal's call is allowed (`allowed`) or denied; counts it under `label`. */
+  async expectExternal(label: string, principal: ExternalPrincipal, request: SimRequest, expected: 'allowed' | 'denied', resourcePolicy?: PolicyDocument): Promise<void> {
+    const outcome = await this.evaluateExternal(principal, request, resourcePolicy);
+    if (outcome.errors) throw new Error(`simulation of ${label} ${describe(request)} failed: ${outcome.errors}`);
+    const ok = expected === 'allowed' ? outcome.decision === 'Allowed' : outcome.decision !== 'Allowed';
+    if (!ok) throw new Error(`expected ${label} to be ${expected} ${describe(request)}; got ${outcome.decision}`);
+    this.count(label, expected);
+  }
+
   /** Throws unless the call is allowed; counts it. */
   async expectAllowed(roleName: string, request: SimRequest): Promise<void> {
     const outcome = await this.evaluate(roleName, request);
@@ -154,4 +201,4 @@ export class PolicySimulator {
   }
 }
 
-const describe = (r: SimRequest): string => `${r.action} on ${r.resource}${r.context ? ` with ${JSON.stringify(r.context)}` : ''}`;
+const describe = (r: SimRequest): string => `${r.action} on ${r.resource}${r.endpoint ? ` through ${r.endpoint}` : ''}${r.context ? ` with ${JSON.stringify(r.context)}` : ''}`;

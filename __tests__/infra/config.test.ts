@@ -1,5 +1,9 @@
 import { ConfigError, DEFAULT_SHARD_COUNT, loadConfig, settingsFrom } from '../../src/infra/config';
 
+/** Production requires a custom API domain unless the default endpoint is accepted: accepted here, where the API edge is not the subject. */
+const ENDPOINT_ACCEPTED = { API_EXECUTE_API_ENDPOINT: 'enabled' } as const;
+const CERTIFICATE = 'arn:aws:acm:eu-central-2:123456789012:certificate/0a1b2c3d-0000-4000-8000-000000000000';
+
 describe('loadConfig', () => {
   it('applies secure defaults when nothing is set', () => {
     const config = loadConfig({});
@@ -33,8 +37,8 @@ describe('loadConfig', () => {
   });
 
   it('treats every environment not listed in NON_PRODUCTION_ENVIRONMENTS as production (secure by default)', () => {
-    expect(loadConfig({ ENVIRONMENT: 'prod' }).production).toBe(true);
-    expect(loadConfig({ ENVIRONMENT: 'staging' }).production).toBe(true);
+    expect(loadConfig({ ENVIRONMENT: 'prod', ...ENDPOINT_ACCEPTED }).production).toBe(true);
+    expect(loadConfig({ ENVIRONMENT: 'staging', ...ENDPOINT_ACCEPTED }).production).toBe(true);
     expect(loadConfig({ ENVIRONMENT: 'dev' }).production).toBe(false);
     expect(loadConfig({ ENVIRONMENT: 'test' }).production).toBe(false);
     expect(loadConfig({ ENVIRONMENT: 'qa', NON_PRODUCTION_ENVIRONMENTS: 'dev,qa' }).production).toBe(false);
@@ -42,7 +46,7 @@ describe('loadConfig', () => {
   });
 
   it('locks the audit bucket in COMPLIANCE mode and the backup vault in production by default, and neither elsewhere', () => {
-    expect(loadConfig({ ENVIRONMENT: 'prod' })).toMatchObject({ auditObjectLock: { mode: 'COMPLIANCE', days: 365 }, backupVaultLock: true });
+    expect(loadConfig({ ENVIRONMENT: 'prod', ...ENDPOINT_ACCEPTED })).toMatchObject({ auditObjectLock: { mode: 'COMPLIANCE', days: 365 }, backupVaultLock: true });
     expect(loadConfig({ ENVIRONMENT: 'dev' })).toMatchObject({ auditObjectLock: { mode: 'OFF' }, backupVaultLock: false });
     expect(loadConfig({ ENVIRONMENT: 'dev', AUDIT_OBJECT_LOCK_MODE: 'governance', AUDIT_OBJECT_LOCK_DAYS: '30' }).auditObjectLock).toEqual({ mode: 'GOVERNANCE', days: 30 });
   });
@@ -123,6 +127,37 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ STATE_BUCKET: 'Not_A_Bucket' })).toThrow(/STATE_BUCKET must be a valid S3 bucket name/);
   });
 
+  it('keeps the default execute-api endpoint outside production, and requires a custom domain in production unless the endpoint is accepted', () => {
+    expect(loadConfig({}).api).toEqual({ allowedPrincipalArns: [], executeApiEndpoint: true });
+    expect(() => loadConfig({ ENVIRONMENT: 'prod' })).toThrow(/API_DOMAIN_NAME must be set with API_CERTIFICATE_ARN while the default execute-api endpoint is disabled \(the default in production: prod is not in NON_PRODUCTION_ENVIRONMENTS\); set API_EXECUTE_API_ENDPOINT=enabled/);
+    expect(loadConfig({ ENVIRONMENT: 'prod', ...ENDPOINT_ACCEPTED }).api.executeApiEndpoint).toBe(true);
+    expect(loadConfig({ ENVIRONMENT: 'prod', API_DOMAIN_NAME: 'API.Vitals.example.org', API_CERTIFICATE_ARN: CERTIFICATE }).api).toEqual({
+      allowedPrincipalArns: [],
+      customDomain: { domainName: 'api.vitals.example.org', certificateArn: CERTIFICATE },
+      executeApiEndpoint: false,
+    });
+  });
+
+  it('switches the default endpoint off whenever a custom domain is set, and refuses to switch it on then', () => {
+    expect(loadConfig({ API_DOMAIN_NAME: 'api.dev.example.org', API_CERTIFICATE_ARN: CERTIFICATE }).api.executeApiEndpoint).toBe(false);
+    expect(() => loadConfig({ API_DOMAIN_NAME: 'api.dev.example.org', API_CERTIFICATE_ARN: CERTIFICATE, ...ENDPOINT_ACCEPTED })).toThrow(/API_EXECUTE_API_ENDPOINT must not be enabled when API_DOMAIN_NAME is set/);
+    expect(() => loadConfig({ API_EXECUTE_API_ENDPOINT: 'off' })).toThrow(/API_EXECUTE_API_ENDPOINT must be enabled or disabled.*received "off"/);
+    expect(() => loadConfig({ API_EXECUTE_API_ENDPOINT: 'disabled' })).toThrow(/API_DOMAIN_NAME must be set with API_CERTIFICATE_ARN/);
+  });
+
+  it('rejects a custom domain without its certificate, a certificate of another region and a malformed name', () => {
+    expect(() => loadConfig({ API_DOMAIN_NAME: 'api.dev.example.org' })).toThrow(/API_CERTIFICATE_ARN must be set together with API_DOMAIN_NAME/);
+    expect(() => loadConfig({ API_DOMAIN_NAME: 'api.dev.example.org', API_CERTIFICATE_ARN: CERTIFICATE.replace('eu-central-2', 'us-east-1') })).toThrow(/API_CERTIFICATE_ARN must be the ARN of an ACM certificate in eu-central-2/);
+    expect(() => loadConfig({ API_DOMAIN_NAME: 'localhost', API_CERTIFICATE_ARN: CERTIFICATE })).toThrow(/API_DOMAIN_NAME must be a DNS name.*received "localhost"/);
+  });
+
+  it('takes the principals allowed to invoke the API as IAM principal ARNs', () => {
+    const arns = 'arn:aws:iam::111122223333:role/hospital-engine, arn:aws:iam::123456789012:root';
+    expect(loadConfig({ API_ALLOWED_PRINCIPAL_ARNS: arns }).api.allowedPrincipalArns).toEqual(['arn:aws:iam::111122223333:role/hospital-engine', 'arn:aws:iam::123456789012:root']);
+    expect(() => loadConfig({ API_ALLOWED_PRINCIPAL_ARNS: '*' })).toThrow(/API_ALLOWED_PRINCIPAL_ARNS must be comma-separated IAM principal ARNs.*received "\*"/);
+    expect(() => loadConfig({ API_ALLOWED_PRINCIPAL_ARNS: 'arn:aws:iam::12345:root' })).toThrow(/API_ALLOWED_PRINCIPAL_ARNS must be/);
+  });
+
   it('rejects an API Gateway account setting that is not a boolean', () => {
     expect(() => loadConfig({ API_GATEWAY_ACCOUNT_SETTINGS: 'yes' })).toThrow(/API_GATEWAY_ACCOUNT_SETTINGS must be true or false; received "yes"/);
   });
@@ -130,7 +165,7 @@ describe('loadConfig', () => {
   it('reports every violation at once', () => {
     let error: unknown;
     try {
-      loadConfig({ ENVIRONMENT: 'PROD', AWS_REGION: 'mars-1', SHARD_COUNT: '0' });
+      loadConfig({ ENVIRONMENT: 'PROD', AWS_REGION: 'mars-1', SHARD_COUNT: '0', ...ENDPOINT_ACCEPTED });
     } catch (e) {
       error = e;
     }

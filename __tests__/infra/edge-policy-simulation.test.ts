@@ -145,3 +145,52 @@ describe.each(ENVS)('the %s VPC endpoints', (env) => {
     }
   });
 });
+
+describe('the REST API\'s resource policy (finding 10)', () => {
+  const apiArn = (s = sim): string => {
+    const found = Object.keys(s.model.resourcePolicies).filter((k) => k.startsWith(`arn:aws:execute-api:${REGION}:${ACCOUNT_ID}:`));
+    expect(found).toHaveLength(1);
+    return found[0];
+  };
+  const invokeGrant = (api: string): PolicyDocument => ({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: 'execute-api:Invoke', Resource: `${api}/*` }] });
+  const caller = (account: string, name: string, api: string, granted = true): ExternalPrincipal => ({
+    arn: `arn:aws:iam::${account}:role/${name}`,
+    accountId: account,
+    identityPolicies: granted ? [{ name: 'invoke', policy: invokeGrant(api) }] : [],
+  });
+  const routes = (api: string): string[] => [`${api}/dev/POST/v1/events`, `${api}/dev/GET/fhir/Observation`, `${api}/dev/GET/v1/health`];
+
+  test('this account\'s IAM caller allowed to invoke may call every route', async () => {
+    const api = apiArn();
+    for (const resource of routes(api)) {
+      await sim.expectExternal('api: this account\'s caller', caller(ACCOUNT_ID, 'hospital-engine', api), { action: 'execute-api:Invoke', resource }, 'allowed');
+    }
+  });
+
+  test('this account\'s principal without an invoke grant is denied (the policy names the account, IAM decides which principals)', async () => {
+    const api = apiArn();
+    await sim.expectExternal('api: this account\'s caller', caller(ACCOUNT_ID, 'unrelated', api, false), { action: 'execute-api:Invoke', resource: routes(api)[0] }, 'denied');
+  });
+
+  test('another account\'s principal is explicitly denied, whatever its own policies allow', async () => {
+    const api = apiArn();
+    for (const resource of routes(api)) {
+      const outcome = await sim.evaluateExternal(caller(OTHER_ACCOUNT, 'anyone', api), { action: 'execute-api:Invoke', resource });
+      expect({ resource, decision: outcome.decision }).toEqual({ resource, decision: 'ExplicitlyDenied' });
+      await sim.expectExternal('api: another account\'s caller', caller(OTHER_ACCOUNT, 'anyone', api), { action: 'execute-api:Invoke', resource }, 'denied');
+    }
+  });
+
+  test('with API_ALLOWED_PRINCIPAL_ARNS: exactly the listed principals, this account\'s other roles denied', async () => {
+    const hospital = 'arn:aws:iam::111122223333:role/hospital-engine';
+    const listed = simulator({ API_ALLOWED_PRINCIPAL_ARNS: hospital });
+    const api = apiArn(listed);
+    await listed.expectExternal('api: listed caller', caller('111122223333', 'hospital-engine', api), { action: 'execute-api:Invoke', resource: routes(api)[0] }, 'allowed');
+    const other = await listed.evaluateExternal(caller('111122223333', 'another-role', api), { action: 'execute-api:Invoke', resource: routes(api)[0] });
+    expect(other.decision).toBe('ExplicitlyDenied');
+    const ours = await listed.evaluateExternal(caller(ACCOUNT_ID, 'hospital-engine', api), { action: 'execute-api:Invoke', resource: routes(api)[0] });
+    expect(ours.decision).toBe('ExplicitlyDenied');
+    await listed.expectExternal('api: unlisted caller', caller(ACCOUNT_ID, 'hospital-engine', api), { action: 'execute-api:Invoke', resource: routes(api)[0] }, 'denied');
+    listed.writeCounts(COUNTS_DIR, 'edge-policy-simulation-listed');
+  });
+});

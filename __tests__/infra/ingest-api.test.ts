@@ -3,6 +3,8 @@ import { join } from 'node:path';
 import Ajv from 'ajv';
 import { TerraformOutput, TerraformVariable, Testing } from 'cdktf';
 import { ApiGatewayAccount } from '@cdktf/provider-aws/lib/api-gateway-account';
+import { ApiGatewayBasePathMapping } from '@cdktf/provider-aws/lib/api-gateway-base-path-mapping';
+import { ApiGatewayDomainName } from '@cdktf/provider-aws/lib/api-gateway-domain-name';
 import { ApiGatewayDeployment } from '@cdktf/provider-aws/lib/api-gateway-deployment';
 import { ApiGatewayGatewayResponse } from '@cdktf/provider-aws/lib/api-gateway-gateway-response';
 import { ApiGatewayIntegration } from '@cdktf/provider-aws/lib/api-gateway-integration';
@@ -512,5 +514,60 @@ describe('IngestApi: attribute getters', () => {
     expect(outputs.usagePlanId.value).toMatch(/^\$\{aws_api_gateway_usage_plan\.[^.]+\.id\}$/);
     expect(outputs.webAclArn.value).toMatch(/^\$\{aws_wafv2_web_acl\.[^.]+\.arn\}$/);
     expect(outputs.accessLogGroupName.value).toMatch(/^\$\{aws_cloudwatch_log_group\.[^.]*Access[^.]*\.name\}$/);
+  });
+});
+
+describe('IngestApi: edge (issue 9 finding 10)', () => {
+  const CERTIFICATE = `arn:aws:acm:${REGION}:123456789012:certificate/0a1b2c3d-0000-4000-8000-000000000000`;
+  const policyDocument = (synthesized: string) => {
+    const p = JSON.parse(synthesized) as SynthesizedStack & { data: Record<string, Record<string, { statement: Array<Record<string, unknown>> }>> };
+    const [policy] = Object.values(p.resource.aws_api_gateway_rest_api_policy ?? {});
+    const id = /data\.aws_iam_policy_document\.([^.]+)\.json/.exec(String(policy.policy))![1];
+    return p.data.aws_iam_policy_document[id].statement;
+  };
+
+  test('attaches a resource policy letting only this account\'s principals invoke, denying everyone else', () => {
+    const [allow, deny] = policyDocument(json);
+    expect(allow).toMatchObject({ sid: 'InvokeByAllowedPrincipals', principals: [{ type: 'AWS', identifiers: [`arn:aws:iam::\${var.account_id}:root`] }], actions: ['execute-api:Invoke'] });
+    expect(deny).toMatchObject({
+      sid: 'DenyEveryoneElse',
+      effect: 'Deny',
+      principals: [{ type: '*', identifiers: ['*'] }],
+      condition: [{ test: 'ArnNotLike', variable: 'aws:PrincipalArn', values: [`arn:aws:iam::\${var.account_id}:*`] }],
+    });
+    expect(JSON.stringify(allow.resources)).toMatch(/aws_api_gateway_rest_api\.[^.]+\.execution_arn\}\/\*/);
+  });
+
+  test('allows exactly the listed principals when given', () => {
+    const hospital = 'arn:aws:iam::111122223333:role/hospital-engine';
+    const [allow, deny] = policyDocument(synthWith({ allowedPrincipalArns: [hospital] }));
+    expect(allow.principals).toEqual([{ type: 'AWS', identifiers: [hospital] }]);
+    expect(deny.condition).toEqual([{ test: 'ArnNotLike', variable: 'aws:PrincipalArn', values: [hospital] }]);
+    expect(() => synthWith({ allowedPrincipalArns: ['*'] })).toThrow(/allowedPrincipalArns must be IAM principal ARNs/);
+    expect(() => synthWith({ allowedPrincipalArns: [] })).toThrow(/allowedPrincipalArns must name at least one principal/);
+  });
+
+  test('a new resource policy redeploys the stage', () => {
+    const [deployment] = resources('aws_api_gateway_deployment');
+    expect(String((deployment.triggers as Record<string, string>).resources)).toMatch(/data\.aws_iam_policy_document\.[^.]*ResourcePolicyDocument[^.]*\.json/);
+    expect(deployment.depends_on).toEqual(expect.arrayContaining([expect.stringMatching(/^aws_api_gateway_rest_api_policy\./)]));
+  });
+
+  test('keeps the default execute-api endpoint and creates no domain without a custom domain', () => {
+    expect(resources('aws_api_gateway_domain_name')).toEqual([]);
+    expect(resources('aws_api_gateway_rest_api')[0].disable_execute_api_endpoint).toBe(false);
+  });
+
+  test('with a custom domain: regional, TLS 1.2, the stage mapped at its root, the default endpoint disabled', () => {
+    const withDomain = synthWith({ customDomain: { domainName: 'api.vitals.example.org', certificateArn: CERTIFICATE } });
+    expect(withDomain).toHaveResourceWithProperties(ApiGatewayDomainName, {
+      domain_name: 'api.vitals.example.org',
+      regional_certificate_arn: CERTIFICATE,
+      endpoint_configuration: { types: ['REGIONAL'] },
+      security_policy: 'TLS_1_2',
+    });
+    expect(withDomain).toHaveResourceWithProperties(ApiGatewayBasePathMapping, { stage_name: ref('aws_api_gateway_stage', 'stage_name') });
+    expect(withDomain).toHaveResourceWithProperties(ApiGatewayRestApi, { disable_execute_api_endpoint: true });
+    expect(() => synthWith({ customDomain: { domainName: 'api.vitals.example.org', certificateArn: 'not-an-arn' } })).toThrow(/customDomain\.certificateArn/);
   });
 });

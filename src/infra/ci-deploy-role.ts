@@ -267,6 +267,8 @@ export const DEPLOY_SQS_ACTIONS: readonly string[] = [
  */
 export const DEPLOY_APIGATEWAY_ACTIONS: readonly string[] = [
   'apigateway:POST', 'apigateway:PUT', 'apigateway:PATCH', 'apigateway:DELETE', 'apigateway:SetWebACL',
+  // Setting or changing a REST API's resource policy (aws_api_gateway_rest_api_policy) also needs this.
+  'apigateway:UpdateRestApiPolicy',
 ];
 export const DEPLOY_WAF_ACTIONS: readonly string[] = [
   'wafv2:CreateWebACL', 'wafv2:UpdateWebACL', 'wafv2:DeleteWebACL', 'wafv2:AssociateWebACL', 'wafv2:DisassociateWebACL',
@@ -684,12 +686,12 @@ function deployPolicies(c: PolicyContext, env: string): PolicySpec[] {
       suffix: 'edge',
       description: `API Gateway and WAF of ${env}`,
       statements: [
-        { Sid: 'ApiGatewayCreateWithOwnTag', Effect: 'Allow', Action: ['apigateway:POST'], Resource: apiGateway(['/restapis', '/apikeys', '/usageplans', '/vpclinks']), Condition: requestTagged },
+        { Sid: 'ApiGatewayCreateWithOwnTag', Effect: 'Allow', Action: ['apigateway:POST'], Resource: apiGateway(['/restapis', '/apikeys', '/usageplans', '/vpclinks', '/domainnames']), Condition: requestTagged },
         {
           Sid: 'ApiGatewayOwnEnvironment',
           Effect: 'Allow',
           Action: DEPLOY_APIGATEWAY_ACTIONS,
-          Resource: apiGateway(['/restapis/*', '/apikeys/*', '/usageplans/*', '/vpclinks/*', '/tags/*']),
+          Resource: apiGateway(['/restapis/*', '/apikeys/*', '/usageplans/*', '/vpclinks/*', '/domainnames/*', '/tags/*']),
           Condition: tagged,
         },
         // The region's API Gateway account settings (the CloudWatch role) are one per account: not

@@ -165,6 +165,20 @@ export interface AppConfig {
   readonly breakGlassRoleArns: readonly string[];
   /** Alert delivery on AWS: the bus's topics, their subscribers and the archive. */
   readonly alerts: AlertSettings;
+  /** The ingest/FHIR REST API's edge (src/infra/ingest-api.ts; issue 9 finding 10). */
+  readonly api: ApiEdgeSettings;
+}
+
+export interface ApiEdgeSettings {
+  /**
+   * Principals the REST API's resource policy lets invoke it (API_ALLOWED_PRINCIPAL_ARNS); empty: every
+   * principal of this account (`arn:aws:iam::<account>:root`). Everyone else is explicitly denied.
+   */
+  readonly allowedPrincipalArns: readonly string[];
+  /** Custom domain (API_DOMAIN_NAME + API_CERTIFICATE_ARN, a regional ACM certificate); the default endpoint is then off. */
+  readonly customDomain?: { readonly domainName: string; readonly certificateArn: string };
+  /** Whether the default execute-api endpoint answers (API_EXECUTE_API_ENDPOINT); never with a custom domain. */
+  readonly executeApiEndpoint: boolean;
 }
 
 export interface Hl7Settings {
@@ -229,6 +243,11 @@ export const SETTINGS = {
   /** JSON {"<escalation routing name>": [subscription, ...]}; one topic per name. */
   ALERT_ESCALATION_SUBSCRIPTIONS: JSON.stringify(Object.fromEntries(DEFAULT_ALERT_ESCALATION_TARGETS.map((t) => [t, []]))),
   ALERT_ARCHIVE_RETENTION_DAYS: '90',
+  API_ALLOWED_PRINCIPAL_ARNS: '',
+  API_DOMAIN_NAME: '',
+  API_CERTIFICATE_ARN: '',
+  /** Empty: disabled in production (a custom domain is then required), enabled elsewhere. */
+  API_EXECUTE_API_ENDPOINT: '',
 } as const;
 export type SettingName = keyof typeof SETTINGS;
 
@@ -374,6 +393,31 @@ export function loadConfig(source: SettingsSource): AppConfig {
   const alertFacilities = alertSubscriptionMap(raw('ALERT_SUBSCRIPTIONS'), true, (rule, value) => fail('ALERT_SUBSCRIPTIONS', rule, value));
   const alertEscalations = alertSubscriptionMap(raw('ALERT_ESCALATION_SUBSCRIPTIONS'), false, (rule, value) => fail('ALERT_ESCALATION_SUBSCRIPTIONS', rule, value));
   const alertArchiveRetentionDays = number('ALERT_ARCHIVE_RETENTION_DAYS', `must be an integer from ${ALERT_ARCHIVE_RETENTION_DAYS_MIN} to ${ALERT_ARCHIVE_RETENTION_DAYS_MAX} days`, (n) => n >= ALERT_ARCHIVE_RETENTION_DAYS_MIN && n <= ALERT_ARCHIVE_RETENTION_DAYS_MAX);
+  const apiPrincipals = list('API_ALLOWED_PRINCIPAL_ARNS');
+  for (const principal of apiPrincipals) {
+    if (!/^arn:aws[a-z-]*:iam::\d{12}:(root|role\/[\w+=,.@/-]+|user\/[\w+=,.@/-]+)$/.test(principal)) {
+      fail('API_ALLOWED_PRINCIPAL_ARNS', 'must be comma-separated IAM principal ARNs (arn:aws:iam::<account>:root for a whole account, role/..., user/...)', principal);
+    }
+  }
+  const apiDomain = raw('API_DOMAIN_NAME').toLowerCase();
+  const apiCertificate = raw('API_CERTIFICATE_ARN');
+  if (apiDomain !== '' && (apiDomain.length > 253 || !/^(?!-)[a-z0-9-]{1,63}(?<!-)(\.(?!-)[a-z0-9-]{1,63}(?<!-))+$/.test(apiDomain))) {
+    fail('API_DOMAIN_NAME', 'must be a DNS name such as api.vitals.example.org (or empty)', apiDomain);
+  }
+  if (apiCertificate !== '' && !new RegExp(`^arn:aws[a-z-]*:acm:${region}:\\d{12}:certificate/[0-9a-f-]{36}$`).test(apiCertificate)) {
+    fail('API_CERTIFICATE_ARN', `must be the ARN of an ACM certificate in ${region} (a regional API's certificate lives in its region)`, apiCertificate);
+  }
+  if ((apiDomain === '') !== (apiCertificate === '')) {
+    fail(apiDomain === '' ? 'API_DOMAIN_NAME' : 'API_CERTIFICATE_ARN', 'must be set together with ' + (apiDomain === '' ? 'API_CERTIFICATE_ARN' : 'API_DOMAIN_NAME') + ' (the custom domain needs its certificate)', apiDomain === '' ? apiDomain : apiCertificate);
+  }
+  const executeApiRaw = raw('API_EXECUTE_API_ENDPOINT').toLowerCase() || (production || apiDomain !== '' ? 'disabled' : 'enabled');
+  if (executeApiRaw !== 'enabled' && executeApiRaw !== 'disabled') {
+    fail('API_EXECUTE_API_ENDPOINT', 'must be enabled or disabled (empty: disabled in production and whenever API_DOMAIN_NAME is set, enabled elsewhere)', raw('API_EXECUTE_API_ENDPOINT'));
+  } else if (executeApiRaw === 'enabled' && apiDomain !== '') {
+    fail('API_EXECUTE_API_ENDPOINT', 'must not be enabled when API_DOMAIN_NAME is set: clients use the custom domain (TLS 1.2+) and the default endpoint is switched off', raw('API_EXECUTE_API_ENDPOINT'));
+  } else if (executeApiRaw === 'disabled' && apiDomain === '') {
+    fail('API_DOMAIN_NAME', `must be set with API_CERTIFICATE_ARN while the default execute-api endpoint is disabled (the default in production: ${environment} is not in NON_PRODUCTION_ENVIRONMENTS); set API_EXECUTE_API_ENDPOINT=enabled to accept the default endpoint instead`, apiDomain);
+  }
 
   if (violations.length > 0) throw new ConfigError(violations);
 
@@ -409,6 +453,11 @@ export function loadConfig(source: SettingsSource): AppConfig {
       facilities: { '*': [], ...alertFacilities },
       escalationTargets: alertEscalations,
       archiveRetentionDays: alertArchiveRetentionDays,
+    },
+    api: {
+      allowedPrincipalArns: apiPrincipals,
+      ...(apiDomain !== '' ? { customDomain: { domainName: apiDomain, certificateArn: apiCertificate } } : {}),
+      executeApiEndpoint: executeApiRaw === 'enabled',
     },
     hl7: { allowedPrincipals: hl7Principals, clientCidrs: hl7Cidrs, ...(hl7TimeZone !== '' ? { localTimeZone: hl7TimeZone } : {}) },
     state: {

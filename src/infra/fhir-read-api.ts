@@ -148,7 +148,7 @@ export class FhirReadApi extends Construct {
     const partition = props.partition ?? 'aws';
     const name = `vitals-fhir-${env}`;
     const { restApiId, rootResourceId, stageName } = props.api;
-    this.baseUrl = `https://${restApiId}.execute-api.${props.region}.amazonaws.com/${stageName}/fhir`;
+    this.baseUrl = `${props.api.baseUrl ?? `https://${restApiId}.execute-api.${props.region}.amazonaws.com/${stageName}`}/fhir`;
 
     this.logGroup = new CloudwatchLogGroup(this, 'LogGroup', { name: `/ecs/vitals-fhir-api-${env}`, kmsKeyId: props.logsKeyArn, retentionInDays: props.logRetentionDays ?? 365 });
 

@@ -12,6 +12,8 @@ import { Construct } from 'constructs';
 import { Fn, ITerraformDependable } from 'cdktf';
 import { ApiGatewayAccount } from '@cdktf/provider-aws/lib/api-gateway-account';
 import { ApiGatewayApiKey } from '@cdktf/provider-aws/lib/api-gateway-api-key';
+import { ApiGatewayBasePathMapping } from '@cdktf/provider-aws/lib/api-gateway-base-path-mapping';
+import { ApiGatewayDomainName } from '@cdktf/provider-aws/lib/api-gateway-domain-name';
 import { ApiGatewayDeployment } from '@cdktf/provider-aws/lib/api-gateway-deployment';
 import { ApiGatewayGatewayResponse } from '@cdktf/provider-aws/lib/api-gateway-gateway-response';
 import { ApiGatewayIntegration } from '@cdktf/provider-aws/lib/api-gateway-integration';
@@ -23,6 +25,7 @@ import { ApiGatewayModel } from '@cdktf/provider-aws/lib/api-gateway-model';
 import { ApiGatewayRequestValidator } from '@cdktf/provider-aws/lib/api-gateway-request-validator';
 import { ApiGatewayResource } from '@cdktf/provider-aws/lib/api-gateway-resource';
 import { ApiGatewayRestApi } from '@cdktf/provider-aws/lib/api-gateway-rest-api';
+import { ApiGatewayRestApiPolicy } from '@cdktf/provider-aws/lib/api-gateway-rest-api-policy';
 import { ApiGatewayStage } from '@cdktf/provider-aws/lib/api-gateway-stage';
 import { ApiGatewayUsagePlan } from '@cdktf/provider-aws/lib/api-gateway-usage-plan';
 import { ApiGatewayUsagePlanKey } from '@cdktf/provider-aws/lib/api-gateway-usage-plan-key';
@@ -137,6 +140,26 @@ export interface IngestApiProps {
    * @default none
    */
   readonly extraRoutes?: (api: ApiRouteContext) => ApiRoutes;
+  /**
+   * Principals the resource policy lets invoke the API (IAM role/user ARNs, or
+   * `arn:aws:iam::<account>:root` for a whole account); every other principal is explicitly denied.
+   * @default [`arn:<partition>:iam::<accountId>:root`]: this account's principals only
+   */
+  readonly allowedPrincipalArns?: readonly string[];
+  /**
+   * Custom domain with a regional ACM certificate and a TLS 1.2 security policy, the stage mapped at
+   * its root. When set, the default execute-api endpoint is disabled: clients reach the API only
+   * through this name.
+   * @default none: the default execute-api endpoint
+   */
+  readonly customDomain?: ApiCustomDomain;
+}
+
+export interface ApiCustomDomain {
+  /** e.g. `api.vitals.example.org` (the DNS record pointing at `regionalDomainName` is the operator's). */
+  readonly domainName: string;
+  /** ACM certificate covering `domainName`, in the API's region. */
+  readonly certificateArn: string;
 }
 
 /** What a route builder gets: the API to add resources to and its stage. */
@@ -144,6 +167,8 @@ export interface ApiRouteContext {
   readonly restApiId: string;
   readonly rootResourceId: string;
   readonly stageName: string;
+  /** Base URL clients use: the custom domain when there is one, else the stage's execute-api URL. @default the execute-api URL */
+  readonly baseUrl?: string;
 }
 
 /** What the deployment must include and be replaced on: resource/method/integration ids. */
@@ -162,6 +187,11 @@ const ACCOUNT_MAX_RATE = 10000;
 /** What the integration role may do: put to this stream, with its key. */
 export const STREAM_WRITE_ACTIONS = ['kinesis:PutRecord', 'kinesis:PutRecords'] as const;
 export const STREAM_KEY_WRITE_ACTIONS = ['kms:GenerateDataKey'] as const;
+
+/** The one action the REST API's resource policy governs. */
+export const API_INVOKE_ACTIONS = ['execute-api:Invoke'] as const;
+/** TLS policy of the custom domain (TLS 1.2 minimum). */
+export const API_DOMAIN_SECURITY_POLICY = 'TLS_1_2';
 
 /** AWS's managed policy for the API Gateway account CloudWatch role (the documented setup). */
 const API_GATEWAY_CLOUDWATCH_POLICY = 'policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs';
@@ -229,6 +259,14 @@ function validate(id: string, props: IngestApiProps): void {
   if (props.quota) p.integer('quota.limit', props.quota.limit, 1);
   const wafLimit = props.wafRateLimitPer5Minutes ?? DEFAULT_WAF_RATE_LIMIT_PER_5_MINUTES;
   p.integer('wafRateLimitPer5Minutes', wafLimit, 10, 2_000_000_000, ' (WAF rate-based rule limits)');
+  for (const principal of props.allowedPrincipalArns ?? []) {
+    p.check(/^arn:aws[a-z-]*:iam::\d{12}:(root|role\/.+|user\/.+)$/.test(principal), 'allowedPrincipalArns', 'must be IAM principal ARNs (account root, role or user)', principal);
+  }
+  if (props.allowedPrincipalArns !== undefined) p.check(props.allowedPrincipalArns.length > 0, 'allowedPrincipalArns', 'must name at least one principal (omit it for this account\'s principals)', props.allowedPrincipalArns);
+  if (props.customDomain) {
+    p.check(/^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+$/.test(props.customDomain.domainName), 'customDomain.domainName', 'must be a lowercase DNS name', props.customDomain.domainName);
+    p.arn('customDomain.certificateArn', props.customDomain.certificateArn, 'acm');
+  }
   p.throwIfAny();
 }
 
@@ -264,6 +302,10 @@ export class IngestApi extends Construct {
   public readonly webAclAssociation: Wafv2WebAclAssociation;
   public readonly wafLogGroup: CloudwatchLogGroup;
   public readonly wafLogging: Wafv2WebAclLoggingConfiguration;
+  public readonly resourcePolicy: ApiGatewayRestApiPolicy;
+  public readonly domainName?: ApiGatewayDomainName;
+  public readonly basePathMapping?: ApiGatewayBasePathMapping;
+  private readonly baseUrl: string;
 
   constructor(scope: Construct, id: string, props: IngestApiProps) {
     super(scope, id);
@@ -312,11 +354,44 @@ export class IngestApi extends Construct {
       description: 'Bedside-monitor events into the vitals stream (PHI: no body logging).',
       endpointConfiguration: { types: ['REGIONAL'] },
       apiKeySource: 'HEADER',
+      // With a custom domain, clients use only that name (TLS 1.2 policy); the default endpoint is off.
+      disableExecuteApiEndpoint: props.customDomain !== undefined,
       // A replacement (e.g. endpoint type change) stands up the new API before the old one goes,
       // so producers are never without an endpoint mid-apply (checkov CKV_AWS_237).
       lifecycle: { createBeforeDestroy: true },
     });
     const restApiId = this.restApi.id;
+    this.baseUrl = props.customDomain
+      ? `https://${props.customDomain.domainName}`
+      : `https://${restApiId}.execute-api.${region}.amazonaws.com/${stageName}`;
+
+    // ---- Resource policy (issue 9 finding 10) -------------------------------------------------
+    // Every method needs SigV4 (AWS_IAM); this policy decides whose signatures count: this account's
+    // principals, or exactly the listed ones. Everyone else is denied explicitly, so no identity
+    // policy (ours or another account's) can open the API to them.
+    const allowedPrincipals = props.allowedPrincipalArns ?? [`arn:${partition}:iam::${accountId}:root`];
+    // A whole account (`:root`) stands for every principal of it; aws:PrincipalArn is the caller's role or user.
+    const allowedPrincipalPatterns = allowedPrincipals.map((a) => a.replace(/:root$/, ':*'));
+    const apiArn = `${this.restApi.executionArn}/*`;
+    const resourcePolicyDocument = new DataAwsIamPolicyDocument(this, 'ResourcePolicyDocument', {
+      statement: [
+        {
+          sid: 'InvokeByAllowedPrincipals',
+          principals: [{ type: 'AWS', identifiers: [...allowedPrincipals] }],
+          actions: [...API_INVOKE_ACTIONS],
+          resources: [apiArn],
+        },
+        {
+          sid: 'DenyEveryoneElse',
+          effect: 'Deny',
+          principals: [{ type: '*', identifiers: ['*'] }],
+          actions: [...API_INVOKE_ACTIONS],
+          resources: [apiArn],
+          condition: [{ test: 'ArnNotLike', variable: 'aws:PrincipalArn', values: allowedPrincipalPatterns }],
+        },
+      ],
+    });
+    this.resourcePolicy = new ApiGatewayRestApiPolicy(this, 'ResourcePolicy', { restApiId, policy: resourcePolicyDocument.json });
     this.v1Resource = new ApiGatewayResource(this, 'V1Resource', { restApiId, parentId: this.restApi.rootResourceId, pathPart: 'v1' });
     this.eventsResource = new ApiGatewayResource(this, 'EventsResource', { restApiId, parentId: this.v1Resource.id, pathPart: 'events' });
     this.healthResource = new ApiGatewayResource(this, 'HealthResource', { restApiId, parentId: this.v1Resource.id, pathPart: 'health' });
@@ -470,7 +545,7 @@ export class IngestApi extends Construct {
     });
     dependables.push(this.badRequestBodyResponse);
 
-    const extra = props.extraRoutes?.({ restApiId, rootResourceId: this.restApi.rootResourceId, stageName });
+    const extra = props.extraRoutes?.({ restApiId, rootResourceId: this.restApi.rootResourceId, stageName, baseUrl: this.baseUrl });
     dependables.push(...(extra?.dependables ?? []));
 
     // ---- Deployment and stage ------------------------------------------------------------------
@@ -502,12 +577,14 @@ export class IngestApi extends Construct {
             this.getHealthIntegration.id,
             stream.name,
             this.integrationRole.arn,
+            // A changed resource policy takes effect only with a new deployment.
+            resourcePolicyDocument.json,
             ...(extra?.deploymentIds ?? []),
           ]),
         ),
       },
       lifecycle: { createBeforeDestroy: true },
-      dependsOn: dependables,
+      dependsOn: [...dependables, this.resourcePolicy],
     });
 
     this.accessLogGroup = logGroup('AccessLogGroup', `/aws/apigateway/vitals-ingest-${env}/access`);
@@ -541,6 +618,21 @@ export class IngestApi extends Construct {
       },
       dependsOn: [this.executionLogGroup],
     });
+
+    // ---- Custom domain -------------------------------------------------------------------------
+    if (props.customDomain) {
+      this.domainName = new ApiGatewayDomainName(this, 'DomainName', {
+        domainName: props.customDomain.domainName,
+        regionalCertificateArn: props.customDomain.certificateArn,
+        endpointConfiguration: { types: ['REGIONAL'] },
+        securityPolicy: API_DOMAIN_SECURITY_POLICY,
+      });
+      this.basePathMapping = new ApiGatewayBasePathMapping(this, 'BasePathMapping', {
+        apiId: restApiId,
+        stageName: this.stage.stageName,
+        domainName: this.domainName.domainName,
+      });
+    }
 
     // ---- API key and usage plan ---------------------------------------------------------------
     this.apiKey = new ApiGatewayApiKey(this, 'ApiKey', {
@@ -626,16 +718,19 @@ export class IngestApi extends Construct {
   get stageName(): string {
     return this.stage.stageName;
   }
-  /** Base URL of the stage, e.g. `https://abc.execute-api.eu-central-2.amazonaws.com/dev`. */
+  /**
+   * Base URL clients use: `https://<custom domain>` when there is one, else the stage's, e.g.
+   * `https://abc.execute-api.eu-central-2.amazonaws.com/dev`.
+   */
   get invokeUrl(): string {
-    return this.stage.invokeUrl;
+    return this.domainName ? this.baseUrl : this.stage.invokeUrl;
   }
   /** Where clients POST batches. */
   get eventsUrl(): string {
-    return `${this.stage.invokeUrl}/v1/events`;
+    return `${this.invokeUrl}/v1/events`;
   }
   get healthUrl(): string {
-    return `${this.stage.invokeUrl}/v1/health`;
+    return `${this.invokeUrl}/v1/health`;
   }
   get apiKeyId(): string {
     return this.apiKey.id;

@@ -160,6 +160,8 @@ export class PipelineStack extends VitalsStack {
       logsKeyArn: this.keys.logs.arn,
       logRetentionDays,
       manageAccountSettings: config.manageApiGatewayAccount,
+      ...(config.api.allowedPrincipalArns.length > 0 ? { allowedPrincipalArns: config.api.allowedPrincipalArns } : {}),
+      ...(config.api.customDomain ? { customDomain: config.api.customDomain } : {}),
       // The FHIR read API's routes live on this API (same authentication, WAF and throttling).
       extraRoutes: (api) => {
         fhir = new FhirReadApi(this, 'FhirApi', {
@@ -280,6 +282,10 @@ export class PipelineStack extends VitalsStack {
     out('api_key_id', this.api.apiKeyId, 'API key id (aws apigateway get-api-key --include-value)');
     out('api_access_log_group_name', this.api.accessLogGroup.name, 'API access logs (JSON)');
     out('api_web_acl_arn', this.api.webAcl.arn, 'WAF web ACL on the stage');
+    if (this.api.domainName) {
+      out('api_domain_regional_domain_name', this.api.domainName.regionalDomainName, `point ${this.config.api.customDomain?.domainName ?? 'the custom domain'} here (CNAME or Route 53 alias, with api_domain_regional_zone_id)`);
+      out('api_domain_regional_zone_id', this.api.domainName.regionalZoneId, 'hosted zone id of the regional domain name (Route 53 alias target)');
+    }
     out('stream_name', this.stream.name, 'Kinesis stream (STREAM_NAME of the processor)');
     out('stream_arn', this.stream.arn, 'Kinesis stream ARN');
     out('db_cluster_endpoint', this.database.clusterEndpoint, 'Aurora writer endpoint (DB_HOST)');

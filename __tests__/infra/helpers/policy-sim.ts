@@ -12,7 +12,7 @@ import { RegistryStack } from '../../../src/infra/registry-stack';
 import { PolicyDocument, PolicyStatement, TerraformJson, asList } from '../../../src/infra/policy-sim/documents';
 import { modelOf, StackModel } from '../../../src/infra/policy-sim/model';
 import { PolicySimulator } from '../../../src/infra/policy-sim/simulate';
-import { ACCOUNT_ID, REGION } from './synth';
+import { ACCOUNT_ID, REGION, testApiDomain } from './synth';
 
 export const DEPLOYMENT = { accountId: ACCOUNT_ID, region: REGION, partition: 'aws' } as const;
 export const CI_SETTINGS: SettingsSource = { CI_GITHUB_REPOSITORY: 'example-org/vitals-pipeline', CI_ENVIRONMENTS: 'dev,prod' };
@@ -30,7 +30,7 @@ export function accountModel(settings: SettingsSource = {}): StackModel {
     stacks[name] = JSON.parse(Testing.synth(build(app) as never)) as TerraformJson;
   };
   for (const env of ['dev', 'prod']) {
-    const config = loadConfig({ ...CI_SETTINGS, ...settings, ENVIRONMENT: env });
+    const config = loadConfig({ ...CI_SETTINGS, ...(env === 'prod' ? testApiDomain(env) : {}), ...settings, ENVIRONMENT: env });
     if (env === 'dev') synth((app) => new BootstrapStack(app, config), 'state-bootstrap');
     synth((app) => new RegistryStack(app, config), `registry-${env}`);
     synth((app) => new PipelineStack(app, config), `pipeline-${env}`);

@@ -16,7 +16,7 @@ const bucketPolicy = (json: ReturnType<typeof audit>): Statement[] =>
 describe('AuditTrail', () => {
   it('puts the log and digest files under Object Lock when asked (COMPLIANCE in production), on a bucket created for it', () => {
     const locked = audit({ objectLock: { mode: 'COMPLIANCE', days: 365 } });
-    expect(ofType(locked, 'aws_s3_bucket')[0]).toMatchObject({ object_lock_enabled: true });
+    expect(ofType(locked, 'aws_s3_bucket').find((b) => String(b.bucket).startsWith('vitals-audit-'))).toMatchObject({ object_lock_enabled: true });
     expect(ofType(locked, 'aws_s3_bucket_object_lock_configuration')).toEqual([
       expect.objectContaining({ rule: { default_retention: { mode: 'COMPLIANCE', days: 365 } } }),
     ]);
@@ -53,7 +53,7 @@ describe('AuditTrail', () => {
   });
 
   it('names the bucket with environment, account and region', () => {
-    expect(ofType(audit(), 'aws_s3_bucket')[0].bucket).toBe(`vitals-audit-dev-${ACCOUNT_ID}-${REGION}`);
+    expect(ofType(audit(), 'aws_s3_bucket').map((b) => b.bucket).sort()).toEqual([`vitals-access-logs-dev-${ACCOUNT_ID}-${REGION}`, `vitals-audit-dev-${ACCOUNT_ID}-${REGION}`]);
   });
 
   it('denies every request without TLS', () => {
@@ -87,5 +87,42 @@ describe('AuditTrail', () => {
 
   it('rejects a retention under a year', () => {
     expect(() => audit({ retentionDays: 30 })).toThrow(/retentionDays must be an integer of at least 365; received 30/);
+  });
+});
+
+describe('AuditTrail data events and access logs (issue 9 finding 8)', () => {
+  const STREAM = `arn:aws:kinesis:${REGION}:${ACCOUNT_ID}:stream/vitals-events-dev`;
+  const withData = () => audit({ streamArns: [STREAM], dataEventBucketNames: ['vitals-tfstate-eu-central-2'] });
+  type Selector = { name: string; field_selector: Array<Record<string, unknown>> };
+  const selectors = (json: ReturnType<typeof audit>): Selector[] => ofType(json, 'aws_cloudtrail')[0].advanced_event_selector as Selector[];
+
+  it('records management events and the stream\'s data events (advanced event selectors)', () => {
+    const [management, stream] = selectors(withData());
+    expect(management).toEqual({ name: 'Management events', field_selector: [{ field: 'eventCategory', equals: ['Management'] }] });
+    expect(stream.field_selector).toEqual([
+      { field: 'eventCategory', equals: ['Data'] },
+      { field: 'resources.type', equals: ['AWS::Kinesis::Stream'] },
+      { field: 'resources.ARN', equals: [STREAM] },
+    ]);
+    expect(ofType(withData(), 'aws_cloudtrail')[0].event_selector).toBeUndefined();
+  });
+
+  it('records every object call on the state bucket, and on the audit and access-log buckets every call but the deliveries\' own writes', () => {
+    const [, , state, audited] = selectors(withData());
+    expect(state.field_selector).toContainEqual({ field: 'resources.ARN', starts_with: ['arn:aws:s3:::vitals-tfstate-eu-central-2/'] });
+    expect(audited.field_selector).toContainEqual({ field: 'resources.type', equals: ['AWS::S3::Object'] });
+    expect(JSON.stringify(audited.field_selector)).toMatch(/aws_s3_bucket\.Audit_Bucket[^.]*\.arn\}\/.*aws_s3_bucket\.Audit_AccessLogBucket[^.]*\.arn\}\//);
+    // CloudTrail writing log files and S3 writing access logs: recording those would record each delivery again, without end.
+    expect(audited.field_selector).toContainEqual({ field: 'eventName', not_equals: ['PutObject'] });
+  });
+
+  it('logs the audit bucket\'s S3 server access into an SSE-S3 access-log bucket with its own retention', () => {
+    const json = audit({ accessLogRetentionDays: 400 });
+    const logBucket = Object.entries(json.resource?.aws_s3_bucket ?? {}).find(([, b]) => String(b.bucket).startsWith('vitals-access-logs-'))![0];
+    expect(ofType(json, 'aws_s3_bucket_logging')).toEqual([expect.objectContaining({ target_bucket: `\${aws_s3_bucket.${logBucket}.bucket}`, target_prefix: `vitals-audit-dev-${ACCOUNT_ID}-${REGION}/` })]);
+    const lifecycles = ofType(json, 'aws_s3_bucket_lifecycle_configuration').filter((l) => l.bucket === `\${aws_s3_bucket.${logBucket}.id}`);
+    expect((lifecycles[0].rule as Array<{ expiration: Array<{ days: number }> }>)[0].expiration).toEqual([{ days: 400 }]);
+    const encryption = ofType(json, 'aws_s3_bucket_server_side_encryption_configuration').find((e) => e.bucket === `\${aws_s3_bucket.${logBucket}.id}`);
+    expect(encryption?.rule).toEqual([{ apply_server_side_encryption_by_default: { sse_algorithm: 'AES256' } }]);
   });
 });

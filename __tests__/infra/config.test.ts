@@ -28,6 +28,7 @@ describe('loadConfig', () => {
       bucket: 'acme-tfstate-eu-west-1',
       lockTable: 'acme-tfstate-lock',
       keyAlias: 'alias/acme-tfstate',
+      accessLogBucket: 'acme-tfstate-access-logs-eu-west-1',
       region: 'eu-west-1',
     });
   });

@@ -170,9 +170,9 @@ describe('PipelineStack', () => {
   it('protects production data and lets other environments destroy cleanly', () => {
     const prod = pipeline({ ENVIRONMENT: 'prod' });
     expect(ofType(prod, 'aws_rds_cluster')[0]).toMatchObject({ deletion_protection: true, skip_final_snapshot: false });
-    expect(ofType(prod, 'aws_s3_bucket').map((b) => b.force_destroy)).toEqual([false]);
+    expect(ofType(prod, 'aws_s3_bucket').map((b) => b.force_destroy)).toEqual([false, false]);
     expect(ofType(dev, 'aws_rds_cluster')[0]).toMatchObject({ deletion_protection: false, skip_final_snapshot: true });
-    expect(ofType(dev, 'aws_s3_bucket').map((b) => b.force_destroy)).toEqual([true]);
+    expect(ofType(dev, 'aws_s3_bucket').map((b) => b.force_destroy)).toEqual([true, true]);
   });
 });
 

@@ -44,14 +44,19 @@ describe('encryption and retention sweep over the pipeline stack', () => {
     expect(short).toEqual([['/vitals/dev/break-glass', 1]]);
   });
 
-  it('gives every bucket SSE-KMS with a customer-managed key, a full public access block and a TLS-only policy', () => {
+  it('gives every bucket SSE-KMS with a customer-managed key (access-log buckets SSE-S3), a full public access block and a TLS-only policy', () => {
     const buckets = Object.keys(resourcesOf(dev, 'aws_s3_bucket'));
-    expect(buckets.length).toBeGreaterThanOrEqual(1);
+    expect(buckets.length).toBeGreaterThanOrEqual(2);
     for (const id of buckets) {
       const [sse] = forBucket(dev, 'aws_s3_bucket_server_side_encryption_configuration', id);
       const rule = (sse?.rule as { apply_server_side_encryption_by_default: { sse_algorithm: string; kms_master_key_id: string } }[])[0];
-      expect(rule.apply_server_side_encryption_by_default.sse_algorithm).toBe('aws:kms');
-      expect(rule.apply_server_side_encryption_by_default.kms_master_key_id).toMatch(CMK);
+      if (String(resourcesOf(dev, 'aws_s3_bucket')[id].bucket).startsWith('vitals-access-logs-')) {
+        // S3 server access log delivery targets: SSE-S3 (src/infra/secure-bucket.ts, accessLogBucket).
+        expect(rule.apply_server_side_encryption_by_default).toEqual({ sse_algorithm: 'AES256' });
+      } else {
+        expect(rule.apply_server_side_encryption_by_default.sse_algorithm).toBe('aws:kms');
+        expect(rule.apply_server_side_encryption_by_default.kms_master_key_id).toMatch(CMK);
+      }
 
       const [block] = forBucket(dev, 'aws_s3_bucket_public_access_block', id);
       expect(block).toMatchObject({ block_public_acls: true, block_public_policy: true, ignore_public_acls: true, restrict_public_buckets: true });
@@ -65,6 +70,25 @@ describe('encryption and retention sweep over the pipeline stack', () => {
         condition: [{ test: 'Bool', variable: 'aws:SecureTransport', values: ['false'] }],
       }));
     }
+  });
+
+  it('logs S3 server access of every bucket but the access-log buckets, into an access-log bucket that admits only S3 log delivery for them', () => {
+    const buckets = resourcesOf(dev, 'aws_s3_bucket');
+    const isLogBucket = (id: string): boolean => String(buckets[id].bucket).startsWith('vitals-access-logs-');
+    const logBuckets = Object.keys(buckets).filter(isLogBucket);
+    expect(logBuckets).toHaveLength(1);
+    for (const id of Object.keys(buckets).filter((b) => !isLogBucket(b))) {
+      expect(forBucket(dev, 'aws_s3_bucket_logging', id)).toEqual([expect.objectContaining({
+        target_bucket: `\${aws_s3_bucket.${logBuckets[0]}.bucket}`,
+        target_prefix: `${String(buckets[id].bucket)}/`,
+      })]);
+    }
+    // The access-log bucket logs nowhere (its records would land in itself); CloudTrail data events cover it.
+    expect(forBucket(dev, 'aws_s3_bucket_logging', logBuckets[0])).toEqual([]);
+    const [policy] = forBucket(dev, 'aws_s3_bucket_policy', logBuckets[0]);
+    const doc = /^\$\{data\.aws_iam_policy_document\.([^.]+)\.json\}$/.exec(String(policy?.policy))?.[1] ?? '';
+    const allows = ((dev.data?.aws_iam_policy_document[doc]?.statement ?? []) as Record<string, unknown>[]).filter((s) => s.effect !== 'Deny');
+    expect(allows).toEqual([expect.objectContaining({ principals: [{ type: 'Service', identifiers: ['logging.s3.amazonaws.com'] }], actions: ['s3:PutObject'] })]);
   });
 
   it('encrypts the stream, database, alarm topic, backup vault and master secret with customer-managed keys', () => {

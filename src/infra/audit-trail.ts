@@ -1,11 +1,11 @@
 import { Construct } from 'constructs';
-import { Cloudtrail } from '@cdktf/provider-aws/lib/cloudtrail';
+import { Cloudtrail, CloudtrailAdvancedEventSelector } from '@cdktf/provider-aws/lib/cloudtrail';
 import { CloudwatchLogGroup } from '@cdktf/provider-aws/lib/cloudwatch-log-group';
 import { DataAwsIamPolicyDocument } from '@cdktf/provider-aws/lib/data-aws-iam-policy-document';
 import { IamRole } from '@cdktf/provider-aws/lib/iam-role';
 import { IamRolePolicy } from '@cdktf/provider-aws/lib/iam-role-policy';
 import { AUDIT_RETENTION_DAYS_MIN } from './config';
-import { SecureBucket } from './secure-bucket';
+import { SecureBucket, accessLogBucket } from './secure-bucket';
 
 /** CloudTrail's delivery to CloudWatch Logs: streams in its own log group only. */
 export const TRAIL_LOG_DELIVERY_ACTIONS = ['logs:CreateLogStream', 'logs:PutLogEvents'] as const;
@@ -30,15 +30,28 @@ export interface AuditTrailProps {
   readonly objectLock?: { readonly mode: 'COMPLIANCE' | 'GOVERNANCE'; readonly days: number };
   /** @default 'aws' */
   readonly partition?: string;
+  /** Kinesis streams whose data events (GetRecords, PutRecords, ...) the trail records. @default none */
+  readonly streamArns?: readonly string[];
+  /** Further buckets (by name) whose object-level calls the trail records, e.g. the state bucket. @default none */
+  readonly dataEventBucketNames?: readonly string[];
+  /** Days the server access logs of the audit bucket are kept. @default retentionDays */
+  readonly accessLogRetentionDays?: number;
 }
+
+/** The object writes of the delivery services themselves, left out of data events (see below). */
+export const DELIVERY_WRITE_EVENTS = ['PutObject'] as const;
 
 /**
  * CloudTrail: multi-region, global service events, log-file validation, KMS-encrypted, delivered to
- * a hardened S3 bucket and to CloudWatch Logs (so metric filters and alarms can watch it).
+ * a hardened S3 bucket and to CloudWatch Logs (so metric filters and alarms can watch it); data events
+ * for the streams and the buckets holding audit and state data; S3 server access logs of the audit
+ * bucket into an access-log bucket of its own.
  */
 export class AuditTrail extends Construct {
   readonly trail: Cloudtrail;
   readonly bucket: SecureBucket;
+  /** Receives the audit bucket's S3 server access logs. */
+  readonly accessLogBucket: SecureBucket;
   readonly logGroup: CloudwatchLogGroup;
   readonly trailName: string;
 
@@ -55,9 +68,10 @@ export class AuditTrail extends Construct {
     const cloudtrail = [{ type: 'Service', identifiers: ['cloudtrail.amazonaws.com'] }];
     const fromThisTrail = { test: 'StringEquals', variable: 'aws:SourceArn', values: [trailArn] };
 
+    const bucketName = `vitals-audit-${environment}-${accountId}-${region}`;
     this.bucket = new SecureBucket(this, 'Bucket', {
       // Globally unique: account and region in the name.
-      bucketName: `vitals-audit-${environment}-${accountId}-${region}`,
+      bucketName,
       kmsKeyArn: props.logsKeyArn,
       expirationDays: retentionDays,
       forceDestroy: props.forceDestroy,
@@ -73,6 +87,17 @@ export class AuditTrail extends Construct {
         },
       ],
     });
+
+    // Server access logs of the audit bucket (who read or listed the audit trail, at the S3 level).
+    this.accessLogBucket = accessLogBucket(this, 'AccessLogBucket', {
+      bucketName: AuditTrail.accessLogBucketName(environment, accountId, region),
+      accountId,
+      partition,
+      sourceBucketNames: [bucketName],
+      expirationDays: props.accessLogRetentionDays ?? retentionDays,
+      forceDestroy: props.forceDestroy,
+    });
+    this.bucket.logAccessTo(this.accessLogBucket);
 
     this.logGroup = new CloudwatchLogGroup(this, 'LogGroup', {
       name: `/vitals/${environment}/cloudtrail`,
@@ -98,9 +123,61 @@ export class AuditTrail extends Construct {
       enableLogging: true,
       cloudWatchLogsGroupArn: `${this.logGroup.arn}:*`,
       cloudWatchLogsRoleArn: role.arn,
-      eventSelector: [{ readWriteType: 'All', includeManagementEvents: true }],
+      advancedEventSelector: AuditTrail.eventSelectors({
+        streamArns: props.streamArns ?? [],
+        bucketArns: (props.dataEventBucketNames ?? []).map((n) => `arn:${partition}:s3:::${n}`),
+        deliveryBucketArns: [this.bucket.arn, this.accessLogBucket.arn],
+      }),
       dependsOn: [this.bucket.policy, rolePolicy],
     });
+  }
+
+  /** The audit bucket's access-log bucket: `vitals-access-logs-<env>-<account>-<region>`. */
+  static accessLogBucketName(environment: string, accountId: string, region: string): string {
+    return `vitals-access-logs-${environment}-${accountId}-${region}`;
+  }
+
+  /**
+   * Management events, plus data events (issue 9 finding 8): every call on the streams' records and on
+   * the given buckets' objects; on the trail's own bucket and the access-log bucket every call but the
+   * delivery services' writes (CloudTrail writing log files, S3 writing access logs): recording those
+   * would record each delivery in the next log file, whose delivery is recorded again, without end.
+   * Reads, lists and deletes of audit objects are recorded.
+   */
+  static eventSelectors(p: { streamArns: readonly string[]; bucketArns: readonly string[]; deliveryBucketArns: readonly string[] }): CloudtrailAdvancedEventSelector[] {
+    const selectors: CloudtrailAdvancedEventSelector[] = [
+      { name: 'Management events', fieldSelector: [{ field: 'eventCategory', equalTo: ['Management'] }] },
+    ];
+    if (p.streamArns.length > 0) {
+      selectors.push({
+        name: 'Stream data events',
+        fieldSelector: [
+          { field: 'eventCategory', equalTo: ['Data'] },
+          { field: 'resources.type', equalTo: ['AWS::Kinesis::Stream'] },
+          { field: 'resources.ARN', equalTo: [...p.streamArns] },
+        ],
+      });
+    }
+    if (p.bucketArns.length > 0) {
+      selectors.push({
+        name: 'Bucket object data events',
+        fieldSelector: [
+          { field: 'eventCategory', equalTo: ['Data'] },
+          { field: 'resources.type', equalTo: ['AWS::S3::Object'] },
+          { field: 'resources.ARN', startsWith: p.bucketArns.map((a) => `${a}/`) },
+        ],
+      });
+    }
+    selectors.push({
+      name: 'Audit and access-log object data events, except deliveries',
+      fieldSelector: [
+        { field: 'eventCategory', equalTo: ['Data'] },
+        { field: 'resources.type', equalTo: ['AWS::S3::Object'] },
+        { field: 'resources.ARN', startsWith: p.deliveryBucketArns.map((a) => `${a}/`) },
+        { field: 'eventName', notEquals: [...DELIVERY_WRITE_EVENTS] },
+      ],
+    });
+    return selectors;
   }
 
   /** The trail's name, known before the trail exists (the logs key policy names it). */

@@ -20,7 +20,7 @@ export class BootstrapStack extends VitalsStack {
   constructor(scope: Construct, config: AppConfig) {
     super(scope, BOOTSTRAP_STACK_ID, config);
     new LocalBackend(this, { path: `../../../terraform.${BOOTSTRAP_STACK_ID}.tfstate` });
-    this.stateBackend = new StateBackend(this, 'StateBackend', { settings: config.state, accountId: this.accountId, partition: config.partition });
+    this.stateBackend = new StateBackend(this, 'StateBackend', { settings: config.state, accountId: this.accountId, partition: config.partition, accessLogRetentionDays: config.accessLogRetentionDays });
 
     new TerraformOutput(this, 'state_bucket_name', { value: this.stateBackend.bucket.name, description: 'S3 bucket holding Terraform state' });
     new TerraformOutput(this, 'state_lock_table_name', { value: this.stateBackend.lockTable.name, description: 'DynamoDB lock table' });
@@ -30,7 +30,7 @@ export class BootstrapStack extends VitalsStack {
     // The permissions boundary of every workload role, one per environment (this stack's environment
     // and every CI environment): here, where no deploy role can change it; the registry and pipeline
     // stacks attach it to each role they create (src/infra/permissions-boundary.ts).
-    const stateAccess = { bucketName: config.state.bucket, lockTableArn: this.stateBackend.lockTable.arn, keyArn: this.stateBackend.key.arn };
+    const stateAccess = { bucketName: config.state.bucket, accessLogBucketName: config.state.accessLogBucket, lockTableArn: this.stateBackend.lockTable.arn, keyArn: this.stateBackend.key.arn };
     const boundaryEnvironments = [...new Set([config.environment, ...config.ci.environments])];
     for (const environment of boundaryEnvironments) {
       const boundary = new PermissionsBoundary(this, `Boundary-${environment}`, {

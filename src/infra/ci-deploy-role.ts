@@ -42,6 +42,8 @@ export const MANAGED_POLICY_MAX_CHARS = 6144;
 export interface CiStateAccess {
   /** State bucket name. */
   readonly bucketName: string;
+  /** The state bucket's access-log bucket (denied like the state bucket). @default none */
+  readonly accessLogBucketName?: string;
   /** DynamoDB lock table ARN. */
   readonly lockTableArn: string;
   /** KMS key encrypting state objects and the lock table. */
@@ -790,7 +792,7 @@ function deployPolicies(c: PolicyContext, env: string): PolicySpec[] {
           Sid: 'NeverTheStateBackend',
           Effect: 'Deny',
           Action: PROTECTED_STATE_ACTIONS,
-          Resource: [stateBucketArn, c.state.lockTableArn, c.state.keyArn],
+          Resource: [stateBucketArn, c.state.lockTableArn, c.state.keyArn, ...(c.state.accessLogBucketName ? [`arn:${c.partition}:s3:::${c.state.accessLogBucketName}`] : [])],
         },
         // The deploy role's own policies and the boundaries are managed policies: never changed by CI.
         { Sid: 'NeverManagedPolicies', Effect: 'Deny', Action: DENIED_IAM_POLICY_ACTIONS, Resource: `arn:${c.partition}:iam::${c.accountId}:policy/*` },

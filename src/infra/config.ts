@@ -77,6 +77,8 @@ export interface StateBackendSettings {
   readonly lockTable: string;
   /** KMS alias of the state key; the S3 backend encrypts state objects with it. */
   readonly keyAlias: string;
+  /** Receives the state bucket's S3 server access logs: `<STATE_PREFIX>-tfstate-access-logs-<region>`. */
+  readonly accessLogBucket: string;
   /** Region of the state bucket and table: the deployment region. */
   readonly region: string;
 }
@@ -139,6 +141,8 @@ export interface AppConfig {
   readonly backupRetentionDays: number;
   readonly logRetentionDays: number;
   readonly auditRetentionDays: number;
+  /** Days the S3 server access logs of the audit and state buckets are kept (ACCESS_LOG_RETENTION_DAYS). */
+  readonly accessLogRetentionDays: number;
   /** Object Lock default retention of the audit bucket (AUDIT_OBJECT_LOCK_MODE, AUDIT_OBJECT_LOCK_DAYS). */
   readonly auditObjectLock: { readonly mode: ObjectLockMode; readonly days: number };
   /** AWS Backup Vault Lock (compliance mode after a 3-day grace period) on the database's vault (BACKUP_VAULT_LOCK). */
@@ -218,6 +222,7 @@ export const SETTINGS = {
   BACKUP_RETENTION_DAYS: String(DEFAULT_BACKUP_RETENTION_DAYS),
   LOG_RETENTION_DAYS: '365',
   AUDIT_RETENTION_DAYS: '2557',
+  ACCESS_LOG_RETENTION_DAYS: '2557',
   /** Empty: COMPLIANCE in production, OFF elsewhere (so dev/test destroy cleanly). */
   AUDIT_OBJECT_LOCK_MODE: '',
   AUDIT_OBJECT_LOCK_DAYS: '365',
@@ -308,6 +313,7 @@ export function loadConfig(source: SettingsSource): AppConfig {
   const backupRetentionDays = number('BACKUP_RETENTION_DAYS', `must be an integer from ${BACKUP_RETENTION_DAYS_MIN} to ${BACKUP_RETENTION_DAYS_MAX} days`, (n) => n >= BACKUP_RETENTION_DAYS_MIN && n <= BACKUP_RETENTION_DAYS_MAX);
   const logRetentionDays = number('LOG_RETENTION_DAYS', `must be one of CloudWatch Logs' retention values (${LOG_RETENTION_DAYS_ALLOWED.join(', ')})`, (n) => (LOG_RETENTION_DAYS_ALLOWED as readonly number[]).includes(n));
   const auditRetentionDays = number('AUDIT_RETENTION_DAYS', `must be an integer of at least ${AUDIT_RETENTION_DAYS_MIN} days`, (n) => n >= AUDIT_RETENTION_DAYS_MIN);
+  const accessLogRetentionDays = number('ACCESS_LOG_RETENTION_DAYS', `must be an integer of at least ${AUDIT_RETENTION_DAYS_MIN} days`, (n) => n >= AUDIT_RETENTION_DAYS_MIN);
 
   const dbEngineVersion = raw('DB_ENGINE_VERSION');
   if (!ENGINE_VERSION_PATTERN.test(dbEngineVersion)) {
@@ -435,6 +441,7 @@ export function loadConfig(source: SettingsSource): AppConfig {
     backupRetentionDays,
     logRetentionDays,
     auditRetentionDays,
+    accessLogRetentionDays,
     auditObjectLock: { mode: lockModeRaw as ObjectLockMode, days: auditLockDays },
     backupVaultLock: vaultLockRaw === 'true',
     dbEngineVersion,
@@ -464,6 +471,7 @@ export function loadConfig(source: SettingsSource): AppConfig {
       bucket,
       lockTable: `${statePrefix}-tfstate-lock`,
       keyAlias: `alias/${statePrefix}-tfstate`,
+      accessLogBucket: `${statePrefix}-tfstate-access-logs-${region}`,
       region,
     },
   };

@@ -206,6 +206,10 @@ export class PipelineStack extends VitalsStack {
       retentionDays: config.auditRetentionDays,
       logRetentionDays,
       forceDestroy: !production,
+      // Data events: the stream's records and the state objects (the audit and access-log buckets' own are always in).
+      streamArns: [this.stream.arn],
+      dataEventBucketNames: [config.state.bucket],
+      accessLogRetentionDays: config.accessLogRetentionDays,
       ...(config.auditObjectLock.mode !== ObjectLockMode.OFF
         ? { objectLock: { mode: config.auditObjectLock.mode as ObjectLockMode.COMPLIANCE | ObjectLockMode.GOVERNANCE, days: config.auditObjectLock.days } }
         : {}),
@@ -315,6 +319,7 @@ export class PipelineStack extends VitalsStack {
     out('vpc_flow_log_group_name', this.network.flowLogGroup.name, 'VPC flow logs');
     out('audit_trail_name', this.audit.trailName, 'CloudTrail trail');
     out('audit_bucket_name', this.audit.bucket.name, 'CloudTrail log files');
+    out('audit_access_log_bucket_name', this.audit.accessLogBucket.name, 'S3 server access logs of the audit bucket (SSE-S3)');
     out('audit_log_group_name', this.audit.logGroup.name, 'CloudTrail events in CloudWatch Logs');
     out('alarm_topic_arn', this.monitoring.topicArn, 'SNS topic every alarm notifies (subscribe e-mail, pager or chat here)');
     out('dashboard_name', this.monitoring.dashboardName, 'CloudWatch dashboard of the pipeline');

@@ -3,7 +3,7 @@ import { S3Backend, TerraformStack } from 'cdktf';
 import { DynamodbTable } from '@cdktf/provider-aws/lib/dynamodb-table';
 import { StateBackendSettings } from './config';
 import { ManagedKey } from './keys';
-import { SecureBucket } from './secure-bucket';
+import { SecureBucket, accessLogBucket } from './secure-bucket';
 
 export interface StateBackendProps {
   readonly settings: StateBackendSettings;
@@ -12,16 +12,21 @@ export interface StateBackendProps {
   readonly partition?: string;
   /** Days superseded state versions are kept (the history to roll back to). @default 365 */
   readonly noncurrentVersionDays?: number;
+  /** Days the state bucket's server access logs are kept. @default 2557 */
+  readonly accessLogRetentionDays?: number;
 }
 
 /**
  * Remote state for every stack: a hardened, versioned S3 bucket encrypted with its own
  * customer-managed key, and a DynamoDB lock table (`LockID`), KMS-encrypted with point-in-time
- * recovery. State holds resource attributes, so both are protected from deletion.
+ * recovery. State holds resource attributes, so both are protected from deletion. The bucket's server
+ * access logs go to an access-log bucket of their own.
  */
 export class StateBackend extends Construct {
   readonly key: ManagedKey;
   readonly bucket: SecureBucket;
+  /** Receives the state bucket's S3 server access logs (SSE-S3). */
+  readonly accessLogBucket: SecureBucket;
   readonly lockTable: DynamodbTable;
 
   constructor(scope: Construct, id: string, props: StateBackendProps) {
@@ -40,6 +45,16 @@ export class StateBackend extends Construct {
       kmsKeyArn: this.key.arn,
       noncurrentVersionExpirationDays: props.noncurrentVersionDays ?? 365,
     });
+    // Who read or wrote which state object, at the S3 level (state holds resource attributes,
+    // the API key value among them).
+    this.accessLogBucket = accessLogBucket(this, 'AccessLogBucket', {
+      bucketName: settings.accessLogBucket,
+      accountId: props.accountId,
+      partition: props.partition,
+      sourceBucketNames: [settings.bucket],
+      expirationDays: props.accessLogRetentionDays ?? 2557,
+    });
+    this.bucket.logAccessTo(this.accessLogBucket);
     this.lockTable = new DynamodbTable(this, 'LockTable', {
       name: settings.lockTable,
       billingMode: 'PAY_PER_REQUEST',

@@ -25,7 +25,7 @@ const tagged = (env: string): Record<string, string> => ({ 'aws:ResourceTag/Envi
 function endpointFor(action: string): string | undefined {
   const [service, name] = action.split(':');
   if (service === 'ecr') return ['BatchGetImage', 'GetDownloadUrlForLayer', 'BatchCheckLayerAvailability'].includes(name) ? 'ecr.dkr' : 'ecr.api';
-  return ({ kinesis: 'kinesis-streams', kms: 'kms', logs: 'logs', secretsmanager: 'secretsmanager', s3: 's3' } as Record<string, string>)[service];
+  return ({ kinesis: 'kinesis-streams', kms: 'kms', logs: 'logs', secretsmanager: 'secretsmanager', s3: 's3', events: 'events' } as Record<string, string>)[service];
 }
 
 const allowEverything: PolicyDocument = { Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: '*', Resource: '*' }] };
@@ -41,7 +41,7 @@ describe.each(ENVS)('the %s VPC endpoints', (env) => {
 
   test('none is allow-all: every endpoint has a policy that names conditions or resources', () => {
     const names = Object.keys(sim.model.endpointPolicies).filter((k) => k.startsWith(`${stack}/`)).map((k) => k.slice(stack.length + 1)).sort();
-    expect(names).toEqual(['ecr.api', 'ecr.dkr', 'kinesis-streams', 'kms', 'logs', 's3', 'secretsmanager']);
+    expect(names).toEqual(['ecr.api', 'ecr.dkr', 'events', 'kinesis-streams', 'kms', 'logs', 's3', 'secretsmanager']);
     for (const name of names) {
       for (const s of sim.model.endpointPolicies[endpoint(name)].Statement) {
         expect(s.Effect).toBe('Allow');

@@ -36,3 +36,24 @@ test('every problem is named at once', () => {
     'missing environment variable DB_SSL_CA_FILE',
   ]);
 });
+
+test('without ALERT_ACK_DB_HOST there is no acknowledge route', () => {
+  expect(loadFhirApiConfig({ DB_HOST: 'h', DB_NAME: 'd', DB_SSL_CA_FILE: 'ca', DB_PASSWORD: 'p' }).acknowledge).toBeUndefined();
+});
+
+test('ALERT_ACK_DB_HOST adds the acknowledging pool: the writer, as vitals_alert_acker, IAM on AWS', () => {
+  const c = loadFhirApiConfig({
+    NODE_ENV: 'production', AWS_REGION: 'eu-central-2', DB_HOST: 'reader', DB_NAME: 'd', DB_USER: 'vitals_fhir_reader', DB_SSL_CA_FILE: 'ca', DB_AUTH: 'iam',
+    FHIR_TLS_SELF_SIGNED: 'true', FHIR_BASE_URL: 'https://x.execute-api.eu-central-2.amazonaws.com/v1/fhir', ALERT_ACK_DB_HOST: 'writer',
+  });
+  expect(c.acknowledge?.db).toMatchObject({ host: 'writer', user: 'vitals_alert_acker', auth: { kind: 'iam', region: 'eu-central-2' }, maxConnections: 2, database: 'd' });
+  expect(c.db.host).toBe('reader');
+});
+
+test('locally the acknowledging pool needs its own password', () => {
+  expect(problems({ DB_HOST: 'h', DB_NAME: 'd', DB_SSL_CA_FILE: 'ca', DB_PASSWORD: 'p', ALERT_ACK_DB_HOST: 'h' })).toEqual([
+    'missing environment variable ALERT_ACK_DB_PASSWORD (required with ALERT_ACK_DB_HOST and DB_AUTH=password)',
+  ]);
+  expect(loadFhirApiConfig({ DB_HOST: 'h', DB_NAME: 'd', DB_SSL_CA_FILE: 'ca', DB_PASSWORD: 'p', ALERT_ACK_DB_HOST: 'h', ALERT_ACK_DB_PASSWORD: 'q' }).acknowledge?.db.auth)
+    .toEqual({ kind: 'password', password: 'q' });
+});

@@ -153,6 +153,11 @@ export type AcknowledgeOutcome =
   | { readonly kind: 'cleared'; readonly alertId: string; readonly clearedAt: Date };
 
 /** Acknowledges an alert (idempotent: a second call reports the first acknowledgement). */
+/** What acknowledgeAlert reads and writes: the grants of the acknowledging role (src/db/migrate.ts). */
+export const ACKNOWLEDGE_READ_COLUMNS: readonly string[] = [...ALERT_COLUMNS.split(',').map((c) => c.trim()), 'acknowledged_by'];
+export const ACKNOWLEDGE_UPDATED_COLUMNS: readonly string[] = ['acknowledged_at', 'acknowledged_by', 'next_escalation_at', 'sequence', 'last_detail'];
+export const OUTBOX_INSERTED_COLUMNS: readonly string[] = ['transition_id', 'alert_id', 'patient_pseudonym', 'detail', 'received_at'];
+
 export async function acknowledgeAlert(pool: Pool, alertId: string, by: string, now: Date): Promise<AcknowledgeOutcome> {
   return inTransaction(pool, async (client) => {
     const { rows } = await client.query<AlertRow & { acknowledged_by: string | null }>(
@@ -165,7 +170,13 @@ export async function acknowledgeAlert(pool: Pool, alertId: string, by: string, 
     if (row.cleared_at) return { kind: 'cleared', alertId, clearedAt: row.cleared_at };
     const done = acknowledge(fromRow(row), by, now);
     if (!done) throw new Error('an open, unacknowledged alert must be acknowledgeable');
-    await saveAlerts(client, [done.alert], by);
+    // Only the columns an acknowledgement changes (ACKNOWLEDGE_UPDATED_COLUMNS): the acknowledging
+    // service's database role may update nothing else (src/db/migrate.ts ALERT_ACKER_ROLE).
+    await client.query(
+      `UPDATE clinical_alerts SET acknowledged_at = $2, acknowledged_by = $3, next_escalation_at = $4, sequence = $5, last_detail = $6
+       WHERE alert_id = $1`,
+      [alertId, done.alert.acknowledgedAt, by, done.alert.nextEscalationAt, done.alert.sequence, JSON.stringify(done.alert.lastDetail)],
+    );
     await insertOutbox(client, [done.transition]);
     return { kind: 'acknowledged', alertId, acknowledgedAt: now, acknowledgedBy: by };
   });

@@ -6,6 +6,7 @@
 import { join } from 'node:path';
 import { Client, escapeLiteral } from 'pg';
 import type { RunnerOption } from 'node-pg-migrate/dist/bundle/index';
+import { ACKNOWLEDGE_READ_COLUMNS, ACKNOWLEDGE_UPDATED_COLUMNS, OUTBOX_INSERTED_COLUMNS } from '../adapters/alert-store';
 import { tlsOptions } from '../adapters/db';
 
 export const PROCESSOR_ROLE = 'vitals_processor';
@@ -40,6 +41,15 @@ export const PROCESSOR_TABLE_GRANTS: Readonly<Record<string, readonly string[]>>
  */
 export const FHIR_READER_ROLE = 'vitals_fhir_reader';
 export const FHIR_READER_TABLES: readonly string[] = ['observations', 'news2_scores', 'patient_keys', 'sources'];
+
+/**
+ * The acknowledging service's role (the acknowledge route on AWS, served by the FHIR API service on the
+ * Aurora writer): reads an alert, records its acknowledgement and writes the `acknowledged` transition
+ * to the outbox. Column grants: it can change who/when acknowledged, the escalation deadline it stops,
+ * and the alert's sequence and latest event; never severity, clearing, facility, patient or any
+ * other table.
+ */
+export const ALERT_ACKER_ROLE = 'vitals_alert_acker';
 
 /**
  * The operations role (dead-letter requeue requests, src/db/requeue-dead-letters.ts): sees which dead
@@ -98,6 +108,8 @@ export interface MigrateSettings {
   readonly processorPassword?: string;
   /** Local runs: the FHIR reader role's password. On AWS unset: IAM (rds_iam). */
   readonly fhirReaderPassword?: string;
+  /** Local runs: password of the acknowledging role (on AWS it authenticates by IAM). */
+  readonly alertAckerPassword?: string;
   /** Local runs: the ops role's password. On AWS unset: IAM (rds_iam). */
   readonly opsPassword?: string;
   /** @default event ids DEFAULT_EVENT_ID_RETENTION_DAYS days, observations kept forever */
@@ -161,6 +173,7 @@ export function migrateSettingsFromEnv(env: NodeJS.ProcessEnv = process.env): Mi
     adminPassword: required(env, 'DB_ADMIN_PASSWORD'),
     processorPassword: env.DB_PROCESSOR_PASSWORD || undefined,
     fhirReaderPassword: env.DB_FHIR_READER_PASSWORD || undefined,
+    alertAckerPassword: env.DB_ALERT_ACKER_PASSWORD || undefined,
     opsPassword: env.DB_OPS_PASSWORD || undefined,
   };
 }
@@ -197,6 +210,7 @@ export async function migrate(settings: MigrateSettings): Promise<{ applied: str
     await ensureProcessorRole(client, settings.database, settings.processorPassword, log);
     await ensureFhirReaderRole(client, settings.database, settings.fhirReaderPassword, log);
     await ensureOpsRole(client, settings.database, settings.opsPassword, log);
+    await ensureAlertAckerRole(client, settings.database, settings.alertAckerPassword, log);
     await ensureAuditRole(client);
     await writeRetentionPolicy(client, settings.retention ?? { eventIdRetentionDays: DEFAULT_EVENT_ID_RETENTION_DAYS }, log);
     const { rows } = await client.query<{ created: number }>('SELECT ensure_time_partitions($1, $2) AS created', [PARTITION_DAYS_AHEAD, PARTITION_DAYS_BACK]);
@@ -297,6 +311,28 @@ async function ensureOpsRole(client: Client, database: string, password: string 
     await client.query(`REVOKE ALL ON ALL FUNCTIONS IN SCHEMA public FROM ${role}`);
     const columns = OPS_DEAD_LETTER_COLUMNS.map((c) => client.escapeIdentifier(c)).join(', ');
     await client.query(`GRANT SELECT (${columns}), UPDATE (requeue_requested_at) ON TABLE dead_letters TO ${role}`);
+    await client.query('COMMIT');
+  } catch (err) {
+    await client.query('ROLLBACK');
+    throw err;
+  }
+}
+
+/** The acknowledging role: column-level grants on clinical_alerts, INSERT into alert_outbox; nothing else. */
+async function ensureAlertAckerRole(client: Client, database: string, password: string | undefined, log: (m: string) => void): Promise<void> {
+  const role = ALERT_ACKER_ROLE;
+  const columns = (names: readonly string[]): string => names.map((c) => client.escapeIdentifier(c)).join(', ');
+  await client.query('BEGIN');
+  try {
+    await client.query(`SELECT pg_advisory_xact_lock(hashtext('vitals_processor_role'))`);
+    await ensureLoginRole(client, role, password, 'DB_ALERT_ACKER_PASSWORD', log);
+    await client.query(`GRANT CONNECT ON DATABASE ${client.escapeIdentifier(database)} TO ${role}`);
+    await client.query(`GRANT USAGE ON SCHEMA public TO ${role}`);
+    await client.query(`REVOKE ALL ON ALL TABLES IN SCHEMA public FROM ${role}`);
+    await client.query(`REVOKE ALL ON ALL FUNCTIONS IN SCHEMA public FROM ${role}`);
+    await client.query(`GRANT SELECT (${columns(ACKNOWLEDGE_READ_COLUMNS)}), UPDATE (${columns(ACKNOWLEDGE_UPDATED_COLUMNS)}) ON TABLE clinical_alerts TO ${role}`);
+    // SELECT of the conflict target: INSERT ... ON CONFLICT (transition_id) DO NOTHING needs it.
+    await client.query(`GRANT SELECT (transition_id), INSERT (${columns(OUTBOX_INSERTED_COLUMNS)}) ON TABLE alert_outbox TO ${role}`);
     await client.query('COMMIT');
   } catch (err) {
     await client.query('ROLLBACK');

@@ -15,8 +15,17 @@ export interface FhirApiConfig {
   /** Serve HTTPS with a certificate generated at start-up (behind the NLB, which does not verify it). */
   readonly tlsSelfSigned: boolean;
   readonly db: DbSettings;
+  /**
+   * The acknowledge route (`POST /v1/alerts/{alertId}/acknowledge`), served when ALERT_ACK_DB_HOST is
+   * set: its own pool to the writer as the acknowledging role (`vitals_alert_acker`).
+   */
+  readonly acknowledge?: { readonly db: DbSettings };
   readonly logLevel: string;
 }
+
+/** The header API Gateway sets to the authenticated caller (`$context.identity.userArn`), overriding any client value. */
+export const CALLER_HEADER = 'x-vitals-caller';
+export const DEFAULT_ALERT_ACKER_USER = 'vitals_alert_acker';
 
 export class FhirApiConfigError extends Error {
   constructor(readonly problems: readonly string[]) {
@@ -58,6 +67,13 @@ export function loadFhirApiConfig(env: NodeJS.ProcessEnv = process.env): FhirApi
   if (production && tls !== 'true') problems.push('FHIR_TLS_SELF_SIGNED must be true when NODE_ENV=production (TLS from the load balancer to the task)');
   const logLevel = get('LOG_LEVEL') ?? 'info';
   if (!LOG_LEVELS.includes(logLevel)) problems.push(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}; received ${JSON.stringify(logLevel)}`);
+  const ackHost = get('ALERT_ACK_DB_HOST');
+  let ackAuth: DbSettings['auth'] = auth;
+  if (ackHost !== undefined && auth.kind === 'password') {
+    const password = get('ALERT_ACK_DB_PASSWORD');
+    if (password === undefined) problems.push('missing environment variable ALERT_ACK_DB_PASSWORD (required with ALERT_ACK_DB_HOST and DB_AUTH=password)');
+    ackAuth = { kind: 'password', password: password ?? '' };
+  }
   const config: FhirApiConfig = {
     production,
     host: get('FHIR_HOST') ?? (production ? '0.0.0.0' : '127.0.0.1'),
@@ -74,6 +90,20 @@ export function loadFhirApiConfig(env: NodeJS.ProcessEnv = process.env): FhirApi
       maxConnections: int('DB_MAX_CONNECTIONS', 10, 1, 100),
       applicationName: 'vitals-fhir-api',
     },
+    ...(ackHost !== undefined ? {
+      acknowledge: {
+        db: {
+          host: ackHost,
+          port: int('DB_PORT', 5432, 1, 65_535),
+          database: need('DB_NAME'),
+          user: get('ALERT_ACK_DB_USER') ?? DEFAULT_ALERT_ACKER_USER,
+          sslCaFile: need('DB_SSL_CA_FILE'),
+          auth: ackAuth,
+          maxConnections: int('ALERT_ACK_DB_MAX_CONNECTIONS', 2, 1, 20),
+          applicationName: 'vitals-fhir-api-acknowledge',
+        },
+      },
+    } : {}),
     logLevel,
   };
   if (problems.length > 0) throw new FhirApiConfigError(problems);

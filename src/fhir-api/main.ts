@@ -11,7 +11,9 @@ import { createPool } from '../adapters/db';
 import { registerFhirRoutes } from '../adapters/fhir-http';
 import { createLogger, errorSummary, type Logger } from '../adapters/logger';
 import { pgObservationStore } from '../adapters/observation-store';
-import { FhirApiConfigError, loadFhirApiConfig, type FhirApiConfig } from './config';
+import { acknowledgeAlert, type AcknowledgeOutcome } from '../adapters/alert-store';
+import { registerAlertRoutes } from '../adapters/alert-http';
+import { CALLER_HEADER, FhirApiConfigError, loadFhirApiConfig, type FhirApiConfig } from './config';
 import { exitOnSignals } from '../adapters/graceful-shutdown';
 
 export const DB_PING_TIMEOUT_MS = 2_000;
@@ -21,7 +23,15 @@ export interface FhirApiOptions {
   readonly baseUrl?: string;
   /** Serve HTTPS with this key and certificate. */
   readonly https?: { readonly key: string; readonly cert: string };
+  /**
+   * Serve `POST /v1/alerts/{alertId}/acknowledge` with this function (the acknowledging role's pool).
+   * The caller is the IAM principal API Gateway authenticated, in the CALLER_HEADER it sets.
+   */
+  readonly acknowledge?: (alertId: string, by: string, now: Date) => Promise<AcknowledgeOutcome>;
 }
+
+/** An IAM principal ARN as API Gateway reports `$context.identity.userArn` (user, assumed role, root). */
+const CALLER_ARN = /^arn:aws[a-z-]*:(iam|sts)::\d{12}:[\w+=,.@/-]{1,512}$/;
 
 export function buildFhirApi(pool: Pick<Pool, 'query'>, logger: Logger, options: FhirApiOptions = {}): FastifyInstance {
   const app = Fastify({
@@ -42,23 +52,45 @@ export function buildFhirApi(pool: Pick<Pool, 'query'>, logger: Logger, options:
     return reply.code(ok ? 200 : 503).send({ status: ok ? 'ok' : 'database unavailable' });
   });
   registerFhirRoutes(app, { store: pgObservationStore(pool), prefix: '/fhir', ...(options.baseUrl ? { baseUrl: options.baseUrl } : {}) });
+  if (options.acknowledge) {
+    const acknowledge = options.acknowledge;
+    app.register(async (scope) => {
+      // Who acknowledged is the authenticated principal, never the request: without API Gateway's
+      // header (a request that did not come through the authenticated route) nothing is recorded.
+      scope.addHook('onRequest', async (request, reply) => {
+        const caller = request.headers[CALLER_HEADER];
+        if (typeof caller !== 'string' || !CALLER_ARN.test(caller)) {
+          return reply.code(403).send({ message: 'Forbidden: no authenticated caller' });
+        }
+        return undefined;
+      });
+      registerAlertRoutes(scope, { acknowledge, identityOf: (request) => `iam:${String(request.headers[CALLER_HEADER])}` });
+    });
+  }
   return app;
 }
 
 export async function runFhirApi(config: FhirApiConfig, logger: Logger): Promise<{ port: number; stop: () => Promise<void> }> {
   const pool = createPool(config.db);
   pool.on('error', (err) => logger.warn({ err: errorSummary(err) }, 'idle database connection failed'));
+  const ackPool = config.acknowledge ? createPool(config.acknowledge.db) : undefined;
+  ackPool?.on('error', (err) => logger.warn({ err: errorSummary(err) }, 'idle acknowledge connection failed'));
   // Behind the NLB, which re-encrypts without verifying the target: a fresh certificate per task.
   const https = config.tlsSelfSigned ? await generate([{ name: 'commonName', value: 'vitals-fhir-api' }], { keyType: 'ec', curve: 'P-256', algorithm: 'sha256' }) : undefined;
-  const app = buildFhirApi(pool, logger, { ...(config.baseUrl ? { baseUrl: config.baseUrl } : {}), ...(https ? { https: { key: https.private, cert: https.cert } } : {}) });
+  const app = buildFhirApi(pool, logger, {
+    ...(config.baseUrl ? { baseUrl: config.baseUrl } : {}),
+    ...(https ? { https: { key: https.private, cert: https.cert } } : {}),
+    ...(ackPool ? { acknowledge: (alertId: string, by: string, now: Date) => acknowledgeAlert(ackPool, alertId, by, now) } : {}),
+  });
   await app.listen({ host: config.host, port: config.port });
   const port = (app.server.address() as { port: number }).port;
-  logger.info({ port, tls: config.tlsSelfSigned, dbAuth: config.db.auth.kind, user: config.db.user }, 'FHIR API listening');
+  logger.info({ port, tls: config.tlsSelfSigned, dbAuth: config.db.auth.kind, user: config.db.user, acknowledgeUser: config.acknowledge?.db.user ?? null }, 'FHIR API listening');
   return {
     port,
     stop: async () => {
       await app.close();
       await pool.end();
+      await ackPool?.end();
     },
   };
 }

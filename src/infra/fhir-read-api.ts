@@ -50,6 +50,10 @@ const HTTPS_PORT = 443;
 const TMP_VOLUME = 'tmp';
 /** The database role of the read API (src/db/migrate.ts FHIR_READER_ROLE). */
 export const FHIR_READER_USER = 'vitals_fhir_reader';
+/** The acknowledging role (src/db/migrate.ts ALERT_ACKER_ROLE). */
+export const ALERT_ACKER_USER = 'vitals_alert_acker';
+/** Header API Gateway sets to the authenticated IAM principal (src/fhir-api/config.ts CALLER_HEADER). */
+export const CALLER_HEADER = 'x-vitals-caller';
 
 /** The container health check: HTTPS GET /health on loopback (src/fhir-api/healthcheck.ts). */
 export const FHIR_HEALTHCHECK_COMMAND = ['node', 'dist/src/fhir-api/healthcheck.js'] as const;
@@ -57,6 +61,11 @@ export const FHIR_HEALTHCHECK_COMMAND = ['node', 'dist/src/fhir-api/healthcheck.
 export interface FhirDatabaseRef {
   /** The reader endpoint: searches go to the replica. */
   readonly readerEndpoint: string;
+  /**
+   * The writer endpoint: when set, the service also serves `POST /v1/alerts/{alertId}/acknowledge`,
+   * writing as ALERT_ACKER_USER (column grants only: src/db/migrate.ts). @default no acknowledge route
+   */
+  readonly writerEndpoint?: string;
   readonly port: number;
   readonly name: string;
   readonly clusterResourceId: string;
@@ -138,6 +147,9 @@ export class FhirReadApi extends Construct {
   readonly healthyTargetsAlarm: CloudwatchMetricAlarm;
   /** For the API's deployment (IngestApi extraRoutes). */
   readonly routes: ApiRoutes;
+  /** `POST /v1/alerts/{alertId}/acknowledge` (only with `database.writerEndpoint`). */
+  readonly acknowledgeMethod?: ApiGatewayMethod;
+  readonly acknowledgeIntegration?: ApiGatewayIntegration;
   /** The public base URL of the API (bundle links). */
   readonly baseUrl: string;
 
@@ -268,10 +280,44 @@ export class FhirReadApi extends Construct {
       tlsConfig: { insecureSkipVerification: true },
       timeoutMilliseconds: 29_000,
     });
-    this.routes = {
-      deploymentIds: [this.fhirResource.id, this.proxyResource.id, validator.id, this.method.id, this.integration.id, this.vpcLink.id],
-      dependables: [this.method, this.integration] as ITerraformDependable[],
-    };
+    const deploymentIds = [this.fhirResource.id, this.proxyResource.id, validator.id, this.method.id, this.integration.id, this.vpcLink.id];
+    const dependables: ITerraformDependable[] = [this.method, this.integration];
+    if (props.database.writerEndpoint !== undefined) {
+      // The acknowledge route (issue 12) on the same API, authentication, WAF, throttling and access log
+      // as POST /v1/events, served by this service. API Gateway puts the authenticated principal in
+      // CALLER_HEADER (a mapped header replaces any value the client sent); the service records it.
+      const alerts = new ApiGatewayResource(this, 'AlertsResource', { restApiId, parentId: props.api.v1ResourceId, pathPart: 'alerts' });
+      const alert = new ApiGatewayResource(this, 'AlertResource', { restApiId, parentId: alerts.id, pathPart: '{alertId}' });
+      const acknowledge = new ApiGatewayResource(this, 'AcknowledgeResource', { restApiId, parentId: alert.id, pathPart: 'acknowledge' });
+      this.acknowledgeMethod = new ApiGatewayMethod(this, 'PostAcknowledge', {
+        restApiId,
+        resourceId: acknowledge.id,
+        httpMethod: 'POST',
+        requestValidatorId: validator.id,
+        authorization: 'AWS_IAM',
+        apiKeyRequired: true,
+        requestParameters: { 'method.request.path.alertId': true },
+      });
+      this.acknowledgeIntegration = new ApiGatewayIntegration(this, 'PostAcknowledgeIntegration', {
+        restApiId,
+        resourceId: acknowledge.id,
+        httpMethod: this.acknowledgeMethod.httpMethod,
+        type: 'HTTP_PROXY',
+        integrationHttpMethod: 'POST',
+        connectionType: 'VPC_LINK',
+        connectionId: this.vpcLink.id,
+        uri: `https://${this.loadBalancer.dnsName}/v1/alerts/{alertId}/acknowledge`,
+        requestParameters: {
+          'integration.request.path.alertId': 'method.request.path.alertId',
+          [`integration.request.header.${CALLER_HEADER}`]: 'context.identity.userArn',
+        },
+        tlsConfig: { insecureSkipVerification: true },
+        timeoutMilliseconds: 29_000,
+      });
+      deploymentIds.push(alerts.id, alert.id, acknowledge.id, this.acknowledgeMethod.id, this.acknowledgeIntegration.id);
+      dependables.push(this.acknowledgeMethod, this.acknowledgeIntegration);
+    }
+    this.routes = { deploymentIds, dependables };
 
     // ---- IAM ---------------------------------------------------------------------------------------
     const trust = new DataAwsIamPolicyDocument(this, 'EcsTasksTrust', {
@@ -295,12 +341,12 @@ export class FhirReadApi extends Construct {
       { sid: 'EcrPull', actions: [...ECR_PULL_ACTIONS], resources: [props.repositoryArn] },
       { sid: 'Logs', actions: [...LOG_WRITE_ACTIONS], resources: [`${this.logGroup.arn}:log-stream:*`] },
     ]);
+    const dbUser = (user: string): string => `arn:${partition}:rds-db:${props.region}:${props.accountId}:dbuser:${props.database.clusterResourceId}/${user}`;
     this.taskRole = role('TaskRole', `vitals-fhir-task-${env}`, [
-      {
-        sid: 'DatabaseConnect',
-        actions: ['rds-db:connect'],
-        resources: [`arn:${partition}:rds-db:${props.region}:${props.accountId}:dbuser:${props.database.clusterResourceId}/${FHIR_READER_USER}`],
-      },
+      { sid: 'DatabaseConnect', actions: ['rds-db:connect'], resources: [dbUser(FHIR_READER_USER)] },
+      ...(props.database.writerEndpoint !== undefined
+        ? [{ sid: 'DatabaseConnectAcknowledge', actions: ['rds-db:connect'], resources: [dbUser(ALERT_ACKER_USER)] }]
+        : []),
     ]);
 
     // ---- Task and service -------------------------------------------------------------------------
@@ -318,6 +364,7 @@ export class FhirReadApi extends Construct {
       DB_AUTH: 'iam',
       DB_SSL_CA_FILE: RDS_CA_BUNDLE_PATH,
       LOG_LEVEL: 'info',
+      ...(props.database.writerEndpoint !== undefined ? { ALERT_ACK_DB_HOST: props.database.writerEndpoint, ALERT_ACK_DB_USER: ALERT_ACKER_USER } : {}),
     };
     const container = {
       name: 'fhir-api',

@@ -166,6 +166,8 @@ export interface ApiCustomDomain {
 export interface ApiRouteContext {
   readonly restApiId: string;
   readonly rootResourceId: string;
+  /** The `/v1` resource (routes of the versioned API, e.g. the alert acknowledgement). */
+  readonly v1ResourceId: string;
   readonly stageName: string;
   /** Base URL clients use: the custom domain when there is one, else the stage's execute-api URL. @default the execute-api URL */
   readonly baseUrl?: string;
@@ -545,7 +547,7 @@ export class IngestApi extends Construct {
     });
     dependables.push(this.badRequestBodyResponse);
 
-    const extra = props.extraRoutes?.({ restApiId, rootResourceId: this.restApi.rootResourceId, stageName, baseUrl: this.baseUrl });
+    const extra = props.extraRoutes?.({ restApiId, rootResourceId: this.restApi.rootResourceId, v1ResourceId: this.v1Resource.id, stageName, baseUrl: this.baseUrl });
     dependables.push(...(extra?.dependables ?? []));
 
     // ---- Deployment and stage ------------------------------------------------------------------

@@ -181,6 +181,8 @@ export class PipelineStack extends VitalsStack {
           s3PrefixListId: this.network.s3Endpoint.prefixListId,
           database: {
             readerEndpoint: this.database.readerEndpoint,
+            // The acknowledge route writes (as vitals_alert_acker) to the writer.
+            writerEndpoint: this.database.clusterEndpoint,
             port: this.database.port,
             name: this.database.databaseName,
             clusterResourceId: this.database.clusterResourceId,
@@ -328,6 +330,7 @@ export class PipelineStack extends VitalsStack {
     out('hl7_listener_port', this.hl7.listenerPort, 'MLLP over TLS port of the HL7 gateway');
     out('ecs_hl7_service_name', this.hl7.serviceName, 'HL7 gateway ECS service');
     out('hl7_log_group_name', this.hl7.logGroupName, 'HL7 gateway logs (and EMF metrics)');
+    out('alert_acknowledge_url_template', `${this.api.invokeUrl}/v1/alerts/{alertId}/acknowledge`, 'POST here to acknowledge an alert (AWS_IAM + x-api-key; no body)');
     out('fhir_base_url', this.fhir.baseUrl, 'FHIR R4 read API base (GET <base>/Observation?patient=Patient/<pseudonym>; AWS_IAM + x-api-key)');
     out('ecs_fhir_service_name', this.fhir.serviceName, 'FHIR read API ECS service');
     out('fhir_log_group_name', this.fhir.logGroupName, 'FHIR read API logs');

@@ -4,8 +4,8 @@
  * commits or none, so a processor killed at any instant and restarted from the checkpoint neither
  * loses nor duplicates anything.
  *
- * Round trips per batch (issue 11): BEGIN, [dead letters], event ids, lock + read the patients'
- * latest vitals and alert state, one statement for every remaining write (observations with their
+ * Round trips per batch (issue 11): BEGIN, [dead letters], event ids, lock the patients' latest
+ * vitals, read them with the alert state, one statement for every remaining write (observations with their
  * NEWS2 score, latest vitals, alerts) and the checkpoint, COMMIT. Array parameters are built as
  * literals (pg-arrays.ts). New patients' encrypted identifiers, and the dictionary rows observations
  * refer to (patient_keys, sources: migration 0008), are inserted before, in short transactions of
@@ -306,8 +306,8 @@ export class BatchWriter {
 
   /**
    * Latest vitals, scores and alerts for the patients of the newly stored events, then the
-   * checkpoint. Patient rows are locked in pseudonym order (one statement, which also reads their
-   * alert state), so concurrent batches touching the same patients from other shards serialise
+   * checkpoint. Patient rows are locked in pseudonym order (one statement; a second reads them with
+   * their alert state), so concurrent batches touching the same patients from other shards serialise
    * instead of deadlocking; every write after that is one statement whose last step is the fence.
    */
   private async updatePatients(
@@ -329,16 +329,21 @@ export class BatchWriter {
       return (list[list.length - 1] as Accepted).event.facilityId;
     };
     const pseudonyms = patients.map((h) => (byPatient.get(h) as Accepted[])[0]?.pseudonym as Buffer);
-    const locked = await client.query<{ patient_pseudonym: Buffer; vitals: SerialisedLatest; risk: AlertState['risk'] | null; any_parameter_three: boolean | null }>(
-      `WITH locked AS (
-         INSERT INTO latest_vitals (patient_pseudonym, facility_id, vitals)
-         SELECT p, f, '{}'::jsonb FROM unnest($1::bytea[], $2::text[]) AS t(p, f) ORDER BY p
-         ON CONFLICT (patient_pseudonym) DO UPDATE SET updated_at = latest_vitals.updated_at
-         RETURNING patient_pseudonym, vitals
-       )
-       SELECT l.patient_pseudonym, l.vitals, s.risk, s.any_parameter_three
-       FROM locked l LEFT JOIN alert_state s USING (patient_pseudonym)`,
+    // Lock: ON CONFLICT DO UPDATE locks every conflicting row, in the statement's (pseudonym) order,
+    // and WHERE false leaves it unchanged: no dead row version per patient per batch (the UPDATE with
+    // the new values below writes the one version). Read: a second statement, whose snapshot is taken
+    // after the locks are held, so it sees the latest committed values.
+    await client.query(
+      `INSERT INTO latest_vitals (patient_pseudonym, facility_id, vitals)
+       SELECT p, f, '{}'::jsonb FROM unnest($1::bytea[], $2::text[]) AS t(p, f) ORDER BY p
+       ON CONFLICT (patient_pseudonym) DO UPDATE SET updated_at = latest_vitals.updated_at WHERE false`,
       [byteaArray(pseudonyms), textArray(patients.map(facilityOf))],
+    );
+    const locked = await client.query<{ patient_pseudonym: Buffer; vitals: SerialisedLatest; risk: AlertState['risk'] | null; any_parameter_three: boolean | null }>(
+      `SELECT l.patient_pseudonym, l.vitals, s.risk, s.any_parameter_three
+       FROM latest_vitals l LEFT JOIN alert_state s USING (patient_pseudonym)
+       WHERE l.patient_pseudonym = ANY($1::bytea[])`,
+      [byteaArray(pseudonyms)],
     );
     const latestByPatient = new Map<string, LatestVitals>();
     const stateByPatient = new Map<string, AlertState>();

@@ -7,17 +7,15 @@ import { Writable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import pino from 'pino';
 import type { Pool } from 'pg';
-import { acknowledgeAlert, escalateDue, recordAlertTransitions } from '../../src/adapters/alert-store';
+import { acknowledgeAlert, escalateDue } from '../../src/adapters/alert-store';
 import { createPool } from '../../src/adapters/db';
 import { DEFAULT_ESCALATION_POLICY } from '../../src/alerts/escalation';
 import type { AlertEventDetail } from '../../src/alerts/detail';
 import { apiKeyLabel, buildIngestServer } from '../../src/ingest/server';
-import { inTransaction } from '../../src/processor/writer';
 import { adminPool, newDatabase, processorDb, startStack, type TestStack } from '../processor/support/stack';
-import { expectValidEvent, observation, PSEUDONYM_A, PSEUDONYM_B, SCORES } from './support';
+import { expectValidEvent, PSEUDONYM_A, PSEUDONYM_B, PSEUDONYM_C, seedAcknowledgeAlerts } from './support';
 
 const KEY = 'ward-3-ack-key-0123456789';
-const PSEUDONYM_C = 'c'.repeat(64);
 const T0 = new Date('2026-12-01T06:00:00.000Z');
 const MIN = 60_000;
 
@@ -37,17 +35,7 @@ beforeAll(async () => {
   // An idle connection the server terminates at teardown (seen under load) must not fail the suite.
   pool.on('error', () => undefined);
   admin = adminPool(stack, database);
-  // Two open high alerts (A, B) and one raised then cleared (C), written by the processor's hook.
-  await inTransaction(pool, (client) =>
-    recordAlertTransitions(
-      client,
-      [observation(PSEUDONYM_A, SCORES.high), observation(PSEUDONYM_B, SCORES.high), observation(PSEUDONYM_C, SCORES.medium), observation(PSEUDONYM_C, SCORES.none)],
-      T0,
-      DEFAULT_ESCALATION_POLICY,
-    ),
-  );
-  const { rows } = await admin.query<{ p: string; alert_id: string }>(`SELECT encode(patient_pseudonym, 'hex') AS p, alert_id FROM clinical_alerts`);
-  for (const r of rows) alertOf.set(r.p, r.alert_id);
+  for (const [p, id] of await seedAcknowledgeAlerts(pool, admin, T0)) alertOf.set(p, id);
   const logger = pino({ level: 'info' }, new Writable({ write: (c: Buffer, _e, cb) => (logLines.push(c.toString()), cb()) }));
   app = buildIngestServer({
     kinesis: stack.kinesis,

@@ -1,12 +1,17 @@
 /** Builders shared by the alert tests; every event a test produces goes through expectValidEvent. */
+import type { Pool } from 'pg';
+import { recordAlertTransitions } from '../../src/adapters/alert-store';
 import type { AlertEventDetail } from '../../src/alerts/detail';
+import { DEFAULT_ESCALATION_POLICY } from '../../src/alerts/escalation';
 import type { ScoredObservation } from '../../src/alerts/transitions';
 import type { News2Parameters, News2Result } from '../../src/pipeline/news2';
 import { riskFor } from '../../src/pipeline/news2';
+import { inTransaction } from '../../src/processor/writer';
 import { validateAlertEvent } from '../../src/schema/alert-event';
 
 export const PSEUDONYM_A = 'a'.repeat(64);
 export const PSEUDONYM_B = 'b'.repeat(64);
+export const PSEUDONYM_C = 'c'.repeat(64);
 
 const ZERO: News2Parameters = { respirationRate: 0, spo2: 0, onSupplementalOxygen: 0, systolicBp: 0, pulse: 0, consciousness: 0, temperatureC: 0 };
 
@@ -44,4 +49,21 @@ export function observation(patientPseudonym: string, s: News2Result, over: Part
 export function expectValidEvent(detail: AlertEventDetail | unknown): void {
   const r = validateAlertEvent(detail);
   expect(r.ok ? [] : r.errors).toEqual([]);
+}
+
+/**
+ * The acknowledgement tests' alerts, written by the processor's hook as `writer`: two open high alerts
+ * (A, B) and one raised then cleared (C). Returns each pseudonym's (hex) alert id, read as `admin`.
+ */
+export async function seedAcknowledgeAlerts(writer: Pool, admin: Pool, at: Date): Promise<Map<string, string>> {
+  await inTransaction(writer, (client) =>
+    recordAlertTransitions(
+      client,
+      [observation(PSEUDONYM_A, SCORES.high), observation(PSEUDONYM_B, SCORES.high), observation(PSEUDONYM_C, SCORES.medium), observation(PSEUDONYM_C, SCORES.none)],
+      at,
+      DEFAULT_ESCALATION_POLICY,
+    ),
+  );
+  const { rows } = await admin.query<{ p: string; alert_id: string }>(`SELECT encode(patient_pseudonym, 'hex') AS p, alert_id FROM clinical_alerts`);
+  return new Map(rows.map((r) => [r.p, r.alert_id]));
 }

@@ -9,19 +9,16 @@ import { Writable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import pino from 'pino';
 import { DatabaseError, type Pool } from 'pg';
-import { acknowledgeAlert, recordAlertTransitions } from '../../src/adapters/alert-store';
+import { acknowledgeAlert } from '../../src/adapters/alert-store';
 import { createPool } from '../../src/adapters/db';
 import type { AlertEventDetail } from '../../src/alerts/detail';
-import { DEFAULT_ESCALATION_POLICY } from '../../src/alerts/escalation';
 import { CALLER_HEADER, DEFAULT_ALERT_ACKER_USER } from '../../src/fhir-api/config';
 import { buildFhirApi } from '../../src/fhir-api/main';
-import { inTransaction } from '../../src/processor/writer';
 import { adminPool, newDatabase, processorDb, runMigrations, startStack, type TestStack } from '../processor/support/stack';
-import { expectValidEvent, observation, PSEUDONYM_A, PSEUDONYM_B, SCORES } from '../alerts/support';
+import { expectValidEvent, PSEUDONYM_A, PSEUDONYM_B, PSEUDONYM_C, seedAcknowledgeAlerts } from '../alerts/support';
 
 const ACKER_PASSWORD = 'acker-test-password';
 const CALLER = 'arn:aws:sts::123456789012:assumed-role/ward-3-nurses/nurse.jones';
-const PSEUDONYM_C = 'c'.repeat(64);
 const T0 = new Date('2026-12-01T06:00:00.000Z');
 
 let stack: TestStack;
@@ -42,16 +39,7 @@ beforeAll(async () => {
   acker = createPool({ ...processorDb(stack, database), user: DEFAULT_ALERT_ACKER_USER, auth: { kind: 'password', password: ACKER_PASSWORD }, maxConnections: 2 });
   acker.on('error', () => undefined);
   admin = adminPool(stack, database);
-  await inTransaction(processor, (client) =>
-    recordAlertTransitions(
-      client,
-      [observation(PSEUDONYM_A, SCORES.high), observation(PSEUDONYM_B, SCORES.high), observation(PSEUDONYM_C, SCORES.medium), observation(PSEUDONYM_C, SCORES.none)],
-      T0,
-      DEFAULT_ESCALATION_POLICY,
-    ),
-  );
-  const { rows } = await admin.query<{ p: string; alert_id: string }>(`SELECT encode(patient_pseudonym, 'hex') AS p, alert_id FROM clinical_alerts`);
-  for (const r of rows) alertOf.set(r.p, r.alert_id);
+  for (const [p, id] of await seedAcknowledgeAlerts(processor, admin, T0)) alertOf.set(p, id);
   const logger = pino({ level: 'info' }, new Writable({ write: (c: Buffer, _e, cb) => (logLines.push(c.toString()), cb()) }));
   app = buildFhirApi(admin, logger, { acknowledge: (id, by) => acknowledgeAlert(acker, id, by, clock) });
   await app.listen({ host: '127.0.0.1', port: 0 });

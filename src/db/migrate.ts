@@ -298,19 +298,20 @@ async function ensureFhirReaderRole(client: Client, database: string, password: 
   }
 }
 
-/** The ops role: column-level SELECT on dead_letters' metadata, UPDATE of requeue_requested_at; nothing else. */
-async function ensureOpsRole(client: Client, database: string, password: string | undefined, log: (m: string) => void): Promise<void> {
-  const role = OPS_ROLE;
+/**
+ * A login role that may connect and use the schema and holds nothing else: every table and function
+ * grant is revoked, then exactly `grants` are applied, in one transaction under the roles' lock.
+ */
+async function ensureNarrowRole(client: Client, database: string, role: string, password: string | undefined, passwordVariable: string, grants: readonly string[], log: (m: string) => void): Promise<void> {
   await client.query('BEGIN');
   try {
     await client.query(`SELECT pg_advisory_xact_lock(hashtext('vitals_processor_role'))`);
-    await ensureLoginRole(client, role, password, 'DB_OPS_PASSWORD', log);
+    await ensureLoginRole(client, role, password, passwordVariable, log);
     await client.query(`GRANT CONNECT ON DATABASE ${client.escapeIdentifier(database)} TO ${role}`);
     await client.query(`GRANT USAGE ON SCHEMA public TO ${role}`);
     await client.query(`REVOKE ALL ON ALL TABLES IN SCHEMA public FROM ${role}`);
     await client.query(`REVOKE ALL ON ALL FUNCTIONS IN SCHEMA public FROM ${role}`);
-    const columns = OPS_DEAD_LETTER_COLUMNS.map((c) => client.escapeIdentifier(c)).join(', ');
-    await client.query(`GRANT SELECT (${columns}), UPDATE (requeue_requested_at) ON TABLE dead_letters TO ${role}`);
+    for (const grant of grants) await client.query(grant);
     await client.query('COMMIT');
   } catch (err) {
     await client.query('ROLLBACK');
@@ -318,26 +319,23 @@ async function ensureOpsRole(client: Client, database: string, password: string 
   }
 }
 
+/** The ops role: column-level SELECT on dead_letters' metadata, UPDATE of requeue_requested_at; nothing else. */
+async function ensureOpsRole(client: Client, database: string, password: string | undefined, log: (m: string) => void): Promise<void> {
+  const columns = OPS_DEAD_LETTER_COLUMNS.map((c) => client.escapeIdentifier(c)).join(', ');
+  await ensureNarrowRole(client, database, OPS_ROLE, password, 'DB_OPS_PASSWORD', [
+    `GRANT SELECT (${columns}), UPDATE (requeue_requested_at) ON TABLE dead_letters TO ${OPS_ROLE}`,
+  ], log);
+}
+
 /** The acknowledging role: column-level grants on clinical_alerts, INSERT into alert_outbox; nothing else. */
 async function ensureAlertAckerRole(client: Client, database: string, password: string | undefined, log: (m: string) => void): Promise<void> {
   const role = ALERT_ACKER_ROLE;
   const columns = (names: readonly string[]): string => names.map((c) => client.escapeIdentifier(c)).join(', ');
-  await client.query('BEGIN');
-  try {
-    await client.query(`SELECT pg_advisory_xact_lock(hashtext('vitals_processor_role'))`);
-    await ensureLoginRole(client, role, password, 'DB_ALERT_ACKER_PASSWORD', log);
-    await client.query(`GRANT CONNECT ON DATABASE ${client.escapeIdentifier(database)} TO ${role}`);
-    await client.query(`GRANT USAGE ON SCHEMA public TO ${role}`);
-    await client.query(`REVOKE ALL ON ALL TABLES IN SCHEMA public FROM ${role}`);
-    await client.query(`REVOKE ALL ON ALL FUNCTIONS IN SCHEMA public FROM ${role}`);
-    await client.query(`GRANT SELECT (${columns(ACKNOWLEDGE_READ_COLUMNS)}), UPDATE (${columns(ACKNOWLEDGE_UPDATED_COLUMNS)}) ON TABLE clinical_alerts TO ${role}`);
+  await ensureNarrowRole(client, database, role, password, 'DB_ALERT_ACKER_PASSWORD', [
+    `GRANT SELECT (${columns(ACKNOWLEDGE_READ_COLUMNS)}), UPDATE (${columns(ACKNOWLEDGE_UPDATED_COLUMNS)}) ON TABLE clinical_alerts TO ${role}`,
     // SELECT of the conflict target: INSERT ... ON CONFLICT (transition_id) DO NOTHING needs it.
-    await client.query(`GRANT SELECT (transition_id), INSERT (${columns(OUTBOX_INSERTED_COLUMNS)}) ON TABLE alert_outbox TO ${role}`);
-    await client.query('COMMIT');
-  } catch (err) {
-    await client.query('ROLLBACK');
-    throw err;
-  }
+    `GRANT SELECT (transition_id), INSERT (${columns(OUTBOX_INSERTED_COLUMNS)}) ON TABLE alert_outbox TO ${role}`,
+  ], log);
 }
 
 /** pgaudit's object-audit role (NOLOGIN): its grants select what is logged, it is never used to connect. */

@@ -136,15 +136,22 @@ test('with KMS, decrypting an old ciphertext unwraps its data key once', async (
   expect(kms.calls.decrypt).toBe(1);
 });
 
-test('the LRU cache evicts the least recently used entry', () => {
+test('the LRU cache keeps what was used since the last turnover and drops what was not, holding at most twice its capacity', () => {
   const c = new LruCache<string, number>(2);
   c.set('a', 1);
   c.set('b', 2);
-  c.get('a');
-  c.set('c', 3);
+  c.set('c', 3); // turnover: a and b become the previous generation
+  expect(c.get('a')).toBe(1); // used: back in the current generation
+  c.set('d', 4); // turnover: b was not used since the last one
   expect(c.get('b')).toBeUndefined();
-  expect(c.get('a')).toBe(1);
-  expect(c.size).toBe(2);
+  expect([c.get('a'), c.get('c'), c.get('d')]).toEqual([1, 3, 4]);
+  expect(c.size).toBeLessThanOrEqual(4);
+  c.set('a', 10); // an update replaces the value without a second entry
+  expect(c.get('a')).toBe(10);
+  for (let i = 0; i < 100; i++) c.set(`k${i}`, i);
+  expect(c.size).toBeLessThanOrEqual(4);
+  expect(c.get('k99')).toBe(99);
+  expect(() => new LruCache(0)).toThrow(/capacity/);
 });
 
 test('dead-letter payloads use their own data keys: the patient-id protector cannot decrypt them, nor the reverse', async () => {

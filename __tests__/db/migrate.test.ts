@@ -36,8 +36,8 @@ test('the first run applies every migration and creates partitions', () => {
   expect(firstRun).toMatch(/0005_dead-letter-requeue/);
   expect(firstRun).toMatch(/0006_alert-outbox/);
   expect(firstRun).toMatch(/0007_requeue-requests/);
-  expect(firstRun).toMatch(/0008_compact-observations/);
-  expect(firstRun).toMatch(/migrations applied: 8; partitions created: [1-9]\d*/);
+  expect(firstRun).toMatch(/0009_packed-latest-vitals/);
+  expect(firstRun).toMatch(/migrations applied: 9; partitions created: [1-9]\d*/);
 });
 
 test('a second run changes nothing', async () => {

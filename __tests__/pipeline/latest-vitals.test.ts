@@ -49,6 +49,16 @@ describe('mergeLatest', () => {
     expect(mergeLatest(a, event(1, { onSupplementalOxygen: false })).onSupplementalOxygen?.value).toBe(false);
   });
 
+  it('returns the previous state itself when a late event takes no value, a new object when it takes any', () => {
+    const a = mergeLatest({}, event(5, { pulse: 95, spo2: 97 }));
+    expect(mergeLatest(a, event(1, { pulse: 60, spo2: 90 }))).toBe(a);
+    const b = mergeLatest(a, event(1, { pulse: 60, temperatureC: 37.2 }));
+    expect(b).not.toBe(a);
+    expect(b.pulse?.value).toBe(95);
+    expect(b.temperatureC?.value).toBe(37.2);
+    expect(mergeLatest(a, event(5, { pulse: 95 }))).not.toBe(a); // an equal reading at the same time still takes its place
+  });
+
   it('does not modify the previous state', () => {
     const a: LatestVitals = mergeLatest({}, event(0, { pulse: 70 }));
     const copy = structuredClone(a);

@@ -145,6 +145,14 @@ describe('parseRfc3339', () => {
     expect(parseRfc3339('2026-02-29T10:00:00Z')).toBeNull();
     expect(parseRfc3339('2026-04-31T10:00:00Z')).toBeNull();
     expect(parseRfc3339('2028-02-29T10:00:00Z')).not.toBeNull();
+    expect(parseRfc3339('1900-02-29T10:00:00Z')).toBeNull(); // century: not a leap year
+    expect(parseRfc3339('2000-02-29T10:00:00Z')?.toISOString()).toBe('2000-02-29T10:00:00.000Z'); // 400th year: leap
+    expect(parseRfc3339('2026-06-31T10:00:00Z')).toBeNull();
+    expect(parseRfc3339('2026-12-31T10:00:00Z')).not.toBeNull();
+  });
+
+  it('keeps years below 100 as written (not mapped to the 1900s)', () => {
+    expect(parseRfc3339('0099-12-31T23:00:00-01:00')?.toISOString()).toBe('0100-01-01T00:00:00.000Z');
   });
 
   it('reads a leap second as the start of the next minute', () => {

@@ -43,6 +43,8 @@ export interface BenchOptions {
   readonly processorEnv?: Readonly<Record<string, string>>;
   /** Write a V8 CPU profile of each processor run into this directory (node --cpu-prof). */
   readonly cpuProfileDir?: string;
+  /** Extra node (V8) flags for the processor, e.g. ['--trace-deopt'] (NODE_OPTIONS refuses most). */
+  readonly processorNodeArgs?: readonly string[];
   /** Progress lines. @default stderr */
   readonly log?: (line: string) => void;
   /** Give up on one consumer run after this long. @default 15 minutes */
@@ -242,7 +244,7 @@ function cpu(env: Env, child: ChildProcess): { client: number; postgres: number;
 async function startConsumer(env: Env, consumer: Consumer, database: string, o: BenchOptions): Promise<ChildProcess> {
   const dbBase = { DB_HOST: env.pg.host, DB_PORT: String(env.pg.port), DB_NAME: database, DB_SSL_CA_FILE: env.pg.caFile };
   if (consumer === 'processor') {
-    const profile = o.cpuProfileDir ? ['--cpu-prof', `--cpu-prof-dir=${o.cpuProfileDir}`] : [];
+    const profile = [...(o.cpuProfileDir ? ['--cpu-prof', `--cpu-prof-dir=${o.cpuProfileDir}`] : []), ...(o.processorNodeArgs ?? [])];
     return spawn(process.execPath, [...profile, ...(o.compiled ? ['dist/src/processor/main.js'] : ['-r', 'ts-node/register/transpile-only', 'src/processor/main.ts'])], {
       cwd: ROOT,
       env: {

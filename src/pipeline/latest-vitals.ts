@@ -17,18 +17,22 @@ type VitalKey = keyof NormalisedVitals;
 /**
  * Keeps the newer value per parameter. An older event arriving late does not overwrite a newer
  * reading; at an equal observation time the event merged last wins (stream order, so replays agree).
- * Returns a new object; `prev` is not modified.
+ * Returns a new object when the event took the place of any value (even an equal one), and `prev`
+ * itself when it took none (so callers test `merged !== prev`); `prev` is never modified.
  */
 export function mergeLatest(prev: LatestVitals, event: NormalisedEvent): LatestVitals {
-  const next: Record<string, TimedValue<unknown>> = { ...prev };
-  for (const key of Object.keys(event.vitals) as VitalKey[]) {
-    const value = event.vitals[key];
+  let next: Record<string, TimedValue<unknown>> | undefined;
+  const at = event.observedAt.getTime();
+  const vitals = event.vitals;
+  for (const key in vitals) {
+    const value = vitals[key as VitalKey];
     if (value === undefined) continue;
-    const current = prev[key];
-    if (current && current.observedAt.getTime() > event.observedAt.getTime()) continue;
+    const current = prev[key as VitalKey] as TimedValue<unknown> | undefined;
+    if (current && current.observedAt.getTime() > at) continue;
+    next ??= { ...prev };
     next[key] = { value, observedAt: event.observedAt };
   }
-  return next as LatestVitals;
+  return (next ?? prev) as LatestVitals;
 }
 
 /** Default SpO2 scale: RCP 2017 reserves scale 2 for a clinician's documented hypercapnic target. */

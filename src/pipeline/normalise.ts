@@ -85,11 +85,17 @@ const RFC3339 =
 export function parseRfc3339(text: string): Date | null {
   const m = RFC3339.exec(text);
   if (!m) return null;
-  const [year, month, day, hour, minute, second] = [m[1], m[2], m[3], m[4], m[5], m[6]].map(Number);
-  const millis = m[7] ? Number(m[7].padEnd(3, '0').slice(0, 3)) : 0;
+  // Unary + on the captured digits: no intermediate array or Date per call (one call per event).
+  const year = +(m[1] as string);
+  const month = +(m[2] as string);
+  const day = +(m[3] as string);
+  const hour = +(m[4] as string);
+  const minute = +(m[5] as string);
+  const second = +(m[6] as string);
+  const fraction = m[7];
+  const millis = fraction ? +(fraction.length >= 3 ? fraction.slice(0, 3) : fraction.padEnd(3, '0')) : 0;
   if (month < 1 || month > 12 || hour > 23 || minute > 59 || second > 60) return null;
-  const daysInMonth = new Date(Date.UTC(year, month, 0)).getUTCDate();
-  if (day < 1 || day > daysInMonth) return null;
+  if (day < 1 || day > daysInMonth(year, month)) return null;
   let offsetMinutes = 0;
   if (!m[8]) {
     const oh = Number(m[10]);
@@ -97,11 +103,22 @@ export function parseRfc3339(text: string): Date | null {
     if (oh > 23 || om > 59) return null;
     offsetMinutes = (m[9] === '-' ? -1 : 1) * (oh * 60 + om);
   }
-  // setUTCFullYear, unlike Date.UTC, does not map years 0–99 to 1900–1999.
-  const d = new Date(0);
-  d.setUTCFullYear(year, month - 1, day);
-  d.setUTCHours(hour, minute, second, millis);
-  return new Date(d.getTime() - offsetMinutes * 60_000);
+  // Date.UTC maps years 0–99 to 1900–1999; setUTCFullYear does not. Both roll a leap second (:60) over.
+  let utc: number;
+  if (year >= 100) utc = Date.UTC(year, month - 1, day, hour, minute, second, millis);
+  else {
+    const d = new Date(0);
+    d.setUTCFullYear(year, month - 1, day);
+    d.setUTCHours(hour, minute, second, millis);
+    utc = d.getTime();
+  }
+  return new Date(utc - offsetMinutes * 60_000);
+}
+
+/** Days in a month of the proleptic Gregorian calendar (month 1–12). */
+function daysInMonth(year: number, month: number): number {
+  if (month === 2) return year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0) ? 29 : 28;
+  return month === 4 || month === 6 || month === 9 || month === 11 ? 30 : 31;
 }
 
 function checkRange(

@@ -18,6 +18,7 @@ import { decodeRecord, type DeadLetterReason } from '../pipeline/decode';
 import { mergeLatest, news2InputFrom, type LatestVitals } from '../pipeline/latest-vitals';
 import { scoreNews2, type News2Result } from '../pipeline/news2';
 import { packNews2Parameters } from '../pipeline/news2-packing';
+import { packLatest, unpackLatest } from '../pipeline/latest-vitals-packing';
 import type { NormalisedEvent } from '../pipeline/normalise';
 import type { FieldError } from '../schema';
 import { LeaseLostError } from './leases';
@@ -87,6 +88,8 @@ interface Accepted {
   readonly arrivedAt: Date | null;
   readonly index: number;
   pseudonym?: Buffer;
+  /** The pseudonym in hex: the writer's key for the patient within a batch. */
+  hex?: string;
   /** patient_keys.patient_key of the pseudonym. */
   patientKey?: number;
   /** sources.source_key of (device id, facility id). */
@@ -96,6 +99,12 @@ interface Accepted {
 }
 
 const KNOWN_PATIENTS_CACHE = 50_000;
+
+interface KnownPatient {
+  readonly pseudonym: Buffer;
+  readonly hex: string;
+  readonly patientKey: number;
+}
 const KNOWN_SOURCES_CACHE = 50_000;
 
 /**
@@ -115,6 +124,12 @@ export class BatchWriter {
   private readonly patientKeys = new LruCache<string, number>(KNOWN_PATIENTS_CACHE);
   /** `device id \n facility id` -> source_key. */
   private readonly sourceKeys = new LruCache<string, number>(KNOWN_SOURCES_CACHE);
+  /**
+   * Patient identifier -> pseudonym and patient_key, for patients whose rows are committed: the
+   * common case (a known patient) costs one lookup per event, no await, no hex conversion. In memory
+   * only, like the protector's own pseudonym cache.
+   */
+  private readonly knownPatients = new LruCache<string, KnownPatient>(KNOWN_PATIENTS_CACHE);
 
   constructor(private readonly options: WriterOptions) {
     this.now = options.now ?? (() => new Date());
@@ -146,11 +161,18 @@ export class BatchWriter {
     const newPatients = new Map<string, { pseudonym: Buffer; ciphertext: Buffer; dataKeyId: string }>();
     const newSources = new Map<string, { deviceId: string; facilityId: string }>();
     for (const a of accepted) {
-      a.pseudonym = await this.options.phi.pseudonym(a.event.patientId);
       const sourceId = `${a.event.deviceId}\n${a.event.facilityId}`;
       a.sourceKey = this.sourceKeys.get(sourceId);
       if (a.sourceKey === undefined && !newSources.has(sourceId)) newSources.set(sourceId, { deviceId: a.event.deviceId, facilityId: a.event.facilityId });
-      const hex = a.pseudonym.toString('hex');
+      const known = this.knownPatients.get(a.event.patientId);
+      if (known) {
+        a.pseudonym = known.pseudonym;
+        a.hex = known.hex;
+        a.patientKey = known.patientKey;
+        continue;
+      }
+      a.pseudonym = await this.options.phi.pseudonym(a.event.patientId);
+      const hex = (a.hex = a.pseudonym.toString('hex'));
       a.patientKey = this.patientKeys.get(hex);
       if (a.patientKey !== undefined || newPatients.has(hex)) continue;
       const enc = await this.options.phi.encrypt(Buffer.from(a.event.patientId, 'utf8'), a.pseudonym);
@@ -161,7 +183,12 @@ export class BatchWriter {
     if (newPatients.size > 0) await this.insertPatients([...newPatients.values()]);
     if (newSources.size > 0) await this.insertSources([...newSources.entries()]);
     for (const a of accepted) {
-      if (a.patientKey === undefined) a.patientKey = this.patientKeys.get((a.pseudonym as Buffer).toString('hex'));
+      if (a.patientKey === undefined) {
+        a.patientKey = this.patientKeys.get(a.hex as string);
+        if (a.patientKey !== undefined) this.knownPatients.set(a.event.patientId, { pseudonym: a.pseudonym as Buffer, hex: a.hex as string, patientKey: a.patientKey });
+      } else if (this.knownPatients.get(a.event.patientId) === undefined) {
+        this.knownPatients.set(a.event.patientId, { pseudonym: a.pseudonym as Buffer, hex: a.hex as string, patientKey: a.patientKey });
+      }
       if (a.sourceKey === undefined) a.sourceKey = this.sourceKeys.get(`${a.event.deviceId}\n${a.event.facilityId}`);
       if (a.patientKey === undefined || a.sourceKey === undefined) throw new Error('patient or source key not resolved');
     }
@@ -318,7 +345,7 @@ export class BatchWriter {
   ): Promise<{ scores: number; alerts: number }> {
     const byPatient = new Map<string, Accepted[]>();
     for (const a of fresh) {
-      const hex = (a.pseudonym as Buffer).toString('hex');
+      const hex = a.hex as string;
       const list = byPatient.get(hex);
       if (list) list.push(a);
       else byPatient.set(hex, [a]);
@@ -334,13 +361,13 @@ export class BatchWriter {
     // the new values below writes the one version). Read: a second statement, whose snapshot is taken
     // after the locks are held, so it sees the latest committed values.
     await client.query(
-      `INSERT INTO latest_vitals (patient_pseudonym, facility_id, vitals)
-       SELECT p, f, '{}'::jsonb FROM unnest($1::bytea[], $2::text[]) AS t(p, f) ORDER BY p
+      `INSERT INTO latest_vitals (patient_pseudonym, facility_id)
+       SELECT p, f FROM unnest($1::bytea[], $2::text[]) AS t(p, f) ORDER BY p
        ON CONFLICT (patient_pseudonym) DO UPDATE SET updated_at = latest_vitals.updated_at WHERE false`,
       [byteaArray(pseudonyms), textArray(patients.map(facilityOf))],
     );
-    const locked = await client.query<{ patient_pseudonym: Buffer; vitals: SerialisedLatest; risk: AlertState['risk'] | null; any_parameter_three: boolean | null }>(
-      `SELECT l.patient_pseudonym, l.vitals, s.risk, s.any_parameter_three
+    const locked = await client.query<{ patient_pseudonym: Buffer; packed: Buffer | null; risk: AlertState['risk'] | null; any_parameter_three: boolean | null }>(
+      `SELECT l.patient_pseudonym, l.packed, s.risk, s.any_parameter_three
        FROM latest_vitals l LEFT JOIN alert_state s USING (patient_pseudonym)
        WHERE l.patient_pseudonym = ANY($1::bytea[])`,
       [byteaArray(pseudonyms)],
@@ -349,11 +376,11 @@ export class BatchWriter {
     const stateByPatient = new Map<string, AlertState>();
     for (const r of locked.rows) {
       const hex = r.patient_pseudonym.toString('hex');
-      latestByPatient.set(hex, parseLatest(r.vitals));
+      latestByPatient.set(hex, unpackLatest(r.packed));
       if (r.any_parameter_three !== null) stateByPatient.set(hex, { risk: r.risk, anyParameterThree: r.any_parameter_three });
     }
 
-    const latestRows: { p: Buffer; v: string; f: string }[] = [];
+    const latestRows: { p: Buffer; v: Buffer; f: string }[] = [];
     const scoreRows: { a: Accepted; r: News2Result }[] = [];
     const alertRows: { a: Accepted; r: News2Result; kind: string }[] = [];
     const stateRows: { p: Buffer; s: AlertState }[] = [];
@@ -366,7 +393,7 @@ export class BatchWriter {
       const initialState = state;
       for (const a of events) {
         const merged = mergeLatest(latest, a.event);
-        const changed = (Object.keys(merged) as (keyof LatestVitals)[]).some((k) => merged[k] !== latest[k]);
+        const changed = merged !== latest;
         latest = merged;
         // A late event that changed nothing leaves the score as it was: no new row, no transition.
         if (!changed) continue;
@@ -380,14 +407,14 @@ export class BatchWriter {
         if (decision.raise && decision.kind) alertRows.push({ a, r: result, kind: decision.kind });
       }
       const p = pseudonyms[i] as Buffer;
-      latestRows.push({ p, v: JSON.stringify(latest), f: facilityOf(hex) });
+      latestRows.push({ p, v: packLatest(latest), f: facilityOf(hex) });
       if (state && state !== initialState) stateRows.push({ p, s: state });
     });
 
     // The alerts that reach clinicians: lifecycle and outbox rows in this transaction (issue 12).
     await recordAlertTransitions(
       client,
-      scoreRows.map(({ a, r }) => ({ eventId: a.eventId, observedAt: a.event.observedAt, receivedAt: a.arrivedAt, patientPseudonym: (a.pseudonym as Buffer).toString('hex'), facilityId: a.event.facilityId, deviceId: a.event.deviceId, score: r })),
+      scoreRows.map(({ a, r }) => ({ eventId: a.eventId, observedAt: a.event.observedAt, receivedAt: a.arrivedAt, patientPseudonym: a.hex as string, facilityId: a.event.facilityId, deviceId: a.event.deviceId, score: r })),
       this.now(),
       this.options.escalationPolicy ?? DEFAULT_ESCALATION_POLICY,
     );
@@ -408,8 +435,8 @@ export class BatchWriter {
            ${p(numberArray(o((a) => a.score?.total)), 'int2[]')}, ${p(numberArray(o((a) => (a.score ? packNews2Parameters(a.score.parameters) : null))), 'int2[]')},
            ${p(numberArray(o((a) => a.event.vitals.spo2Scale)), 'int2[]')}, ${p(boolArray(o((a) => a.event.vitals.onSupplementalOxygen)), 'bool[]')},
            ${p(textArray(o((a) => a.event.vitals.consciousness)), '"char"[]')})`;
-    const latestSql = `UPDATE latest_vitals AS l SET vitals = t.v, facility_id = t.f, updated_at = now()
-         FROM unnest(${p(byteaArray(latestRows.map((r) => r.p)), 'bytea[]')}, ${p(textArray(latestRows.map((r) => r.v)), 'jsonb[]')},
+    const latestSql = `UPDATE latest_vitals AS l SET packed = t.v, facility_id = t.f, updated_at = now()
+         FROM unnest(${p(byteaArray(latestRows.map((r) => r.p)), 'bytea[]')}, ${p(byteaArray(latestRows.map((r) => r.v)), 'bytea[]')},
                      ${p(textArray(latestRows.map((r) => r.f)), 'text[]')}) AS t(p, v, f)
          WHERE l.patient_pseudonym = t.p`;
     const statesSql = `INSERT INTO alert_state (patient_pseudonym, risk, any_parameter_three, updated_at)
@@ -457,15 +484,6 @@ function checkpointSql(before: number): string {
 
 function checkpointParams(target: BatchTarget, checkpoint: string | null): unknown[] {
   return [target.streamName, target.shardId, target.owner, target.epoch, checkpoint, target.shardEnd];
-}
-
-type SerialisedLatest = Record<string, { value: unknown; observedAt: string }>;
-
-/** jsonb -> LatestVitals (observedAt back to Date). */
-export function parseLatest(json: SerialisedLatest | null): LatestVitals {
-  const out: Record<string, { value: unknown; observedAt: Date }> = {};
-  for (const [k, tv] of Object.entries(json ?? {})) out[k] = { value: tv.value, observedAt: new Date(tv.observedAt) };
-  return out as LatestVitals;
 }
 
 /** The newest observation time among the latest values: the instant the score describes. */

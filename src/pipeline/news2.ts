@@ -49,7 +49,11 @@ export function roundToResolution(x: number, decimals: number): number {
 type Bands = ReadonlyArray<readonly [upTo: number, score: number]>;
 
 function band(value: number, bands: Bands): number {
-  for (const [upTo, score] of bands) if (value <= upTo) return score;
+  // Indexed loop: scored once per parameter per stored observation (no iterator, no destructuring).
+  for (let i = 0; i < bands.length; i++) {
+    const b = bands[i] as readonly [number, number];
+    if (value <= b[0]) return b[1];
+  }
   throw new RangeError('band table must end at Infinity');
 }
 
@@ -84,10 +88,11 @@ export function riskFor(total: number, anyParameterThree: boolean): News2Risk {
   return anyParameterThree ? 'low-medium' : 'low';
 }
 
+const NUMERIC_INPUTS = ['respirationRate', 'spo2', 'systolicBp', 'pulse', 'temperatureC'] as const;
+
 /** Scores one set of observations. Throws RangeError on a non-finite number or an unknown scale/ACVPU code. */
 export function scoreNews2(input: News2Input): News2Result {
-  const numeric = ['respirationRate', 'spo2', 'systolicBp', 'pulse', 'temperatureC'] as const;
-  for (const k of numeric) requireFinite(k, input[k]);
+  for (let i = 0; i < NUMERIC_INPUTS.length; i++) requireFinite(NUMERIC_INPUTS[i] as (typeof NUMERIC_INPUTS)[number], input[NUMERIC_INPUTS[i] as (typeof NUMERIC_INPUTS)[number]]);
   if (input.spo2Scale !== 1 && input.spo2Scale !== 2) throw new RangeError('spo2Scale must be 1 or 2');
   if (!Object.prototype.hasOwnProperty.call(CONSCIOUSNESS_SCORES, input.consciousness)) {
     throw new RangeError('consciousness must be one of A, C, V, P, U');
@@ -103,7 +108,8 @@ export function scoreNews2(input: News2Input): News2Result {
     consciousness: CONSCIOUSNESS_SCORES[input.consciousness],
     temperatureC: band(roundToResolution(input.temperatureC, 1), TEMPERATURE_BANDS),
   };
-  const scores = Object.values(parameters);
-  const total = scores.reduce((a, b) => a + b, 0);
-  return { total, risk: riskFor(total, scores.includes(3)), parameters };
+  const p = parameters;
+  const total = p.respirationRate + p.spo2 + p.onSupplementalOxygen + p.systolicBp + p.pulse + p.consciousness + p.temperatureC;
+  const anyThree = p.respirationRate === 3 || p.spo2 === 3 || p.systolicBp === 3 || p.pulse === 3 || p.consciousness === 3 || p.temperatureC === 3;
+  return { total, risk: riskFor(total, anyThree), parameters };
 }

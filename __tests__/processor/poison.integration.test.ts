@@ -43,7 +43,7 @@ function patient(): string {
   return id;
 }
 
-/** A fresh database and stream, with the test-only rejecting trigger on event_ids. */
+/** A fresh database and stream, with the test-only rejecting trigger on observations. */
 async function setup(shards: number): Promise<{ db: Pool; database: string; stream: string }> {
   const database = await newDatabase(stack);
   const stream = `poison-${randomUUID().slice(0, 8)}`;
@@ -62,7 +62,7 @@ async function setup(shards: number): Promise<{ db: Pool; database: string; stre
       RETURN NEW;
     END
     $fn$;
-    CREATE TRIGGER test_reject_event BEFORE INSERT ON event_ids FOR EACH ROW EXECUTE FUNCTION test_reject_event();
+    CREATE TRIGGER test_reject_event BEFORE INSERT ON observations FOR EACH ROW EXECUTE FUNCTION test_reject_event();
   `);
   return { db, database, stream };
 }
@@ -96,7 +96,6 @@ test('a record the database rejects is dead-lettered as unprocessable, its batch
   await waitFor(async () => (await count(db, 'SELECT count(*) AS n FROM dead_letters')) === 1, 30_000);
   await waitFor(async () => (await count(db, 'SELECT count(*) AS n FROM observations')) === 40, 10_000);
   expect(await count(db, 'SELECT count(DISTINCT event_id) AS n FROM observations')).toBe(40);
-  expect(await count(db, 'SELECT count(*) AS n FROM event_ids')).toBe(40);
   expect(await count(db, 'SELECT count(*) AS n FROM news2_scores')).toBe(40);
   expect(await count(db, 'SELECT count(*) AS n FROM observations WHERE event_id = $1', [culprit.eventId])).toBe(0);
 

@@ -1,12 +1,14 @@
 /**
- * One PostgreSQL transaction per GetRecords batch: dead letters, observations (each event id once),
+ * One PostgreSQL transaction per GetRecords batch: dead letters, observations (each event, identified
+ * by event id and observation time, once),
  * latest vitals, NEWS2 scores, alerts, and the shard checkpoint, fenced on the lease. Either all of it
  * commits or none, so a processor killed at any instant and restarted from the checkpoint neither
  * loses nor duplicates anything.
  *
- * Round trips per batch (issue 11): BEGIN, [dead letters], event ids, lock the patients' latest
- * vitals, read them with the alert state, one statement for every remaining write (observations with their
- * NEWS2 score, latest vitals, alerts) and the checkpoint, COMMIT. Array parameters are built as
+ * Round trips per batch (issue 11): BEGIN, [dead letters], lock the patients' latest vitals, find the
+ * events already stored (observations' own key), read the latest vitals with the alert state, one
+ * statement for every remaining write (observations with their NEWS2 score, latest vitals, alerts) and
+ * the checkpoint, COMMIT. Array parameters are built as
  * literals (pg-arrays.ts). New patients' encrypted identifiers, and the dictionary rows observations
  * refer to (patient_keys, sources: migration 0008), are inserted before, in short transactions of
  * their own: such a row without observations is harmless, while inserting them inside the batch made
@@ -107,14 +109,6 @@ interface KnownPatient {
 }
 const KNOWN_SOURCES_CACHE = 50_000;
 
-/**
- * Observations whose time is older than this may be replays of events whose id the retention job
- * already pruned (the event-id horizon is at least 8 days, MIN_EVENT_ID_RETENTION_DAYS, and an
- * event's time is at most the decoder's clock skew after its storage): only those are checked against
- * observations' own key before they are scored, so the check costs nothing for current traffic.
- */
-const PRUNED_ID_REPLAY_MIN_AGE = '7 days';
-
 export class BatchWriter {
   private readonly now: () => Date;
   /**
@@ -139,6 +133,9 @@ export class BatchWriter {
     const now = this.now();
     const accepted: Accepted[] = [];
     const deadLetters: DeadLetter[] = [];
+    // An event is (event id, observation time): a retry repeats both, and its patient (docs/design.md,
+    // "Data model"). The same key for another patient is a producer bug: both go on to the insert,
+    // whose unique violation dead-letters the later one (never silently dropped as a duplicate).
     const seen = new Set<string>();
     let inBatchDuplicates = 0;
     records.forEach((r, index) => {
@@ -149,11 +146,12 @@ export class BatchWriter {
         return;
       }
       const eventId = decoded.event.eventId.toLowerCase();
-      if (seen.has(eventId)) {
+      const key = `${eventId} ${decoded.event.observedAt.getTime()} ${decoded.event.patientId}`;
+      if (seen.has(key)) {
         inBatchDuplicates++;
         return;
       }
-      seen.add(eventId);
+      seen.add(key);
       accepted.push({ event: decoded.event, eventId, sequenceNumber: r.sequenceNumber, arrivedAt, index });
     });
 
@@ -196,14 +194,13 @@ export class BatchWriter {
     const checkpoint = records.length > 0 ? (records[records.length - 1] as StreamRecord).sequenceNumber : null;
     return inTransaction(this.options.pool, async (client): Promise<BatchOutcome> => {
       if (encryptedDeadLetters.length > 0) await this.insertDeadLetters(client, target, encryptedDeadLetters);
-      const fresh = accepted.length > 0 ? await this.insertEventIds(client, accepted) : [];
-      let written = { scores: 0, alerts: 0 };
-      if (fresh.length > 0) written = await this.updatePatients(client, target, fresh, checkpoint);
+      let written = { fresh: 0, scores: 0, alerts: 0 };
+      if (accepted.length > 0) written = await this.updatePatients(client, target, accepted, checkpoint);
       else await this.checkpoint(client, target, checkpoint);
       return {
         records: records.length,
-        inserted: fresh.length,
-        duplicates: accepted.length - fresh.length + inBatchDuplicates,
+        inserted: written.fresh,
+        duplicates: accepted.length - written.fresh + inBatchDuplicates,
         deadLetters: deadLetters.length,
         scores: written.scores,
         alerts: written.alerts,
@@ -306,45 +303,22 @@ export class BatchWriter {
   }
 
   /**
-   * Event ids (ON CONFLICT DO NOTHING): the events whose id this inserted are stored and scored, the
-   * others are duplicates. A second guard, for an event replayed after its id was pruned (past the
-   * retention horizon): if it is old enough to be such a replay and its observation is still kept
-   * (observations' own key: event id, observation time), it is not stored, scored or alerted twice.
-   */
-  private async insertEventIds(client: PoolClient, accepted: Accepted[]): Promise<Accepted[]> {
-    // Event ids in key order: a duplicate batch in another shard (same ids, another order) waits for
-    // this one instead of deadlocking with it.
-    const ordered = [...accepted].sort((x, y) => (x.eventId < y.eventId ? -1 : x.eventId > y.eventId ? 1 : 0));
-    const { rows } = await client.query<{ event_id: string }>(
-      `WITH input AS (
-         SELECT * FROM unnest($1::uuid[], $2::timestamptz[]) AS t(event_id, observed_at)
-       ), fresh AS (
-         INSERT INTO event_ids (event_id) SELECT event_id FROM input
-         ON CONFLICT (event_id) DO NOTHING RETURNING event_id
-       )
-       SELECT i.event_id FROM input i JOIN fresh USING (event_id)
-       WHERE i.observed_at >= now() - interval '${PRUNED_ID_REPLAY_MIN_AGE}'
-          OR NOT EXISTS (SELECT 1 FROM observations o WHERE o.event_id = i.event_id AND o.observed_at = i.observed_at)`,
-      [textArray(ordered.map((a) => a.eventId)), timestampArray(ordered.map((a) => a.event.observedAt))],
-    );
-    const inserted = new Set(rows.map((r) => r.event_id));
-    return ordered.filter((a) => inserted.has(a.eventId));
-  }
-
-  /**
-   * Latest vitals, scores and alerts for the patients of the newly stored events, then the
-   * checkpoint. Patient rows are locked in pseudonym order (one statement; a second reads them with
-   * their alert state), so concurrent batches touching the same patients from other shards serialise
-   * instead of deadlocking; every write after that is one statement whose last step is the fence.
+   * Observations, latest vitals, scores and alerts of the events not stored yet, then the checkpoint.
+   * The rows of all the batch's patients are locked in pseudonym order (one statement), so
+   * concurrent batches touching the same patients from other shards serialise instead of
+   * deadlocking. Then, in new statements (READ COMMITTED: snapshots taken after the locks are held,
+   * so they see what a batch that held them before committed): which events are stored already, and
+   * the patients' latest vitals with their alert state. Every write after that is one statement
+   * whose last step is the fence.
    */
   private async updatePatients(
     client: PoolClient,
     target: BatchTarget,
-    fresh: Accepted[],
+    accepted: Accepted[],
     checkpoint: string | null,
-  ): Promise<{ scores: number; alerts: number }> {
+  ): Promise<{ fresh: number; scores: number; alerts: number }> {
     const byPatient = new Map<string, Accepted[]>();
-    for (const a of fresh) {
+    for (const a of accepted) {
       const hex = a.hex as string;
       const list = byPatient.get(hex);
       if (list) list.push(a);
@@ -366,6 +340,18 @@ export class BatchWriter {
        ON CONFLICT (patient_pseudonym) DO UPDATE SET updated_at = latest_vitals.updated_at WHERE false`,
       [byteaArray(pseudonyms), textArray(patients.map(facilityOf))],
     );
+    const fresh = await this.notStored(client, accepted);
+    if (fresh.length === 0) {
+      await this.checkpoint(client, target, checkpoint);
+      return { fresh: 0, scores: 0, alerts: 0 };
+    }
+    const freshByPatient = new Map<string, Accepted[]>();
+    for (const a of fresh) {
+      const hex = a.hex as string;
+      const list = freshByPatient.get(hex);
+      if (list) list.push(a);
+      else freshByPatient.set(hex, [a]);
+    }
     const locked = await client.query<{ patient_pseudonym: Buffer; packed: Buffer | null; risk: AlertState['risk'] | null; any_parameter_three: boolean | null }>(
       `SELECT l.patient_pseudonym, l.packed, s.risk, s.any_parameter_three
        FROM latest_vitals l LEFT JOIN alert_state s USING (patient_pseudonym)
@@ -385,7 +371,10 @@ export class BatchWriter {
     const alertRows: { a: Accepted; r: News2Result; kind: string }[] = [];
     const stateRows: { p: Buffer; s: AlertState }[] = [];
     patients.forEach((hex, i) => {
-      const events = [...(byPatient.get(hex) as Accepted[])].sort(
+      const patientFresh = freshByPatient.get(hex);
+      // Only duplicates of this patient: its latest values, state and alerts stay as they are.
+      if (!patientFresh) return;
+      const events = [...patientFresh].sort(
         (x, y) => x.event.observedAt.getTime() - y.event.observedAt.getTime() || x.index - y.index,
       );
       let latest = latestByPatient.get(hex) ?? {};
@@ -418,7 +407,9 @@ export class BatchWriter {
       this.now(),
       this.options.escalationPolicy ?? DEFAULT_ESCALATION_POLICY,
     );
-    // fresh is in event-id order (insertEventIds).
+    // fresh is in key order (notStored): two batches inserting the same keys (a producer bug: the same
+    // event id and time for two patients) wait for each other instead of deadlocking, and the later
+    // fails with a unique violation, which the shard reader isolates and dead-letters (errors.ts).
     const params: unknown[] = [];
     const p = (value: unknown, type: string): string => {
       params.push(value);
@@ -459,7 +450,44 @@ export class BatchWriter {
       params,
     );
     if (rows[0]?.fenced !== 1) throw new LeaseLostError(target.shardId);
-    return { scores: scoreRows.length, alerts: alertRows.length };
+    return { fresh: fresh.length, scores: scoreRows.length, alerts: alertRows.length };
+  }
+
+  /**
+   * The accepted events not stored yet, in key order (event id, observation time). An event is stored
+   * when observations holds its key for the same patient: that covers a duplicate of any age (no
+   * separate dedupe table, nothing pruned before the observation is). The batch's time range is
+   * passed as well, so the planner keeps only the partitions of the batch's days. Must run after the
+   * patients' rows are locked: a concurrent batch with the same event is about the same patient, so
+   * it committed (and this new statement sees it) or has not begun storing.
+   *
+   * The same key stored for ANOTHER patient (a producer bug) is not a duplicate: the event is
+   * returned as fresh and its insert fails with a unique violation, so the record is dead-lettered
+   * `unprocessable` (never silently dropped, never stored twice).
+   */
+  private async notStored(client: PoolClient, accepted: Accepted[]): Promise<Accepted[]> {
+    // Key order: a batch's observation inserts then run in key order too (see updatePatients).
+    const ordered = [...accepted].sort(
+      (x, y) => (x.eventId < y.eventId ? -1 : x.eventId > y.eventId ? 1 : x.event.observedAt.getTime() - y.event.observedAt.getTime()),
+    );
+    let min = Infinity;
+    let max = -Infinity;
+    for (const a of ordered) {
+      const t = a.event.observedAt.getTime();
+      if (t < min) min = t;
+      if (t > max) max = t;
+    }
+    const { rows } = await client.query<{ n: string }>(STORED_EVENTS_SQL, [
+        textArray(ordered.map((a) => a.eventId)),
+        timestampArray(ordered.map((a) => a.event.observedAt)),
+        numberArray(ordered.map((a) => a.patientKey)),
+        new Date(min),
+        new Date(max),
+      ],
+    );
+    if (rows.length === 0) return ordered;
+    const stored = new Set(rows.map((r) => Number(r.n) - 1));
+    return ordered.filter((_, i) => !stored.has(i));
   }
 
   /** The fence: the checkpoint moves only if this worker still holds the lease at the same epoch. */
@@ -468,6 +496,17 @@ export class BatchWriter {
     if (rowCount !== 1) throw new LeaseLostError(target.shardId);
   }
 }
+
+/**
+ * Which of the events ($1 ids, $2 observation times, $3 patient keys; returned as 1-based positions)
+ * observations holds already. $4/$5, the batch's earliest and latest observation time, restate the
+ * time bound so the planner keeps only the partitions of the batch's days (exported for the EXPLAIN
+ * test).
+ */
+export const STORED_EVENTS_SQL = `SELECT i.n FROM unnest($1::uuid[], $2::timestamptz[], $3::int[]) WITH ORDINALITY AS i(event_id, observed_at, patient_key, n)
+       WHERE EXISTS (SELECT 1 FROM observations o
+                     WHERE o.event_id = i.event_id AND o.observed_at = i.observed_at AND o.patient_key = i.patient_key
+                       AND o.observed_at BETWEEN $4::timestamptz AND $5::timestamptz)`;
 
 /** The checkpoint update fenced on (owner, epoch); $1..$6 as checkpointParams. */
 const CHECKPOINT_SQL = `UPDATE shard_leases

@@ -501,12 +501,15 @@ export class BatchWriter {
  * Which of the events ($1 ids, $2 observation times, $3 patient keys; returned as 1-based positions)
  * observations holds already. $4/$5, the batch's earliest and latest observation time, restate the
  * time bound so the planner keeps only the partitions of the batch's days (exported for the EXPLAIN
- * test).
+ * test). One index probe per event (LATERAL ... LIMIT 1: a nested loop): written as EXISTS, the
+ * planner hash-joined the batch against every row of the batch's time range, found through the
+ * (patient_key, observed_at) index, so a batch cost grew with the day's partition (bench/README.md).
  */
 export const STORED_EVENTS_SQL = `SELECT i.n FROM unnest($1::uuid[], $2::timestamptz[], $3::int[]) WITH ORDINALITY AS i(event_id, observed_at, patient_key, n)
-       WHERE EXISTS (SELECT 1 FROM observations o
-                     WHERE o.event_id = i.event_id AND o.observed_at = i.observed_at AND o.patient_key = i.patient_key
-                       AND o.observed_at BETWEEN $4::timestamptz AND $5::timestamptz)`;
+       CROSS JOIN LATERAL (SELECT FROM observations o
+                           WHERE o.event_id = i.event_id AND o.observed_at = i.observed_at AND o.patient_key = i.patient_key
+                             AND o.observed_at BETWEEN $4::timestamptz AND $5::timestamptz
+                           LIMIT 1) AS stored`;
 
 /** The checkpoint update fenced on (owner, epoch); $1..$6 as checkpointParams. */
 const CHECKPOINT_SQL = `UPDATE shard_leases

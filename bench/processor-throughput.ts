@@ -128,7 +128,7 @@ async function main(): Promise<void> {
   await db.connect();
   let doneAt = 0;
   for (;;) {
-    const { rows } = await db.query<{ n: string }>('SELECT count(*) AS n FROM event_ids');
+    const { rows } = await db.query<{ n: string }>('SELECT count(*) AS n FROM observations');
     if (Number(rows[0]?.n) >= EVENTS) {
       doneAt = Date.now();
       break;

@@ -135,6 +135,32 @@ test('a record the database rejects is dead-lettered as unprocessable, its batch
   expect(logLines.some((l) => l.includes('record dead-lettered: the database keeps rejecting it'))).toBe(true);
 });
 
+test('the same event id and time for two patients (a producer bug): one is stored, the other dead-lettered unprocessable, nothing else lost', async () => {
+  const { db, database, stream } = await setup(2);
+  const [p1, p2] = [patient(), patient()];
+  const at = new Date(Date.now() - 60_000);
+  const id = randomUUID();
+  const others = Array.from({ length: 10 }, (_, i) => makeEvent({ patientId: i % 2 ? p1 : p2, observedAt: new Date(at.getTime() - (i + 1) * 1_000) }));
+  // Different partition keys: the two copies may be read by either shard, in one batch or two.
+  await putRecords(stack.kinesis, stream, [
+    ...others.slice(0, 5).map(eventRecord),
+    { data: JSON.stringify(makeEvent({ eventId: id, patientId: p1, observedAt: at })), partitionKey: 'producer-a' },
+    { data: JSON.stringify(makeEvent({ eventId: id, patientId: p2, observedAt: at })), partitionKey: 'producer-b' },
+    ...others.slice(5).map(eventRecord),
+  ]);
+  run(database, stream);
+
+  await waitFor(async () => (await count(db, 'SELECT count(*) AS n FROM dead_letters')) === 1, 30_000);
+  await waitFor(async () => (await count(db, 'SELECT count(*) AS n FROM observations')) === 11, 10_000);
+  await new Promise((r) => setTimeout(r, 1_000)); // nothing more lands
+  expect(await count(db, 'SELECT count(*) AS n FROM observations WHERE event_id = $1', [id])).toBe(1);
+  expect(await count(db, 'SELECT count(*) AS n FROM observations WHERE event_id = ANY($1::uuid[])', [others.map((e) => e.eventId)])).toBe(10);
+  const dl = await db.query('SELECT reason, errors FROM dead_letters');
+  expect(dl.rows[0].reason).toBe('unprocessable');
+  expect(dl.rows[0].errors).toEqual([{ field: '', message: expect.stringMatching(/^rejected by the database: SQLSTATE 23505\b/) }]);
+  expect(await count(db, 'SELECT count(*) AS n FROM dead_letters')).toBe(1);
+});
+
 test('a shard stuck on a retryable database error loses and dead-letters nothing, reports unhealthy, and recovers', async () => {
   const { db, database, stream } = await setup(1);
   const pid = patient();
@@ -219,7 +245,7 @@ test('a processor killed with SIGKILL between the pieces of a split batch neithe
 }, 90_000);
 
 test('no log line of this file\'s runs quotes a patient identifier or the database\'s rejection text', () => {
-  expect(patientIds.length).toBe(3);
+  expect(patientIds.length).toBe(5);
   expect(logLines.length).toBeGreaterThan(10);
   expect(logLines.some((l) => l.includes('"code":"23514"'))).toBe(true); // the rejections were logged...
   const leaks = logLines.filter((line) => line.includes(MARKER) || patientIds.some((id) => line.includes(id)));

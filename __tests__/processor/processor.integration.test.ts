@@ -199,29 +199,30 @@ test('a rising NEWS2 raises one alert per transition, not one per event', async 
   expect(state.rows).toEqual([{ risk: 'medium', any_parameter_three: true }]);
 });
 
-test('the processor\'s maintenance prunes event ids past the dedupe horizon, and a replay after that is not stored twice', async () => {
+test('the processor\'s maintenance still prunes a previous version\'s event ids, and an event replayed long after is not stored, scored or alerted twice', async () => {
   const { db, database, stream } = await setup(1);
+  // An id a processor of the previous version stored (rolling deploy), past the horizon.
   const aged = randomUUID();
   await db.query(`INSERT INTO event_ids (event_id, stored_at) VALUES ($1, now() - interval '401 days')`, [aged]);
   const pid = patient();
-  // An id is pruned days after its event was stored, so a replay that outlived its id is an old
-  // observation (here 30 days: older than the 7 days below which the writer skips the check).
-  const event = makeEvent({ patientId: pid, observedAt: new Date(Date.now() - 30 * 86_400_000) });
+  // Alerting vitals (medium risk), 400 days old: any id of it would have been pruned long ago.
+  const event = makeEvent({ patientId: pid, pulse: 135, respirationRate: 25, observedAt: new Date(Date.now() - 400 * 86_400_000) });
   await putRecords(stack.kinesis, stream, [eventRecord(event)]);
   run(database, stream, 'worker-a');
   // Maintenance runs at start-up, then hourly.
   await waitFor(async () => (await count(db, 'SELECT count(*) AS n FROM event_ids WHERE event_id = $1', [aged])) === 0, 20_000);
   await waitFor(async () => (await count(db, 'SELECT count(*) AS n FROM observations')) === 1, 20_000);
+  expect(await count(db, 'SELECT count(*) AS n FROM alerts')).toBe(1);
 
-  // Its id ages past the horizon and is pruned; then the same event comes again (a replay).
-  await db.query(`UPDATE event_ids SET stored_at = now() - interval '401 days' WHERE event_id = $1`, [event.eventId]);
-  expect((await db.query('SELECT event_ids_deleted FROM apply_retention(1000)')).rows[0].event_ids_deleted).toBe(1);
+  // The same event comes again (a replay); the processor never wrote an event_ids row for it.
   const before = (await db.query('SELECT checkpoint FROM shard_leases')).rows[0].checkpoint as string;
   await putRecords(stack.kinesis, stream, [eventRecord(event)]);
   await waitFor(async () => (await db.query('SELECT checkpoint FROM shard_leases')).rows[0].checkpoint !== before, 20_000);
   expect(await count(db, 'SELECT count(*) AS n FROM observations')).toBe(1);
   expect(await count(db, 'SELECT count(*) AS n FROM news2_scores')).toBe(1);
+  expect(await count(db, 'SELECT count(*) AS n FROM alerts')).toBe(1);
   expect(await count(db, 'SELECT count(*) AS n FROM dead_letters')).toBe(0);
+  expect(await count(db, 'SELECT count(*) AS n FROM event_ids')).toBe(0);
 });
 
 test('no log line of this file\'s runs contains a patient identifier', () => {

@@ -7,7 +7,8 @@
  * - the processor's requeue sweep (src/processor/requeue-sweep.ts) runs {@link requeueDeadLetters} on
  *   requested rows: decrypts each payload with the dead-letter key (never the patient-id key),
  *   re-puts it with PutRecords and marks `requeued_at` only after Kinesis accepted it. At-least-once:
- *   a crash between the put and the mark re-puts the record, and event-id dedupe stores it once.
+ *   a crash between the put and the mark re-puts the record, and the writer's dedupe (observations'
+ *   own key) stores it once.
  * Output: one JSON summary line. Never payloads, partition keys or patient ids.
  */
 import type { Pool } from 'pg';

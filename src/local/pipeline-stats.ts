@@ -14,11 +14,11 @@ export interface RunScope {
   readonly startedAt: Date;
 }
 
-/** Distinct events of this run that the processor stored (the dedupe table commits with the rows). */
+/** Distinct events of this run that the processor stored (observations; the run never reuses an id). */
 export async function countStored(pool: Pool, scope: RunScope): Promise<number> {
   const { first, last } = eventIdRange(scope.runTag);
   const { rows } = await pool.query<{ n: string }>(
-    'SELECT count(*) AS n FROM event_ids WHERE event_id BETWEEN $1::uuid AND $2::uuid',
+    'SELECT count(DISTINCT event_id) AS n FROM observations WHERE event_id BETWEEN $1::uuid AND $2::uuid',
     [first, last],
   );
   return Number(rows[0].n);
@@ -38,12 +38,12 @@ export async function countAlerts(pool: Pool, scope: RunScope): Promise<number> 
   return Number(rows[0].n);
 }
 
-/** Stored-at times (epoch ms) of those of `eventIds` already stored. */
+/** Stored-at times (epoch ms: the storing transaction's start) of those of `eventIds` already stored. */
 export async function storedTimes(pool: Pool, eventIds: readonly string[]): Promise<Map<string, number>> {
   const out = new Map<string, number>();
   if (eventIds.length === 0) return out;
   const { rows } = await pool.query<{ id: string; ms: number }>(
-    'SELECT event_id::text AS id, extract(epoch FROM stored_at) * 1000 AS ms FROM event_ids WHERE event_id = ANY($1::uuid[])',
+    'SELECT event_id::text AS id, extract(epoch FROM min(stored_at)) * 1000 AS ms FROM observations WHERE event_id = ANY($1::uuid[]) GROUP BY event_id',
     [eventIds],
   );
   for (const r of rows) out.set(r.id, Number(r.ms));
@@ -90,7 +90,7 @@ export async function countStoredIds(pool: Pool, eventIds: Iterable<string>): Pr
   const ids = [...eventIds];
   let n = 0;
   for (let i = 0; i < ids.length; i += 10_000) {
-    const { rows } = await pool.query<{ n: string }>('SELECT count(*) AS n FROM event_ids WHERE event_id = ANY($1::uuid[])', [ids.slice(i, i + 10_000)]);
+    const { rows } = await pool.query<{ n: string }>('SELECT count(DISTINCT event_id) AS n FROM observations WHERE event_id = ANY($1::uuid[])', [ids.slice(i, i + 10_000)]);
     n += Number(rows[0]?.n ?? 0);
   }
   return n;

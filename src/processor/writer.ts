@@ -1,15 +1,13 @@
 /**
  * One PostgreSQL transaction per GetRecords batch: dead letters, observations (each event, identified
- * by event id and observation time, once),
- * latest vitals, NEWS2 scores, alerts, and the shard checkpoint, fenced on the lease. Either all of it
- * commits or none, so a processor killed at any instant and restarted from the checkpoint neither
- * loses nor duplicates anything.
+ * by event id and observation time, once), latest vitals, NEWS2 scores, alerts, and the shard
+ * checkpoint, fenced on the lease. Either all of it commits or none, so a processor killed at any
+ * instant and restarted from the checkpoint neither loses nor duplicates anything.
  *
  * Round trips per batch (issue 11): BEGIN, [dead letters], lock the patients' latest vitals, find the
  * events already stored (observations' own key), read the latest vitals with the alert state, one
  * statement for every remaining write (observations with their NEWS2 score, latest vitals, alerts) and
- * the checkpoint, COMMIT. Array parameters are built as
- * literals (pg-arrays.ts). New patients' encrypted identifiers, and the dictionary rows observations
+ * the checkpoint, COMMIT. Array parameters are built as literals (pg-arrays.ts). New patients' encrypted identifiers, and the dictionary rows observations
  * refer to (patient_keys, sources: migration 0008), are inserted before, in short transactions of
  * their own: such a row without observations is harmless, while inserting them inside the batch made
  * every other shard's batch wait on the first.
@@ -478,13 +476,12 @@ export class BatchWriter {
       if (t > max) max = t;
     }
     const { rows } = await client.query<{ n: string }>(STORED_EVENTS_SQL, [
-        textArray(ordered.map((a) => a.eventId)),
-        timestampArray(ordered.map((a) => a.event.observedAt)),
-        numberArray(ordered.map((a) => a.patientKey)),
-        new Date(min),
-        new Date(max),
-      ],
-    );
+      textArray(ordered.map((a) => a.eventId)),
+      timestampArray(ordered.map((a) => a.event.observedAt)),
+      numberArray(ordered.map((a) => a.patientKey)),
+      new Date(min),
+      new Date(max),
+    ]);
     if (rows.length === 0) return ordered;
     const stored = new Set(rows.map((r) => Number(r.n) - 1));
     return ordered.filter((_, i) => !stored.has(i));

@@ -71,7 +71,10 @@ export const PARTITION_DAYS_AHEAD = 7;
 export const PARTITION_DAYS_BACK = 7;
 
 /**
- * Event ids are the dedupe keys. A duplicate can reach the processor as long as a record stays in the
+ * Since issue 11 the processor no longer writes event ids (it dedupes on observations' own key); the
+ * table and its pruning stay until a later migration drops them, for a processor of the previous
+ * version still running during a rolling deploy (docs/design.md "Data model"). What follows is why
+ * the horizon was set as it is. Event ids were the dedupe keys. A duplicate can reach the processor as long as a record stays in the
  * stream (its CONFIGURED retention, `STREAM_RETENTION_HOURS`: 168 h by default in the infrastructure)
  * after the original was stored, plus however late a producer retries; so the horizon must exceed the
  * stream's retention by a retry margin. Not Kinesis' maximum (365 days): at 1,000 events/s a year of

@@ -30,8 +30,8 @@ describe('planTransitions', () => {
   ] as const)('a %s score raises an alert of severity %s', (band, severity) => {
     const obs = observation(PSEUDONYM_A, SCORES[band]);
     const [t] = plan([obs]).transitions;
-    expect(t?.detail).toMatchObject({ transition: 'raised', severity, sequence: 1, previousSeverity: null, alertId: alertIdFor(obs.eventId) });
-    expect(t?.detail.transitionId).toBe(transitionIdFor(alertIdFor(obs.eventId), 1));
+    expect(t?.detail).toMatchObject({ transition: 'raised', severity, sequence: 1, previousSeverity: null, alertId: alertIdFor(obs.eventId, obs.observedAt) });
+    expect(t?.detail.transitionId).toBe(transitionIdFor(alertIdFor(obs.eventId, obs.observedAt), 1));
   });
 
   test('the same band again is no transition (one event per transition, not per observation)', () => {
@@ -87,6 +87,14 @@ describe('planTransitions', () => {
   test('the same input plans the same ids (a batch re-processed after a crash re-derives them)', () => {
     const obs = [observation(PSEUDONYM_A, SCORES.medium), observation(PSEUDONYM_A, SCORES.high)];
     expect(plan(obs).transitions.map((t) => t.detail.transitionId)).toEqual(plan(obs).transitions.map((t) => t.detail.transitionId));
+  });
+
+  test('the same event id at another observation time (another observation) raises an alert of its own', () => {
+    const first = observation(PSEUDONYM_A, SCORES.high);
+    const reused = observation(PSEUDONYM_B, SCORES.high, { eventId: first.eventId, observedAt: new Date(first.observedAt.getTime() + 60_000) });
+    const ids = plan([first, reused]).transitions.map((t) => t.detail.alertId);
+    expect(ids).toHaveLength(2);
+    expect(new Set(ids).size).toBe(2);
   });
 
   test('only a high alert has an escalation deadline', () => {

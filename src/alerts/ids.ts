@@ -16,9 +16,13 @@ export function uuidV5(name: string, namespace: string = ALERT_ID_NAMESPACE): st
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
 }
 
-/** The alert an observation raises: one per raising event id. */
-export function alertIdFor(raisingEventId: string): string {
-  return uuidV5(`alert|${raisingEventId.toLowerCase()}`);
+/**
+ * The alert an observation raises: one per raising observation, which is identified by its event id
+ * and observation time (the processor's dedupe key: the same id at another time is another
+ * observation, so it must not collide with the first one's alert).
+ */
+export function alertIdFor(raisingEventId: string, observedAt: Date): string {
+  return uuidV5(`alert|${raisingEventId.toLowerCase()}|${observedAt.toISOString()}`);
 }
 
 /** The n-th transition of an alert (1 = raised): the idempotency key consumers dedupe on. */

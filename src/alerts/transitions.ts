@@ -96,7 +96,7 @@ export function planTransitions(open: ReadonlyMap<string, AlertRecord>, scores: 
     if (!prev) {
       if (!severity) continue;
       const base = {
-        alertId: alertIdFor(obs.eventId),
+        alertId: alertIdFor(obs.eventId, obs.observedAt),
         patientPseudonym: obs.patientPseudonym,
         facilityId: obs.facilityId,
         deviceId: obs.deviceId,

@@ -71,4 +71,5 @@ STOPSIGNAL SIGTERM
 # The task definition's health check runs the same command (src/infra/processing-service.ts,
 # HEALTHCHECK_COMMAND); both read HEALTH_PORT.
 HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 CMD ["node", "dist/src/processor/healthcheck.js"]
-CMD ["node", "dist/src/processor/main.js"]
+# The processor's command: PROCESSOR_COMMAND in src/infra/processing-service.ts (the image test checks they agree).
+CMD ["node", "--max-semi-space-size=8", "dist/src/processor/main.js"]

@@ -7,7 +7,7 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import * as ts from 'typescript';
-import { CONTAINER_USER, HEALTHCHECK_COMMAND, MIGRATION_COMMAND, OPS_COMMAND, RDS_CA_BUNDLE_PATH } from '../../src/infra/processing-service';
+import { CONTAINER_USER, HEALTHCHECK_COMMAND, MIGRATION_COMMAND, OPS_COMMAND, PROCESSOR_COMMAND, RDS_CA_BUNDLE_PATH } from '../../src/infra/processing-service';
 import { HL7_COMMAND } from '../../src/infra/hl7-gateway';
 import { FHIR_COMMAND, FHIR_HEALTHCHECK_COMMAND } from '../../src/infra/fhir-read-api';
 
@@ -52,6 +52,12 @@ describe('Dockerfile', () => {
     expect(JSON.parse(exec ?? 'null')).toEqual([...HEALTHCHECK_COMMAND]);
   });
 
+  test('the CMD is the processor task definition\'s command (the same V8 flags bench:pipeline measures)', () => {
+    const cmd = instructions.filter((l) => l.startsWith('CMD '));
+    expect(cmd).toHaveLength(1);
+    expect(JSON.parse((cmd[0] as string).slice(4))).toEqual([...PROCESSOR_COMMAND]);
+  });
+
   test('runs as the task definitions\' user and bakes the CA bundle where they point DB_SSL_CA_FILE', () => {
     expect(instructions.filter((l) => l.startsWith('USER '))).toEqual([`USER ${CONTAINER_USER}`]);
     expect(instructions).toContain(`RUN chmod 0444 ${RDS_CA_BUNDLE_PATH}`);
@@ -80,8 +86,9 @@ describe('tsconfig.runtime.json', () => {
   });
 
   test('compiles the entry point of every command the task definitions run', () => {
-    for (const command of [['node', 'dist/src/processor/main.js'], MIGRATION_COMMAND, OPS_COMMAND, HEALTHCHECK_COMMAND, HL7_COMMAND, FHIR_COMMAND, FHIR_HEALTHCHECK_COMMAND]) {
-      const source = command[1].replace(/^dist\//, '').replace(/\.js$/, '.ts');
+    for (const command of [PROCESSOR_COMMAND, MIGRATION_COMMAND, OPS_COMMAND, HEALTHCHECK_COMMAND, HL7_COMMAND, FHIR_COMMAND, FHIR_HEALTHCHECK_COMMAND]) {
+      const entry = (command as readonly string[]).find((a) => a.endsWith('.js')) as string;
+      const source = entry.replace(/^dist\//, '').replace(/\.js$/, '.ts');
       expect(listed).toContain(source);
     }
   });

@@ -268,7 +268,8 @@ async function main(): Promise<void> {
   const { processor: processorDef, migrate: migrateDef } = taskContainers();
 
   // The image carries the task definition's health check and user.
-  const config = JSON.parse(docker(['image', 'inspect', '--format', '{{json .Config}}', image]).stdout) as { User: string; Healthcheck?: { Test: string[] } };
+  const config = JSON.parse(docker(['image', 'inspect', '--format', '{{json .Config}}', image]).stdout) as { User: string; Cmd?: string[]; Healthcheck?: { Test: string[] } };
+  check(JSON.stringify(config.Cmd) === JSON.stringify(processorDef.command), `the image's CMD ${JSON.stringify(config.Cmd)} differs from the processor task definition's command ${JSON.stringify(processorDef.command)}`);
   check(JSON.stringify(config.Healthcheck?.Test) === JSON.stringify(processorDef.healthCheck?.command), `the image's HEALTHCHECK ${JSON.stringify(config.Healthcheck?.Test)} differs from the task definition's ${JSON.stringify(processorDef.healthCheck?.command)}`);
   check(config.User === processorDef.user, `the image's USER ${config.User} differs from the task definition's ${processorDef.user}`);
 

@@ -20,6 +20,7 @@ import { CreateStreamCommand, DescribeStreamSummaryCommand, PutRecordsCommand, t
 import { Client } from 'pg';
 import { tlsOptions } from '../../src/adapters/db';
 import { kinesisClientFor } from '../../src/adapters/kinesis-client';
+import { PROCESSOR_COMMAND } from '../../src/infra/processing-service';
 import { freePort, startKinesaliteProcess, startPostgres, tempDataDir, type KinesaliteProcess, type PostgresServer } from '../../src/local/servers';
 import { PEER_TABLE_SQL, type PeerConfig, type PeerMode } from './peer-consumer';
 import { peakRssMiB, treeCpuSeconds } from './proc-stat';
@@ -245,7 +246,9 @@ async function startConsumer(env: Env, consumer: Consumer, database: string, o: 
   const dbBase = { DB_HOST: env.pg.host, DB_PORT: String(env.pg.port), DB_NAME: database, DB_SSL_CA_FILE: env.pg.caFile };
   if (consumer === 'processor') {
     const profile = [...(o.cpuProfileDir ? ['--cpu-prof', `--cpu-prof-dir=${o.cpuProfileDir}`] : []), ...(o.processorNodeArgs ?? [])];
-    return spawn(process.execPath, [...profile, ...(o.compiled ? ['dist/src/processor/main.js'] : ['-r', 'ts-node/register/transpile-only', 'src/processor/main.ts'])], {
+    // The deployed command's node flags (PROCESSOR_COMMAND: task definition and image CMD), then its entry point.
+    const flags = PROCESSOR_COMMAND.slice(1, -1);
+    return spawn(process.execPath, [...flags, ...profile, ...(o.compiled ? [PROCESSOR_COMMAND[PROCESSOR_COMMAND.length - 1]] : ['-r', 'ts-node/register/transpile-only', 'src/processor/main.ts'])], {
       cwd: ROOT,
       env: {
         PATH: process.env.PATH,

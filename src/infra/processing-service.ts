@@ -193,6 +193,13 @@ export const RDS_CA_BUNDLE_PATH = '/app/certs/rds-global-bundle.pem';
 export const CONTAINER_USER = '1000:1000';
 /** Seconds ECS waits after SIGTERM before SIGKILL; the processor drains within it (Fargate max 120). */
 export const STOP_TIMEOUT_SECONDS = 60;
+/**
+ * The processor's command, also the image's CMD (Dockerfile; the image test checks they agree) and
+ * what bench:pipeline runs. A young generation of 8 MiB semi-spaces instead of V8's 16: the
+ * processor's allocations are short-lived per batch, so smaller scavenges cost no more CPU per event
+ * (bench/README.md) and keep its peak RSS ~25 MiB lower.
+ */
+export const PROCESSOR_COMMAND = ['node', '--max-semi-space-size=8', 'dist/src/processor/main.js'] as const;
 export const MIGRATION_COMMAND = ['node', 'dist/src/db/migrate.js'] as const;
 /** The operations task's default command; flags (`--reason`, `--dry-run`, ...) come as a run-task override. */
 export const OPS_COMMAND = ['node', 'dist/src/db/requeue-dead-letters.js'] as const;
@@ -445,6 +452,7 @@ export class ProcessingService extends Construct {
     const processorContainer = {
       name: 'processor',
       image: imageUri,
+      command: [...PROCESSOR_COMMAND],
       ...hardened,
       stopTimeout: STOP_TIMEOUT_SECONDS,
       // The runtime contract (docs/design.md): never a password; DB_AUTH=iam signs tokens with the task role.

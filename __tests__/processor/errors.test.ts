@@ -37,6 +37,7 @@ test.each([
   ['55P03', 'lock not available'],
   ['42501', 'insufficient privilege (a deploy problem, not the record)'],
   ['42P01', 'undefined table (schema not migrated)'],
+  ['42703', 'undefined column (a deploy between image rollout and migration: 0009)'],
   ['28P01', 'invalid password (expired IAM token)'],
   ['XX000', 'internal error'],
 ])('SQLSTATE %s (%s) is retryable', (code) => {

@@ -12,8 +12,10 @@
  * observed; booleans 0/1, consciousness A, C, V, P, U as 0-4. NULL is the empty state (a row locked
  * before it held a value). Existing rows are packed in SQL and checked; down unpacks them back.
  *
- * Rolling deploy: a processor of the previous version fails on the missing column (retryably: its
- * batches roll back and its leases pass to the new tasks), so nothing is lost or stored twice.
+ * Deploy order (docs/runbook.md "Deploying changes"): the new image rolls out before the migration
+ * task runs. Until then the new processor's statements fail on the missing `packed` column, and after
+ * it an old task still running fails on the missing `vitals`: undefined_column (42703) is retried,
+ * never poison, so shards stall until the migration finishes and nothing is lost or stored twice.
  */
 import type { MigrationBuilder } from 'node-pg-migrate/dist/bundle/index';
 

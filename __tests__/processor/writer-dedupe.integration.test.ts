@@ -91,6 +91,18 @@ test('the same event id with another observation time is a second observation, i
   expect(rows.rows.map((r) => r.observed_at.getTime())).toEqual([t(30), t(20), t(10)].map((d) => d.getTime()));
 });
 
+test('observation times are stored and deduped to the millisecond (sent as epoch milliseconds)', async () => {
+  const pid = makePatientId();
+  const times = [new Date('2026-11-30T23:59:59.999Z'), new Date('2025-02-28T00:00:00.001Z'), new Date(Date.now() - 1), new Date('2024-02-29T12:34:56.789Z')];
+  const events = times.map((observedAt) => makeEvent({ patientId: pid, observedAt }));
+  expect(await writer().writeBatch(target, records(events))).toMatchObject({ inserted: 4, duplicates: 0 });
+  const { rows } = await admin.query<{ event_id: string; observed_at: Date }>('SELECT event_id::text, observed_at FROM observations');
+  expect(new Map(rows.map((r) => [r.event_id, r.observed_at.toISOString()]))).toEqual(new Map(events.map((e) => [e.eventId, e.observedAt])));
+  // The same events again, one millisecond later each: new observations; exactly again: duplicates.
+  const shifted = events.map((e) => ({ ...e, observedAt: new Date(Date.parse(e.observedAt as string) + 1).toISOString() }));
+  expect(await writer().writeBatch(target, records([...events, ...shifted]))).toMatchObject({ inserted: 4, duplicates: 4 });
+});
+
 test('the stored-events check reads only the partitions of the batch\'s days (366+ daily partitions)', async () => {
   // A year and more of daily partitions, as in production (ensure_time_partitions makes only the
   // recent ones).
@@ -113,7 +125,7 @@ test('the stored-events check reads only the partitions of the batch\'s days (36
   const relations = async (times: Date[]): Promise<string[]> => {
     const { rows } = await admin.query<{ 'QUERY PLAN': unknown }>(`EXPLAIN (FORMAT JSON) ${STORED_EVENTS_SQL}`, [
       `{${times.map((_, i) => `00000000-0000-4000-8000-${String(i).padStart(12, '0')}`).join(',')}}`,
-      `{${times.map((d) => `"${d.toISOString()}"`).join(',')}}`,
+      `{${times.map((d) => d.getTime()).join(',')}}`, // epoch milliseconds, as the writer sends them
       `{${times.map(() => 1).join(',')}}`,
       new Date(Math.min(...times.map((d) => d.getTime()))),
       new Date(Math.max(...times.map((d) => d.getTime()))),

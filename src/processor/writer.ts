@@ -416,14 +416,16 @@ export class BatchWriter {
     const o = <T>(pick: (a: Accepted) => T): T[] => fresh.map(pick);
     const observationsSql = `INSERT INTO observations (event_id, observed_at, patient_key, source_key, pulse, respiration_rate, spo2,
            systolic_bp, diastolic_bp, temperature_c, news2_total, news2_parameters, spo2_scale, on_supplemental_oxygen, consciousness)
-         SELECT * FROM unnest(${p(textArray(o((a) => a.eventId)), 'uuid[]')}, ${p(timestampArray(o((a) => a.event.observedAt)), 'timestamptz[]')},
+         SELECT u.e, to_timestamp(u.ms / 1000), u.pk, u.sk, u.pulse, u.rr, u.spo2, u.sys, u.dia, u.temp, u.total, u.params, u.scale, u.o2, u.avpu
+         FROM unnest(${p(textArray(o((a) => a.eventId)), 'uuid[]')}, ${p(epochMsArray(o((a) => a.event.observedAt)), 'float8[]')},
            ${p(numberArray(o((a) => a.patientKey)), 'int[]')}, ${p(numberArray(o((a) => a.sourceKey)), 'int[]')},
            ${p(numberArray(o((a) => a.event.vitals.pulse)), 'real[]')}, ${p(numberArray(o((a) => a.event.vitals.respirationRate)), 'real[]')},
            ${p(numberArray(o((a) => a.event.vitals.spo2)), 'real[]')}, ${p(numberArray(o((a) => a.event.vitals.systolicBp)), 'real[]')},
            ${p(numberArray(o((a) => a.event.vitals.diastolicBp)), 'real[]')}, ${p(numberArray(o((a) => a.event.vitals.temperatureC)), 'real[]')},
            ${p(numberArray(o((a) => a.score?.total)), 'int2[]')}, ${p(numberArray(o((a) => (a.score ? packNews2Parameters(a.score.parameters) : null))), 'int2[]')},
            ${p(numberArray(o((a) => a.event.vitals.spo2Scale)), 'int2[]')}, ${p(boolArray(o((a) => a.event.vitals.onSupplementalOxygen)), 'bool[]')},
-           ${p(textArray(o((a) => a.event.vitals.consciousness)), '"char"[]')})`;
+           ${p(textArray(o((a) => a.event.vitals.consciousness)), '"char"[]')})
+           AS u(e, ms, pk, sk, pulse, rr, spo2, sys, dia, temp, total, params, scale, o2, avpu)`;
     const latestSql = `UPDATE latest_vitals AS l SET packed = t.v, facility_id = t.f, updated_at = now()
          FROM unnest(${p(byteaArray(latestRows.map((r) => r.p)), 'bytea[]')}, ${p(byteaArray(latestRows.map((r) => r.v)), 'bytea[]')},
                      ${p(textArray(latestRows.map((r) => r.f)), 'text[]')}) AS t(p, v, f)
@@ -477,7 +479,7 @@ export class BatchWriter {
     }
     const { rows } = await client.query<{ n: string }>(STORED_EVENTS_SQL, [
       textArray(ordered.map((a) => a.eventId)),
-      timestampArray(ordered.map((a) => a.event.observedAt)),
+      epochMsArray(ordered.map((a) => a.event.observedAt)),
       numberArray(ordered.map((a) => a.patientKey)),
       new Date(min),
       new Date(max),
@@ -502,11 +504,20 @@ export class BatchWriter {
  * planner hash-joined the batch against every row of the batch's time range, found through the
  * (patient_key, observed_at) index, so a batch cost grew with the day's partition (bench/README.md).
  */
-export const STORED_EVENTS_SQL = `SELECT i.n FROM unnest($1::uuid[], $2::timestamptz[], $3::int[]) WITH ORDINALITY AS i(event_id, observed_at, patient_key, n)
+export const STORED_EVENTS_SQL = `SELECT i.n FROM unnest($1::uuid[], $2::float8[], $3::int[]) WITH ORDINALITY AS i(event_id, ms, patient_key, n)
        CROSS JOIN LATERAL (SELECT FROM observations o
-                           WHERE o.event_id = i.event_id AND o.observed_at = i.observed_at AND o.patient_key = i.patient_key
+                           WHERE o.event_id = i.event_id AND o.observed_at = to_timestamp(i.ms / 1000) AND o.patient_key = i.patient_key
                              AND o.observed_at BETWEEN $4::timestamptz AND $5::timestamptz
                            LIMIT 1) AS stored`;
+
+/**
+ * Observation times as epoch milliseconds (float8[], `to_timestamp(ms / 1000)` in SQL: exact to the
+ * millisecond a Date holds): two per event, and an ISO string per time cost the processor a
+ * toISOString and PostgreSQL a timestamptz parse each.
+ */
+function epochMsArray(values: readonly Date[]): string {
+  return numberArray(values.map((d) => d.getTime()));
+}
 
 /** The checkpoint update fenced on (owner, epoch); $1..$6 as checkpointParams. */
 const CHECKPOINT_SQL = `UPDATE shard_leases

@@ -70,7 +70,7 @@ export function formatReport(result: BenchResult): string {
   const med = (c: Consumer): ConsumerRun => result.medians[c] as ConsumerRun;
   const repeats = result.runs.filter((r) => r.consumer === consumers[0]).length;
   const lines: string[] = [];
-  lines.push(`${result.events.toLocaleString('en-US')} records (${result.validEvents.toLocaleString('en-US')} distinct valid events, ${result.patients} patients, ${result.shards} shards); median of ${repeats} repeat(s); consumers ${result.compiled ? 'compiled' : 'under ts-node'}`);
+  lines.push(`${result.events.toLocaleString('en-US')} records (${result.validEvents.toLocaleString('en-US')} distinct valid events, ${result.patients} patients, ${result.shards} shards); median of ${repeats} repeat(s); consumers ${result.compiled ? 'compiled' : 'under ts-node'}${result.recordsPerCall ? `; at most ${result.recordsPerCall} records per GetRecords` : ''}`);
   lines.push('');
   lines.push(row(['per record', ...consumers]));
   lines.push(row(['---', ...consumers.map(() => '---')]));

@@ -44,6 +44,12 @@ export interface BenchOptions {
   readonly processorEnv?: Readonly<Record<string, string>>;
   /** Write a V8 CPU profile of each processor run into this directory (node --cpu-prof). */
   readonly cpuProfileDir?: string;
+  /**
+   * GetRecords Limit for every consumer (the processor's MAX_RECORDS_PER_CALL): small values stand in
+   * for steady traffic, where each 200 ms poll returns a few records per patient. @default each
+   * consumer's own (processor: its default, 2,000; peers: 10,000)
+   */
+  readonly recordsPerCall?: number;
   /** Extra node (V8) flags for the processor, e.g. ['--trace-deopt'] (NODE_OPTIONS refuses most). */
   readonly processorNodeArgs?: readonly string[];
   /** Progress lines. @default stderr */
@@ -90,6 +96,8 @@ export interface BenchResult {
   readonly patients: number;
   /** Consumers ran as compiled JavaScript (else under ts-node). */
   readonly compiled: boolean;
+  /** --records-per-call, when given. */
+  readonly recordsPerCall?: number;
   readonly runs: readonly ConsumerRun[];
   /** Median over the repeats, per consumer. */
   readonly medians: Readonly<Partial<Record<Consumer, ConsumerRun>>>;
@@ -264,6 +272,7 @@ async function startConsumer(env: Env, consumer: Consumer, database: string, o: 
         HEALTH_PORT: String(await freePort()),
         LOG_LEVEL: 'info',
         NODE_NO_WARNINGS: '1',
+        ...(o.recordsPerCall ? { MAX_RECORDS_PER_CALL: String(o.recordsPerCall) } : {}),
         ...o.processorEnv,
       },
       stdio: ['ignore', 'pipe', 'inherit'],
@@ -275,7 +284,7 @@ async function startConsumer(env: Env, consumer: Consumer, database: string, o: 
     stream: STREAM,
     shards: env.shards,
     db: { host: env.pg.host, port: env.pg.port, database, user: env.pg.adminUser, password: env.pg.adminPassword, caFile: env.pg.caFile },
-    maxRecordsPerCall: 10_000,
+    maxRecordsPerCall: o.recordsPerCall ?? 10_000,
   };
   const peer = o.compiled ? ['dist/bench/pipeline-cost/peer-consumer.js'] : ['-r', 'ts-node/register/transpile-only', 'bench/pipeline-cost/peer-consumer.ts'];
   return spawn(process.execPath, peer, {
@@ -381,5 +390,5 @@ export async function runPipelineCost(options: BenchOptions = {}): Promise<Bench
   }
   const medians: Partial<Record<Consumer, ConsumerRun>> = {};
   for (const consumer of consumers) medians[consumer] = medianRun(runs.filter((x) => x.consumer === consumer));
-  return { events: env.records, validEvents: env.validEvents, shards: o.shards, patients: o.patients, compiled: o.compiled, runs, medians };
+  return { events: env.records, validEvents: env.validEvents, shards: o.shards, patients: o.patients, compiled: o.compiled, recordsPerCall: options.recordsPerCall, runs, medians };
 }

@@ -4,6 +4,11 @@
  * checkpoint, fenced on the lease. Either all of it commits or none, so a processor killed at any
  * instant and restarted from the checkpoint neither loses nor duplicates anything.
  *
+ * The per-batch statements whose text never changes (lock, read, the write) are named: prepared once
+ * per connection, so PostgreSQL parses and plans them once instead of per batch (~15 % of its CPU per
+ * event at steady-traffic batch sizes). The stored-events check stays unnamed: its plan prunes the
+ * observation partitions to the batch's days, which a generic plan would plan over all of them.
+ *
  * Round trips per batch (issue 11): BEGIN, [dead letters], lock the patients' latest vitals, find the
  * events already stored (observations' own key), read the latest vitals with the alert state, one
  * statement for every remaining write (observations with their NEWS2 score, latest vitals, alerts) and
@@ -332,12 +337,13 @@ export class BatchWriter {
     // and WHERE false leaves it unchanged: no dead row version per patient per batch (the UPDATE with
     // the new values below writes the one version). Read: a second statement, whose snapshot is taken
     // after the locks are held, so it sees the latest committed values.
-    await client.query(
-      `INSERT INTO latest_vitals (patient_pseudonym, facility_id)
+    await client.query({
+      name: 'vitals-writer-lock-patients',
+      text: `INSERT INTO latest_vitals (patient_pseudonym, facility_id)
        SELECT p, f FROM unnest($1::bytea[], $2::text[]) AS t(p, f) ORDER BY p
        ON CONFLICT (patient_pseudonym) DO UPDATE SET updated_at = latest_vitals.updated_at WHERE false`,
-      [byteaArray(pseudonyms), textArray(patients.map(facilityOf))],
-    );
+      values: [byteaArray(pseudonyms), textArray(patients.map(facilityOf))],
+    });
     const fresh = await this.notStored(client, accepted);
     if (fresh.length === 0) {
       await this.checkpoint(client, target, checkpoint);
@@ -350,12 +356,13 @@ export class BatchWriter {
       if (list) list.push(a);
       else freshByPatient.set(hex, [a]);
     }
-    const locked = await client.query<{ patient_pseudonym: Buffer; packed: Buffer | null; risk: AlertState['risk'] | null; any_parameter_three: boolean | null }>(
-      `SELECT l.patient_pseudonym, l.packed, s.risk, s.any_parameter_three
+    const locked = await client.query<{ patient_pseudonym: Buffer; packed: Buffer | null; risk: AlertState['risk'] | null; any_parameter_three: boolean | null }>({
+      name: 'vitals-writer-read-patients',
+      text: `SELECT l.patient_pseudonym, l.packed, s.risk, s.any_parameter_three
        FROM latest_vitals l LEFT JOIN alert_state s USING (patient_pseudonym)
        WHERE l.patient_pseudonym = ANY($1::bytea[])`,
-      [byteaArray(pseudonyms)],
-    );
+      values: [byteaArray(pseudonyms)],
+    });
     const latestByPatient = new Map<string, LatestVitals>();
     const stateByPatient = new Map<string, AlertState>();
     for (const r of locked.rows) {
@@ -443,12 +450,13 @@ export class BatchWriter {
          ON CONFLICT (event_id) DO NOTHING`;
     const fenceSql = checkpointSql(params.length);
     params.push(...checkpointParams(target, checkpoint));
-    const { rows } = await client.query<{ fenced: number }>(
-      `WITH observations_in AS (${observationsSql}), latest AS (${latestSql}), states AS (${statesSql}), raised AS (${raisedSql}),
+    const { rows } = await client.query<{ fenced: number }>({
+      name: 'vitals-writer-batch',
+      text: `WITH observations_in AS (${observationsSql}), latest AS (${latestSql}), states AS (${statesSql}), raised AS (${raisedSql}),
        fence AS (${fenceSql} RETURNING 1)
        SELECT count(*)::int AS fenced FROM fence`,
-      params,
-    );
+      values: params,
+    });
     if (rows[0]?.fenced !== 1) throw new LeaseLostError(target.shardId);
     return { fresh: fresh.length, scores: scoreRows.length, alerts: alertRows.length };
   }

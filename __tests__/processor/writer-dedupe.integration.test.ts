@@ -103,14 +103,17 @@ test('observation times are stored and deduped to the millisecond (sent as epoch
   expect(await writer().writeBatch(target, records([...events, ...shifted]))).toMatchObject({ inserted: 4, duplicates: 4 });
 });
 
-test('the per-batch statements are prepared once per connection, the stored-events check is not', async () => {
+test('the per-batch statements are prepared once per connection (named), the stored-events check is not', async () => {
   const single = createPool({ ...processorDb(stack, database), maxConnections: 1 });
   try {
     const w = new BatchWriter({ pool: single, phi, deadLetterPayloads: phi, news2WindowMs: 3_600_000 });
     const pid = makePatientId();
     for (let i = 0; i < 3; i++) await w.writeBatch(target, records([makeEvent({ patientId: pid, observedAt: new Date(Date.now() - (10 - i) * 1_000) })]));
     const { rows } = await single.query<{ name: string }>('SELECT name FROM pg_prepared_statements ORDER BY name');
-    expect(rows.map((r) => r.name)).toEqual(['vitals-writer-batch', 'vitals-writer-lock-patients', 'vitals-writer-read-patients']);
+    const names = rows.map((r) => r.name);
+    expect(names.filter((n) => n.startsWith('vitals-writer-'))).toEqual(['vitals-writer-batch', 'vitals-writer-lock-patients', 'vitals-writer-read-patients']);
+    expect(names).toContain('vitals-alerts-open'); // the batches were scored: their open alerts were read
+    expect(names.every((n) => n.startsWith('vitals-writer-') || n.startsWith('vitals-alerts-'))).toBe(true);
     expect(await count(admin, 'SELECT count(*) AS n FROM observations')).toBe(3);
   } finally {
     await single.end();

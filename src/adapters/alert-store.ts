@@ -57,8 +57,10 @@ function fromRow(r: AlertRow): AlertRecord {
 async function saveAlerts(client: Queryable, alerts: readonly AlertRecord[], acknowledgedBy?: string): Promise<void> {
   if (alerts.length === 0) return;
   const v = <T>(pick: (a: AlertRecord) => T): T[] => alerts.map(pick);
-  await client.query(
-    `INSERT INTO clinical_alerts (alert_id, patient_pseudonym, facility_id, device_id, severity, raised_at, high_since, cleared_at,
+  // Named (prepared once per connection): the processor runs it in most batches.
+  await client.query({
+    name: 'vitals-alerts-save',
+    text: `INSERT INTO clinical_alerts (alert_id, patient_pseudonym, facility_id, device_id, severity, raised_at, high_since, cleared_at,
                                   acknowledged_at, escalation_tier, next_escalation_at, sequence, last_detail, acknowledged_by)
      SELECT *, $14::text FROM unnest($1::uuid[], $2::bytea[], $3::text[], $4::text[], $5::text[], $6::timestamptz[], $7::timestamptz[],
                          $8::timestamptz[], $9::timestamptz[], $10::int2[], $11::timestamptz[], $12::int4[], $13::jsonb[])
@@ -68,7 +70,7 @@ async function saveAlerts(client: Queryable, alerts: readonly AlertRecord[], ack
        acknowledged_by = COALESCE(EXCLUDED.acknowledged_by, clinical_alerts.acknowledged_by),
        escalation_tier = EXCLUDED.escalation_tier, next_escalation_at = EXCLUDED.next_escalation_at,
        sequence = EXCLUDED.sequence, last_detail = EXCLUDED.last_detail`,
-    [
+    values: [
       v((a) => a.alertId),
       v((a) => Buffer.from(a.patientPseudonym, 'hex')),
       v((a) => a.facilityId),
@@ -84,24 +86,28 @@ async function saveAlerts(client: Queryable, alerts: readonly AlertRecord[], ack
       v((a) => JSON.stringify(a.lastDetail)),
       acknowledgedBy ?? null,
     ],
-  );
+  });
 }
 
 async function insertOutbox(client: Queryable, transitions: readonly PlannedTransition[]): Promise<void> {
   if (transitions.length === 0) return;
-  await client.query(
-    `INSERT INTO alert_outbox (transition_id, alert_id, patient_pseudonym, detail, received_at)
-     SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::bytea[], $4::jsonb[], $5::timestamptz[])
-     ON CONFLICT (transition_id) DO NOTHING`,
-    [
+  // One statement with the wake-up (NOTIFY is sent at commit), prepared once per connection.
+  await client.query({
+    name: 'vitals-alerts-outbox',
+    text: `WITH inserted AS (
+       INSERT INTO alert_outbox (transition_id, alert_id, patient_pseudonym, detail, received_at)
+       SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::bytea[], $4::jsonb[], $5::timestamptz[])
+       ON CONFLICT (transition_id) DO NOTHING
+     )
+     SELECT pg_notify('${OUTBOX_CHANNEL}', '')`,
+    values: [
       transitions.map((t) => t.detail.transitionId),
       transitions.map((t) => t.detail.alertId),
       transitions.map((t) => Buffer.from(t.detail.patientPseudonym, 'hex')),
       transitions.map((t) => JSON.stringify(t.detail)),
       transitions.map((t) => t.receivedAt),
     ],
-  );
-  await client.query(`SELECT pg_notify('${OUTBOX_CHANNEL}', '')`);
+  });
 }
 
 /**
@@ -113,11 +119,12 @@ export async function recordAlertTransitions(client: Queryable, scored: readonly
   if (scored.length === 0) return 0;
   const patients = [...new Set(scored.map((s) => s.patientPseudonym))].sort();
   // FOR UPDATE: the scheduler and acknowledgements wait (or skip), so the sequence read here stays current.
-  const { rows } = await client.query<AlertRow>(
-    `SELECT ${ALERT_COLUMNS} FROM clinical_alerts WHERE patient_pseudonym = ANY($1::bytea[]) AND cleared_at IS NULL
+  const { rows } = await client.query<AlertRow>({
+    name: 'vitals-alerts-open',
+    text: `SELECT ${ALERT_COLUMNS} FROM clinical_alerts WHERE patient_pseudonym = ANY($1::bytea[]) AND cleared_at IS NULL
      ORDER BY patient_pseudonym FOR UPDATE`,
-    [patients.map((h) => Buffer.from(h, 'hex'))],
-  );
+    values: [patients.map((h) => Buffer.from(h, 'hex'))],
+  });
   const open = new Map(rows.map((r) => [r.patient_pseudonym.toString('hex'), fromRow(r)]));
   const plan = planTransitions(open, scored, now, policy);
   await saveAlerts(client, [...plan.alerts.values()]);

@@ -78,3 +78,13 @@ describe('benchmark workload', () => {
     expect(a.validEvents).toBeGreaterThan(a.records.length * 0.95);
   });
 });
+
+describe('pipeline-cost benchmark with a GetRecords limit (--records-per-call)', () => {
+  it('reads every record through every consumer under the limit, and says so in the report', async () => {
+    const result = await runPipelineCost({ events: 300, shards: 2, repeats: 1, patients: 20, consumers: ['processor', 'minimal'], recordsPerCall: 50, log: () => undefined });
+    expect(result.recordsPerCall).toBe(50);
+    for (const run of result.runs) expect(run.records).toBe(300);
+    expect(result.runs.find((r) => r.consumer === 'processor')?.stored).toBe(result.validEvents);
+    expect(formatReport(result)).toMatch(/at most 50 records per GetRecords/);
+  }, 300_000);
+});

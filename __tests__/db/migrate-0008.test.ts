@@ -3,30 +3,22 @@
  * and read the same through the same queries, after migrating forward (the migration command) and
  * after migrating back (down).
  */
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 import { randomBytes, randomUUID } from 'node:crypto';
-import { Client, Pool } from 'pg';
+import { Pool, type Client } from 'pg';
 import { tlsOptions } from '../../src/adapters/db';
 import { pgObservationStore } from '../../src/adapters/observation-store';
-import { startPostgres, tempDataDir, type PostgresServer } from '../../src/local/servers';
+import type { PostgresServer } from '../../src/local/servers';
 import { riskFor, scoreNews2, type News2Result } from '../../src/pipeline/news2';
 import { packNews2Parameters, storedNews2, unpackNews2Parameters } from '../../src/pipeline/news2-packing';
-import { REPO_ROOT, runMigrations } from '../processor/support/stack';
+import { runMigrations } from '../processor/support/stack';
 import { OBSERVATION_KINDS } from '../../src/fhir/observations';
+import { startMigrationDb, type MigrationDb } from './support/migration-db';
 
-const execFileAsync = promisify(execFile);
 const DB = 'vitals_0008';
+let db: MigrationDb;
 let pg: PostgresServer;
 let admin: Client;
-
-async function step(direction: 'up' | 'down', count: number): Promise<string> {
-  const { stdout } = await execFileAsync(process.execPath, ['-r', 'ts-node/register/transpile-only', '__tests__/db/support/migrate-step.ts', direction, String(count)], {
-    cwd: REPO_ROOT,
-    env: { ...process.env, DB_HOST: pg.host, DB_PORT: String(pg.port), DB_NAME: DB, DB_SSL_CA_FILE: pg.caFile, DB_ADMIN_USER: pg.adminUser, DB_ADMIN_PASSWORD: pg.adminPassword },
-  });
-  return stdout.trim();
-}
+const step = (direction: 'up' | 'down', count: number): Promise<string> => db.step(direction, count);
 
 interface Row {
   eventId: string;
@@ -69,18 +61,12 @@ const rows: Row[] = Array.from({ length: 60 }, (_, i) => {
 });
 
 beforeAll(async () => {
-  pg = await startPostgres({ dataDir: tempDataDir(), tls: true });
-  admin = new Client({ host: pg.host, port: pg.port, user: pg.adminUser, password: pg.adminPassword, database: 'postgres', ssl: tlsOptions(pg.caFile) });
-  await admin.connect();
-  await admin.query(`CREATE DATABASE ${DB}`);
-  await admin.end();
-  admin = new Client({ host: pg.host, port: pg.port, user: pg.adminUser, password: pg.adminPassword, database: DB, ssl: tlsOptions(pg.caFile) });
-  await admin.connect();
+  db = await startMigrationDb(DB);
+  ({ pg, admin } = db);
 }, 90_000);
 
 afterAll(async () => {
-  await admin?.end();
-  await pg?.stop();
+  await db?.stop();
 });
 
 const hex = (b: Buffer): string => `\\x${b.toString('hex')}`;

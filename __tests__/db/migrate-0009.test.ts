@@ -3,28 +3,15 @@
  * 0008 read the same from the packed column after migrating forward, and come back as the same JSON
  * after migrating back (down).
  */
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 import { randomBytes } from 'node:crypto';
-import { Client } from 'pg';
-import { tlsOptions } from '../../src/adapters/db';
-import { startPostgres, tempDataDir, type PostgresServer } from '../../src/local/servers';
+import type { Client } from 'pg';
 import type { LatestVitals } from '../../src/pipeline/latest-vitals';
 import { unpackLatest } from '../../src/pipeline/latest-vitals-packing';
-import { REPO_ROOT } from '../processor/support/stack';
+import { startMigrationDb, type MigrationDb } from './support/migration-db';
 
-const execFileAsync = promisify(execFile);
-const DB = 'vitals_0009';
-let pg: PostgresServer;
+let db: MigrationDb;
 let admin: Client;
-
-async function step(direction: 'up' | 'down', count: number): Promise<string> {
-  const { stdout } = await execFileAsync(process.execPath, ['-r', 'ts-node/register/transpile-only', '__tests__/db/support/migrate-step.ts', direction, String(count)], {
-    cwd: REPO_ROOT,
-    env: { ...process.env, DB_HOST: pg.host, DB_PORT: String(pg.port), DB_NAME: DB, DB_SSL_CA_FILE: pg.caFile, DB_ADMIN_USER: pg.adminUser, DB_ADMIN_PASSWORD: pg.adminPassword },
-  });
-  return stdout.trim();
-}
+const step = (direction: 'up' | 'down', count: number): Promise<string> => db.step(direction, count);
 
 type Json = Record<string, { value: unknown; observedAt: string }>;
 
@@ -54,18 +41,12 @@ function asLatest(json: Json): LatestVitals {
 }
 
 beforeAll(async () => {
-  pg = await startPostgres({ dataDir: tempDataDir(), tls: true });
-  admin = new Client({ host: pg.host, port: pg.port, user: pg.adminUser, password: pg.adminPassword, database: 'postgres', ssl: tlsOptions(pg.caFile) });
-  await admin.connect();
-  await admin.query(`CREATE DATABASE ${DB}`);
-  await admin.end();
-  admin = new Client({ host: pg.host, port: pg.port, user: pg.adminUser, password: pg.adminPassword, database: DB, ssl: tlsOptions(pg.caFile) });
-  await admin.connect();
+  db = await startMigrationDb('vitals_0009');
+  admin = db.admin;
 }, 90_000);
 
 afterAll(async () => {
-  await admin?.end();
-  await pg?.stop();
+  await db?.stop();
 });
 
 test('latest vitals written as JSON under 0008 read the same packed after 0009, and come back as the same JSON after down', async () => {

@@ -7,14 +7,13 @@
  * batch is seen blocked on a lock before going on.
  */
 import type { Pool } from 'pg';
-import { createPool } from '../../src/adapters/db';
-import { pgDataKeyStore } from '../../src/adapters/data-key-store';
-import { createPhiProtector, type PatientIdentityProtector } from '../../src/adapters/phi';
+import type { PatientIdentityProtector } from '../../src/adapters/phi';
 import { isPoisonError } from '../../src/adapters/error-summary';
 import { BatchWriter, type BatchOutcome, type BatchTarget, type StreamRecord } from '../../src/processor/writer';
-import { adminPool, count, makeEvent, makePatientId, newDatabase, processorDb, startStack, waitFor, type TestStack } from './support/stack';
+import { count, makeEvent, makePatientId, waitFor } from './support/stack';
+import { startWriterDb, type WriterDb } from './support/writer-db';
 
-let stack: TestStack;
+let db: WriterDb;
 let database: string;
 let admin: Pool;
 let pool: Pool;
@@ -24,12 +23,8 @@ const STREAM = 'vitals-test';
 const target = (shardId: string): BatchTarget => ({ streamName: STREAM, shardId, owner: 'worker-a', epoch: 1, shardEnd: false });
 
 beforeAll(async () => {
-  stack = await startStack();
-  database = await newDatabase(stack);
-  admin = adminPool(stack, database);
-  pool = createPool({ ...processorDb(stack, database), maxConnections: 6 });
-  pool.on('error', () => undefined);
-  phi = createPhiProtector({ kind: 'local', keyFile: stack.keyFile }, pgDataKeyStore(pool));
+  db = await startWriterDb(6);
+  ({ database, admin, pool, phi } = db);
 }, 60_000);
 
 beforeEach(async () => {
@@ -42,9 +37,7 @@ beforeEach(async () => {
 });
 
 afterAll(async () => {
-  await pool?.end();
-  await admin?.end();
-  await stack?.stop();
+  await db?.stop();
 });
 
 function records(events: Record<string, unknown>[], firstSeq: number): StreamRecord[] {

@@ -5,11 +5,12 @@
  */
 import type { Pool } from 'pg';
 import { createPool } from '../../src/adapters/db';
-import { pgDataKeyStore } from '../../src/adapters/data-key-store';
-import { createPhiProtector, type PatientIdentityProtector } from '../../src/adapters/phi';
+import type { PatientIdentityProtector } from '../../src/adapters/phi';
 import { BatchWriter, STORED_EVENTS_SQL, type BatchTarget, type StreamRecord } from '../../src/processor/writer';
-import { adminPool, count, makeEvent, makePatientId, newDatabase, processorDb, startStack, type TestStack } from './support/stack';
+import { count, makeEvent, makePatientId, processorDb, type TestStack } from './support/stack';
+import { startWriterDb, type WriterDb } from './support/writer-db';
 
+let db: WriterDb;
 let stack: TestStack;
 let database: string;
 let admin: Pool;
@@ -21,12 +22,8 @@ const target: BatchTarget = { streamName: STREAM, shardId: 'shard-1', owner: 'wo
 const DAY = 86_400_000;
 
 beforeAll(async () => {
-  stack = await startStack();
-  database = await newDatabase(stack);
-  admin = adminPool(stack, database);
-  pool = createPool({ ...processorDb(stack, database), maxConnections: 4 });
-  pool.on('error', () => undefined);
-  phi = createPhiProtector({ kind: 'local', keyFile: stack.keyFile }, pgDataKeyStore(pool));
+  db = await startWriterDb(4);
+  ({ stack, database, admin, pool, phi } = db);
 }, 60_000);
 
 beforeEach(async () => {
@@ -35,9 +32,7 @@ beforeEach(async () => {
 });
 
 afterAll(async () => {
-  await pool?.end();
-  await admin?.end();
-  await stack?.stop();
+  await db?.stop();
 });
 
 let seq = 0;

@@ -320,13 +320,7 @@ export class BatchWriter {
     accepted: Accepted[],
     checkpoint: string | null,
   ): Promise<{ fresh: number; scores: number; alerts: number }> {
-    const byPatient = new Map<string, Accepted[]>();
-    for (const a of accepted) {
-      const hex = a.hex as string;
-      const list = byPatient.get(hex);
-      if (list) list.push(a);
-      else byPatient.set(hex, [a]);
-    }
+    const byPatient = groupByPatient(accepted);
     const patients = [...byPatient.keys()].sort();
     const facilityOf = (hex: string): string => {
       const list = byPatient.get(hex) as Accepted[];
@@ -349,13 +343,7 @@ export class BatchWriter {
       await this.checkpoint(client, target, checkpoint);
       return { fresh: 0, scores: 0, alerts: 0 };
     }
-    const freshByPatient = new Map<string, Accepted[]>();
-    for (const a of fresh) {
-      const hex = a.hex as string;
-      const list = freshByPatient.get(hex);
-      if (list) list.push(a);
-      else freshByPatient.set(hex, [a]);
-    }
+    const freshByPatient = groupByPatient(fresh);
     const locked = await client.query<{ patient_pseudonym: Buffer; packed: Buffer | null; risk: AlertState['risk'] | null; any_parameter_three: boolean | null }>({
       name: 'vitals-writer-read-patients',
       text: `SELECT l.patient_pseudonym, l.packed, s.risk, s.any_parameter_three
@@ -542,6 +530,18 @@ function checkpointSql(before: number): string {
 
 function checkpointParams(target: BatchTarget, checkpoint: string | null): unknown[] {
   return [target.streamName, target.shardId, target.owner, target.epoch, checkpoint, target.shardEnd];
+}
+
+/** Events by patient (pseudonym hex), each patient's in batch order. */
+function groupByPatient(events: readonly Accepted[]): Map<string, Accepted[]> {
+  const out = new Map<string, Accepted[]>();
+  for (const a of events) {
+    const hex = a.hex as string;
+    const list = out.get(hex);
+    if (list) list.push(a);
+    else out.set(hex, [a]);
+  }
+  return out;
 }
 
 /** The newest observation time among the latest values: the instant the score describes. */

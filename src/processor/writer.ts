@@ -161,6 +161,8 @@ export class BatchWriter {
     // Crypto before the transaction: KMS calls must not hold a connection and row locks.
     const newPatients = new Map<string, { pseudonym: Buffer; ciphertext: Buffer; dataKeyId: string }>();
     const newSources = new Map<string, { deviceId: string; facilityId: string }>();
+    /** Events whose patient or source key the caches did not hold: resolved after the inserts below. */
+    const unresolved: Accepted[] = [];
     for (const a of accepted) {
       const sourceId = `${a.event.deviceId}\n${a.event.facilityId}`;
       a.sourceKey = this.sourceKeys.get(sourceId);
@@ -170,8 +172,10 @@ export class BatchWriter {
         a.pseudonym = known.pseudonym;
         a.hex = known.hex;
         a.patientKey = known.patientKey;
+        if (a.sourceKey === undefined) unresolved.push(a);
         continue;
       }
+      unresolved.push(a);
       a.pseudonym = await this.options.phi.pseudonym(a.event.patientId);
       const hex = (a.hex = a.pseudonym.toString('hex'));
       a.patientKey = this.patientKeys.get(hex);
@@ -183,7 +187,7 @@ export class BatchWriter {
 
     if (newPatients.size > 0) await this.insertPatients([...newPatients.values()]);
     if (newSources.size > 0) await this.insertSources([...newSources.entries()]);
-    for (const a of accepted) {
+    for (const a of unresolved) {
       if (a.patientKey === undefined) {
         a.patientKey = this.patientKeys.get(a.hex as string);
         if (a.patientKey !== undefined) this.knownPatients.set(a.event.patientId, { pseudonym: a.pseudonym as Buffer, hex: a.hex as string, patientKey: a.patientKey });

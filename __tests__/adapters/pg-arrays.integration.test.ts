@@ -1,7 +1,7 @@
 /** Array literals built by pg-arrays.ts read back in PostgreSQL as the values they were built from. */
 import { rmSync } from 'node:fs';
 import { Client } from 'pg';
-import { boolArray, byteaArray, numberArray, textArray, timestampArray } from '../../src/adapters/pg-arrays';
+import { boolArray, byteaArray, epochMsArray, numberArray, textArray, timestampArray } from '../../src/adapters/pg-arrays';
 import { tlsOptions } from '../../src/adapters/db';
 import { startPostgres, tempDataDir, type PostgresServer } from '../../src/local/servers';
 
@@ -39,6 +39,12 @@ test('numbers, booleans and timestamps round-trip, nulls included', async () => 
   expect(rows[0]?.n).toEqual(numbers);
   expect(rows[0]?.b).toEqual(bools);
   expect(rows[0]?.t).toEqual(times);
+});
+
+test('dates as epoch milliseconds become the same timestamptz through to_timestamp(ms / 1000), to the millisecond', async () => {
+  const times = [new Date('2026-11-30T23:59:59.999Z'), new Date('2024-02-29T12:34:56.789Z'), new Date('1970-01-01T00:00:00.001Z'), new Date(Date.now())];
+  const { rows } = await client.query<{ t: Date }>('SELECT to_timestamp(ms / 1000) AS t FROM unnest($1::float8[]) WITH ORDINALITY AS u(ms, n) ORDER BY n', [epochMsArray(times)]);
+  expect(rows.map((r) => r.t.toISOString())).toEqual(times.map((d) => d.toISOString()));
 });
 
 test('bytea elements round-trip byte for byte', async () => {

@@ -29,7 +29,7 @@ import type { FieldError } from '../schema';
 import { LeaseLostError } from './leases';
 import { LruCache, type Ciphertext, type PatientIdentityProtector, type PayloadProtector } from '../adapters/phi';
 import { isPoisonError } from '../adapters/error-summary';
-import { boolArray, byteaArray, numberArray, textArray, timestampArray } from '../adapters/pg-arrays';
+import { boolArray, byteaArray, epochMsArray, numberArray, textArray, timestampArray } from '../adapters/pg-arrays';
 import { recordAlertTransitions } from '../adapters/alert-store';
 import { DEFAULT_ESCALATION_POLICY, type EscalationPolicy } from '../alerts/escalation';
 
@@ -509,15 +509,6 @@ export const STORED_EVENTS_SQL = `SELECT i.n FROM unnest($1::uuid[], $2::float8[
                            WHERE o.event_id = i.event_id AND o.observed_at = to_timestamp(i.ms / 1000) AND o.patient_key = i.patient_key
                              AND o.observed_at BETWEEN $4::timestamptz AND $5::timestamptz
                            LIMIT 1) AS stored`;
-
-/**
- * Observation times as epoch milliseconds (float8[], `to_timestamp(ms / 1000)` in SQL: exact to the
- * millisecond a Date holds): two per event, and an ISO string per time cost the processor a
- * toISOString and PostgreSQL a timestamptz parse each.
- */
-function epochMsArray(values: readonly Date[]): string {
-  return numberArray(values.map((d) => d.getTime()));
-}
 
 /** The checkpoint update fenced on (owner, epoch); $1..$6 as checkpointParams. */
 const CHECKPOINT_SQL = `UPDATE shard_leases

@@ -4,7 +4,7 @@
  *
  *   npm run bench:pipeline -- [--events 100000] [--repeats 3] [--shards 4] [--patients 1000]
  *                             [--consumers processor,minimal,naive] [--json FILE] [--ts-node]
- *                             [--cpu-prof DIR] [--records-per-call N]
+ *                             [--cpu-prof DIR] [--records-per-call N] [--pg-statements]
  *
  * Consumers run as compiled JavaScript (tsconfig.build.json -> dist/, as in the image) unless --ts-node.
  * Prints a table of medians and ratios; asserts nothing.
@@ -13,7 +13,7 @@ import { writeFileSync } from 'node:fs';
 import { CONSUMERS, runPipelineCost, type Consumer } from './pipeline-cost/run';
 import { formatReport } from './pipeline-cost/report';
 
-function parseArgs(argv: readonly string[]): { events?: number; repeats?: number; shards?: number; patients?: number; consumers?: Consumer[]; json?: string; compiled?: boolean; cpuProfileDir?: string; recordsPerCall?: number } {
+function parseArgs(argv: readonly string[]): { events?: number; repeats?: number; shards?: number; patients?: number; consumers?: Consumer[]; json?: string; compiled?: boolean; cpuProfileDir?: string; recordsPerCall?: number; statementStats?: boolean } {
   const out: ReturnType<typeof parseArgs> = {};
   const problems: string[] = [];
   for (let i = 0; i < argv.length; i += 2) {
@@ -30,7 +30,10 @@ function parseArgs(argv: readonly string[]): { events?: number; repeats?: number
     else if (flag === '--json') out.json = value;
     else if (flag === '--cpu-prof') out.cpuProfileDir = value;
     else if (flag === '--records-per-call') out.recordsPerCall = int(1);
-    else if (flag === '--ts-node') {
+    else if (flag === '--pg-statements') {
+      out.statementStats = true;
+      i--; // a flag without a value
+    } else if (flag === '--ts-node') {
       out.compiled = false;
       i--; // a flag without a value
     }

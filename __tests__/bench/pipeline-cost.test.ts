@@ -79,12 +79,35 @@ describe('benchmark workload', () => {
   });
 });
 
-describe('pipeline-cost benchmark with a GetRecords limit (--records-per-call)', () => {
-  it('reads every record through every consumer under the limit, and says so in the report', async () => {
-    const result = await runPipelineCost({ events: 300, shards: 2, repeats: 1, patients: 20, consumers: ['processor', 'minimal'], recordsPerCall: 50, log: () => undefined });
+describe('pipeline-cost benchmark options: a GetRecords limit (--records-per-call) and statement statistics (--pg-statements)', () => {
+  let result: BenchResult;
+  beforeAll(async () => {
+    result = await runPipelineCost({ events: 300, shards: 2, repeats: 1, patients: 20, consumers: ['processor', 'minimal'], recordsPerCall: 50, statementStats: true, log: () => undefined });
+  }, 300_000);
+
+  it('reads every record through every consumer under the limit, and says so in the report', () => {
     expect(result.recordsPerCall).toBe(50);
     for (const run of result.runs) expect(run.records).toBe(300);
     expect(result.runs.find((r) => r.consumer === 'processor')?.stored).toBe(result.validEvents);
     expect(formatReport(result)).toMatch(/at most 50 records per GetRecords/);
-  }, 300_000);
+  });
+
+  it("splits each consumer's PostgreSQL time by statement: the processor's batch statement, the minimal consumer's one INSERT", () => {
+    const processor = result.runs.find((r) => r.consumer === 'processor')?.statements ?? [];
+    const minimal = result.runs.find((r) => r.consumer === 'minimal')?.statements ?? [];
+    // At most 50 records per call over 2 shards: at least 300 / 50 batches, each one batch statement.
+    const batch = processor.find((s) => s.query.startsWith('WITH observations_in AS (INSERT INTO observations'));
+    expect(batch?.calls).toBeGreaterThanOrEqual(6);
+    expect(batch?.execUsPerRecord).toBeGreaterThan(0);
+    const peerInsert = minimal.find((s) => s.query.startsWith('INSERT INTO peer_events'));
+    expect(peerInsert?.calls).toBeGreaterThanOrEqual(6);
+    expect(minimal.some((s) => s.query.includes('observations'))).toBe(false); // each run's own database only
+    for (const list of [processor, minimal]) {
+      const times = list.map((s) => s.execUsPerRecord);
+      expect(times).toEqual([...times].sort((a, b) => b - a));
+    }
+    const report = formatReport(result);
+    expect(report).toMatch(/PostgreSQL execution time by statement, processor/);
+    expect(report).toMatch(/PostgreSQL execution time by statement, minimal/);
+  });
 });

@@ -103,6 +103,19 @@ export function formatReport(result: BenchResult): string {
   if (r.naiveWallVsProcessor !== undefined) {
     lines.push(`  naive / processor: wall ${r.naiveWallVsProcessor.toFixed(1)}x, consumer + PostgreSQL CPU ${(r.naiveCpuVsProcessor as number).toFixed(1)}x`);
   }
+  for (const c of consumers) {
+    const last = [...result.runs].reverse().find((x) => x.consumer === c && x.statements);
+    if (!last?.statements) continue;
+    const total = last.statements.reduce((a, x) => a + x.execUsPerRecord, 0);
+    lines.push('');
+    lines.push(`PostgreSQL execution time by statement, ${c} (last repeat; pg_stat_statements: ${n1(total)} µs per record executing, planning and protocol excluded):`);
+    lines.push(row(['statement', 'calls', 'rows per call', 'µs per record', 'share']));
+    lines.push(row(['---', '---', '---', '---', '---']));
+    for (const x of last.statements.slice(0, 12)) {
+      const text = x.query.length > 90 ? `${x.query.slice(0, 87)}...` : x.query;
+      lines.push(row([`\`${text.replace(/\|/g, '\\|').replace(/`/g, "'")}\``, n0(x.calls), n1(x.rows / Math.max(1, x.calls)), x.execUsPerRecord.toFixed(2), `${((100 * x.execUsPerRecord) / (total || 1)).toFixed(0)} %`]));
+    }
+  }
   const checks = targetChecks(result);
   if (checks.length > 0) {
     lines.push('');

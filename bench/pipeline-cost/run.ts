@@ -50,6 +50,12 @@ export interface BenchOptions {
    * consumer's own (processor: its default, 2,000; peers: 10,000)
    */
   readonly recordsPerCall?: number;
+  /**
+   * Load pg_stat_statements and report, per run, where PostgreSQL's execution time went: each
+   * statement's calls, rows and execution time per record (planning and protocol excluded), so the
+   * database's cost can be split by statement. @default false
+   */
+  readonly statementStats?: boolean;
   /** Extra node (V8) flags for the processor, e.g. ['--trace-deopt'] (NODE_OPTIONS refuses most). */
   readonly processorNodeArgs?: readonly string[];
   /** Progress lines. @default stderr */
@@ -87,6 +93,18 @@ export interface ConsumerRun {
   /** Bytes per record by table (tables + indexes + TOAST; partitions summed into their parent). */
   readonly bytesPerEvent: Readonly<Record<string, number>>;
   readonly totalBytesPerEvent: number;
+  /** With `statementStats`: the statements by execution time, most first. */
+  readonly statements?: readonly StatementStat[];
+}
+
+/** One statement's share of PostgreSQL's time in a run (pg_stat_statements). */
+export interface StatementStat {
+  /** The normalised text, whitespace collapsed. */
+  readonly query: string;
+  readonly calls: number;
+  readonly rows: number;
+  /** Execution time per record of the stream (µs). */
+  readonly execUsPerRecord: number;
 }
 
 export interface BenchResult {
@@ -181,13 +199,15 @@ async function preload(kinesis: KinesisClient, records: readonly { data: Buffer;
   return [...last.entries()].map(([shardId, seq]) => ({ shardId, lastSequence: seq.toString() })).sort((a, b) => a.shardId.localeCompare(b.shardId));
 }
 
-async function setUp(o: Required<Pick<BenchOptions, 'events' | 'shards' | 'patients' | 'compiled'>>, log: (l: string) => void): Promise<Env & { validEvents: number }> {
+async function setUp(o: Required<Pick<BenchOptions, 'events' | 'shards' | 'patients' | 'compiled' | 'statementStats'>>, log: (l: string) => void): Promise<Env & { validEvents: number }> {
   const workload = buildWorkload({ events: o.events, patients: o.patients, seed: 20261201, endMs: Date.now() - 60_000 });
   const dataDir = tempDataDir('vitals-bench-');
-  const [kinesalite, pg] = await Promise.all([startKinesaliteProcess(), startPostgres({ dataDir, tls: true })]);
+  const settings: Record<string, string> = o.statementStats ? { shared_preload_libraries: 'pg_stat_statements', 'pg_stat_statements.track': 'top' } : {};
+  const [kinesalite, pg] = await Promise.all([startKinesaliteProcess(), startPostgres({ dataDir, tls: true, settings })]);
   const kinesis = kinesisClientFor({ region: 'eu-central-2', endpoint: kinesalite.endpoint });
   const processorPassword = randomBytes(12).toString('hex');
   const c = await admin(pg);
+  if (o.statementStats) await c.query('CREATE EXTENSION IF NOT EXISTS pg_stat_statements');
   for (const t of new Set(Object.values(TEMPLATES))) await c.query(`CREATE DATABASE ${t}`);
   await c.end();
   await runNode(['-r', 'ts-node/register/transpile-only', 'src/db/migrate.ts'], {
@@ -318,6 +338,16 @@ async function bytesPerTable(db: Client): Promise<Record<string, number>> {
   return Object.fromEntries(rows.map((r) => [r.table, Number(r.bytes)]));
 }
 
+/** The run database's statements by execution time (pg_stat_statements, reset at the window's start). */
+async function statementStats(c: Client, database: string, records: number): Promise<StatementStat[]> {
+  const { rows } = await c.query<{ query: string; calls: string; rows: string; ms: number }>(
+    `SELECT s.query, s.calls, s.rows, s.total_exec_time AS ms FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid
+     WHERE d.datname = $1 ORDER BY s.total_exec_time DESC`,
+    [database],
+  );
+  return rows.map((r) => ({ query: r.query.replace(/\s+/g, ' ').trim(), calls: Number(r.calls), rows: Number(r.rows), execUsPerRecord: (r.ms * 1000) / records }));
+}
+
 async function runConsumer(env: Env, consumer: Consumer, repeat: number, o: BenchOptions): Promise<ConsumerRun> {
   const database = `bench_${consumer}_${repeat}`;
   const c = await admin(env.pg);
@@ -328,6 +358,7 @@ async function runConsumer(env: Env, consumer: Consumer, repeat: number, o: Benc
   const timeoutMs = o.runTimeoutMs ?? 15 * 60_000;
   try {
     await waitForLine(child, consumer === 'processor' ? /"processor running"/ : /^ready$/m, 60_000);
+    if (o.statementStats) await c.query('SELECT pg_stat_statements_reset()');
     const before = cpu(env, child);
     const startedAt = process.hrtime.bigint();
     let records = env.records;
@@ -336,6 +367,7 @@ async function runConsumer(env: Env, consumer: Consumer, repeat: number, o: Benc
     const wallS = Number(process.hrtime.bigint() - startedAt) / 1e9;
     const after = cpu(env, child);
     const rssMiB = peakRssMiB(child.pid as number);
+    const statements = o.statementStats ? await statementStats(c, database, env.records) : undefined;
     await stopChild(child);
     const table = consumer === 'processor' ? 'observations' : 'peer_events';
     const stored = Number((await db.query<{ n: string }>(`SELECT count(*) AS n FROM ${table}`)).rows[0]?.n);
@@ -356,6 +388,7 @@ async function runConsumer(env: Env, consumer: Consumer, repeat: number, o: Benc
       rssMiB,
       bytesPerEvent,
       totalBytesPerEvent: Object.values(bytesPerEvent).reduce((a, b) => a + b, 0),
+      ...(statements ? { statements } : {}),
     };
   } finally {
     await stopChild(child);
@@ -366,7 +399,7 @@ async function runConsumer(env: Env, consumer: Consumer, repeat: number, o: Benc
 }
 
 export async function runPipelineCost(options: BenchOptions = {}): Promise<BenchResult> {
-  const o = { events: options.events ?? 100_000, shards: options.shards ?? 4, patients: options.patients ?? 1000, compiled: options.compiled ?? false };
+  const o = { events: options.events ?? 100_000, shards: options.shards ?? 4, patients: options.patients ?? 1000, compiled: options.compiled ?? false, statementStats: options.statementStats ?? false };
   const repeats = options.repeats ?? 3;
   const consumers = options.consumers ?? CONSUMERS;
   const log = options.log ?? ((l: string) => process.stderr.write(`${l}\n`));

@@ -193,10 +193,13 @@ test('a rising NEWS2 raises one alert per transition, not one per event', async 
   await putRecords(stack.kinesis, stream, events.map(eventRecord));
   run(database, stream, 'worker-a');
   await waitFor(async () => (await count(db, 'SELECT count(*) AS n FROM news2_scores')) === 10, 20_000);
-  const alerts = await db.query('SELECT kind, risk, total FROM alerts');
-  expect(alerts.rows).toEqual([{ kind: 'risk-medium', risk: 'medium', total: 6 }]);
-  const state = await db.query('SELECT risk, any_parameter_three FROM alert_state');
-  expect(state.rows).toEqual([{ risk: 'medium', any_parameter_three: true }]);
+  const alerts = await db.query(`SELECT severity, cleared_at, last_detail->'score'->>'total' AS total FROM clinical_alerts`);
+  expect(alerts.rows).toEqual([{ severity: 'medium', cleared_at: null, total: '6' }]);
+  const transitions = await db.query(`SELECT detail->>'transition' AS transition, detail->>'severity' AS severity FROM alert_outbox`);
+  expect(transitions.rows).toEqual([{ transition: 'raised', severity: 'medium' }]);
+  // The legacy per-raise tables are no longer written (issue 11; clinical_alerts and the outbox hold the lifecycle).
+  expect(await count(db, 'SELECT count(*) AS n FROM alerts')).toBe(0);
+  expect(await count(db, 'SELECT count(*) AS n FROM alert_state')).toBe(0);
 });
 
 test('the processor\'s maintenance still prunes a previous version\'s event ids, and an event replayed long after is not stored, scored or alerted twice', async () => {
@@ -212,7 +215,8 @@ test('the processor\'s maintenance still prunes a previous version\'s event ids,
   // Maintenance runs at start-up, then hourly.
   await waitFor(async () => (await count(db, 'SELECT count(*) AS n FROM event_ids WHERE event_id = $1', [aged])) === 0, 20_000);
   await waitFor(async () => (await count(db, 'SELECT count(*) AS n FROM observations')) === 1, 20_000);
-  expect(await count(db, 'SELECT count(*) AS n FROM alerts')).toBe(1);
+  expect(await count(db, 'SELECT count(*) AS n FROM clinical_alerts')).toBe(1);
+  const outbox = await count(db, 'SELECT count(*) AS n FROM alert_outbox');
 
   // The same event comes again (a replay); the processor never wrote an event_ids row for it.
   const before = (await db.query('SELECT checkpoint FROM shard_leases')).rows[0].checkpoint as string;
@@ -220,7 +224,8 @@ test('the processor\'s maintenance still prunes a previous version\'s event ids,
   await waitFor(async () => (await db.query('SELECT checkpoint FROM shard_leases')).rows[0].checkpoint !== before, 20_000);
   expect(await count(db, 'SELECT count(*) AS n FROM observations')).toBe(1);
   expect(await count(db, 'SELECT count(*) AS n FROM news2_scores')).toBe(1);
-  expect(await count(db, 'SELECT count(*) AS n FROM alerts')).toBe(1);
+  expect(await count(db, 'SELECT count(*) AS n FROM clinical_alerts')).toBe(1);
+  expect(await count(db, 'SELECT count(*) AS n FROM alert_outbox')).toBe(outbox);
   expect(await count(db, 'SELECT count(*) AS n FROM dead_letters')).toBe(0);
   expect(await count(db, 'SELECT count(*) AS n FROM event_ids')).toBe(0);
 });

@@ -52,7 +52,7 @@ test('an event replayed long after it was stored (no event_ids row ever existed)
   const first = await writer().writeBatch(target, records([old]));
   expect(first).toMatchObject({ inserted: 1, duplicates: 0, scores: 1, alerts: 1 });
   const before = {
-    alerts: await count(admin, 'SELECT count(*) AS n FROM alerts'),
+    alerts: await count(admin, 'SELECT count(*) AS n FROM clinical_alerts'),
     outbox: await count(admin, 'SELECT count(*) AS n FROM alert_outbox'),
   };
   expect(before.alerts).toBe(1);
@@ -66,7 +66,7 @@ test('an event replayed long after it was stored (no event_ids row ever existed)
   expect(await count(admin, 'SELECT count(*) AS n FROM observations WHERE event_id = $1', [old.eventId])).toBe(1);
   expect(await count(admin, 'SELECT count(*) AS n FROM observations')).toBe(2);
   expect(await count(admin, 'SELECT count(*) AS n FROM news2_scores WHERE event_id = $1', [old.eventId])).toBe(1);
-  expect(await count(admin, 'SELECT count(*) AS n FROM alerts')).toBe(before.alerts);
+  expect(await count(admin, 'SELECT count(*) AS n FROM clinical_alerts')).toBe(before.alerts);
   expect(await count(admin, 'SELECT count(*) AS n FROM alert_outbox')).toBeLessThanOrEqual(before.outbox + 1); // the fresh event may clear the alert
   expect(await count(admin, 'SELECT count(*) AS n FROM dead_letters')).toBe(0);
   expect(await count(admin, 'SELECT count(*) AS n FROM event_ids')).toBe(0);
@@ -106,7 +106,7 @@ test('the per-batch statements are prepared once per connection (named), the sto
     for (let i = 0; i < 3; i++) await w.writeBatch(target, records([makeEvent({ patientId: pid, observedAt: new Date(Date.now() - (10 - i) * 1_000) })]));
     const { rows } = await single.query<{ name: string }>('SELECT name FROM pg_prepared_statements ORDER BY name');
     const names = rows.map((r) => r.name);
-    expect(names.filter((n) => n.startsWith('vitals-writer-'))).toEqual(['vitals-writer-batch', 'vitals-writer-lock-patients', 'vitals-writer-read-patients']);
+    expect(names.filter((n) => n.startsWith('vitals-writer-'))).toEqual(['vitals-writer-batch', 'vitals-writer-lock-patients']);
     expect(names).toContain('vitals-alerts-open'); // the batches were scored: their open alerts were read
     expect(names.every((n) => n.startsWith('vitals-writer-') || n.startsWith('vitals-alerts-'))).toBe(true);
     expect(await count(admin, 'SELECT count(*) AS n FROM observations')).toBe(3);

@@ -110,13 +110,21 @@ async function insertOutbox(client: Queryable, transitions: readonly PlannedTran
   });
 }
 
+/** What a batch's scores did to the alerts. */
+export interface RecordedTransitions {
+  /** Transitions written to the outbox. */
+  readonly transitions: number;
+  /** Of those, alerts raised (an alert opened for a patient with none open). */
+  readonly raised: number;
+}
+
 /**
  * The processor's hook, called once per batch inside its transaction (the patients' latest_vitals rows
  * are locked already): applies the batch's scores, in the order the processor applied them, to the
- * patients' open alerts and writes the transitions to the outbox. Returns the number of transitions.
+ * patients' open alerts and writes the transitions to the outbox.
  */
-export async function recordAlertTransitions(client: Queryable, scored: readonly ScoredObservation[], now: Date, policy: EscalationPolicy): Promise<number> {
-  if (scored.length === 0) return 0;
+export async function recordAlertTransitions(client: Queryable, scored: readonly ScoredObservation[], now: Date, policy: EscalationPolicy): Promise<RecordedTransitions> {
+  if (scored.length === 0) return { transitions: 0, raised: 0 };
   const patients = [...new Set(scored.map((s) => s.patientPseudonym))].sort();
   // FOR UPDATE: the scheduler and acknowledgements wait (or skip), so the sequence read here stays current.
   const { rows } = await client.query<AlertRow>({
@@ -129,7 +137,7 @@ export async function recordAlertTransitions(client: Queryable, scored: readonly
   const plan = planTransitions(open, scored, now, policy);
   await saveAlerts(client, [...plan.alerts.values()]);
   await insertOutbox(client, plan.transitions);
-  return plan.transitions.length;
+  return { transitions: plan.transitions.length, raised: plan.transitions.filter((t) => t.detail.transition === 'raised').length };
 }
 
 /** Escalates up to `limit` due alerts in one transaction (SKIP LOCKED: several schedulers share the work). */

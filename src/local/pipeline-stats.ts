@@ -32,9 +32,9 @@ export async function countDeadLetters(pool: Pool, scope: RunScope): Promise<num
   return Number(rows[0].n);
 }
 
-/** Alerts raised since the run started (each run simulates new patients, so these are this run's). */
+/** Clinical alerts raised since the run started (each run simulates new patients, so these are this run's). */
 export async function countAlerts(pool: Pool, scope: RunScope): Promise<number> {
-  const { rows } = await pool.query<{ n: string }>('SELECT count(*) AS n FROM alerts WHERE raised_at >= $1', [scope.startedAt]);
+  const { rows } = await pool.query<{ n: string }>('SELECT count(*) AS n FROM clinical_alerts WHERE raised_at >= $1', [scope.startedAt]);
   return Number(rows[0].n);
 }
 

@@ -4,21 +4,22 @@
  * checkpoint, fenced on the lease. Either all of it commits or none, so a processor killed at any
  * instant and restarted from the checkpoint neither loses nor duplicates anything.
  *
- * The per-batch statements whose text never changes (lock, read, the write) are named: prepared once
+ * The per-batch statements whose text never changes (the lock, the write) are named: prepared once
  * per connection, so PostgreSQL parses and plans them once instead of per batch (~15 % of its CPU per
  * event at steady-traffic batch sizes). The stored-events check stays unnamed: its plan prunes the
  * observation partitions to the batch's days, which a generic plan would plan over all of them.
  *
- * Round trips per batch (issue 11): BEGIN, [dead letters], lock the patients' latest vitals, find the
- * events already stored (observations' own key), read the latest vitals with the alert state, one
- * statement for every remaining write (observations with their NEWS2 score, latest vitals, alerts) and
- * the checkpoint, COMMIT. Array parameters are built as literals (pg-arrays.ts). New patients' encrypted identifiers, and the dictionary rows observations
- * refer to (patient_keys, sources: migration 0008), are inserted before, in short transactions of
- * their own: such a row without observations is harmless, while inserting them inside the batch made
- * every other shard's batch wait on the first.
+ * Round trips per batch (issue 11): BEGIN, [dead letters], lock and read the patients' latest vitals,
+ * find the events already stored (observations' own key), [the patients' open alerts, their saves
+ * and outbox rows: alert-store.ts], one statement for every remaining write (observations with their
+ * NEWS2 score, latest vitals) and the checkpoint, COMMIT. Array parameters are built as literals
+ * (pg-arrays.ts). New patients' encrypted identifiers and empty latest_vitals rows, and the
+ * dictionary rows observations refer to (patient_keys, sources: migration 0008), are inserted before,
+ * in short transactions of their own: such a row without observations is harmless, while inserting
+ * them inside the batch made every other shard's batch wait on the first. The legacy per-raise
+ * tables (alerts, alert_state) are no longer written: docs/design.md "Processor cost".
  */
 import type { Pool, PoolClient } from 'pg';
-import { alertTransition, type AlertState } from '../pipeline/alerts';
 import { decodeRecord, type DeadLetterReason } from '../pipeline/decode';
 import { mergeLatest, news2InputFrom, type LatestVitals } from '../pipeline/latest-vitals';
 import { scoreNews2, type News2Result } from '../pipeline/news2';
@@ -29,7 +30,7 @@ import type { FieldError } from '../schema';
 import { LeaseLostError } from './leases';
 import { LruCache, type Ciphertext, type PatientIdentityProtector, type PayloadProtector } from '../adapters/phi';
 import { isPoisonError } from '../adapters/error-summary';
-import { boolArray, byteaArray, epochMsArray, numberArray, textArray, timestampArray } from '../adapters/pg-arrays';
+import { boolArray, byteaArray, epochMsArray, numberArray, textArray } from '../adapters/pg-arrays';
 import { recordAlertTransitions } from '../adapters/alert-store';
 import { DEFAULT_ESCALATION_POLICY, type EscalationPolicy } from '../alerts/escalation';
 
@@ -105,6 +106,14 @@ interface Accepted {
 
 const KNOWN_PATIENTS_CACHE = 50_000;
 
+interface NewPatient {
+  readonly pseudonym: Buffer;
+  readonly ciphertext: Buffer;
+  readonly dataKeyId: string;
+  /** The facility of the patient's first event in the batch (latest_vitals.facility_id until a batch of theirs commits). */
+  readonly facilityId: string;
+}
+
 interface KnownPatient {
   readonly pseudonym: Buffer;
   readonly hex: string;
@@ -159,7 +168,7 @@ export class BatchWriter {
     });
 
     // Crypto before the transaction: KMS calls must not hold a connection and row locks.
-    const newPatients = new Map<string, { pseudonym: Buffer; ciphertext: Buffer; dataKeyId: string }>();
+    const newPatients = new Map<string, NewPatient>();
     const newSources = new Map<string, { deviceId: string; facilityId: string }>();
     /** Events whose patient or source key the caches did not hold: resolved after the inserts below. */
     const unresolved: Accepted[] = [];
@@ -181,7 +190,7 @@ export class BatchWriter {
       a.patientKey = this.patientKeys.get(hex);
       if (a.patientKey !== undefined || newPatients.has(hex)) continue;
       const enc = await this.options.phi.encrypt(Buffer.from(a.event.patientId, 'utf8'), a.pseudonym);
-      newPatients.set(hex, { pseudonym: a.pseudonym, ciphertext: enc.ciphertext, dataKeyId: enc.dataKeyId });
+      newPatients.set(hex, { pseudonym: a.pseudonym, ciphertext: enc.ciphertext, dataKeyId: enc.dataKeyId, facilityId: a.event.facilityId });
     }
     const encryptedDeadLetters = await this.encryptDeadLetters(target, deadLetters);
 
@@ -217,21 +226,25 @@ export class BatchWriter {
   }
 
   /**
-   * Encrypted identifiers of patients not seen before, and their patient_keys rows, in key order (two
-   * shards inserting the same new patients wait for each other instead of deadlocking), committed on
-   * their own (autocommit: the key SELECT is a new statement, so it sees rows another shard committed
-   * while this one's INSERT waited on them). Caches the keys.
+   * Encrypted identifiers of patients not seen before, their patient_keys rows and their (empty)
+   * latest_vitals rows, which every batch of theirs then locks, in key order (two shards inserting the
+   * same new patients wait for each other instead of deadlocking), committed on their own
+   * (autocommit: the key SELECT is a new statement, so it sees rows another shard committed while
+   * this one's INSERT waited on them). Caches the keys.
    */
-  private async insertPatients(rows: { pseudonym: Buffer; ciphertext: Buffer; dataKeyId: string }[]): Promise<void> {
+  private async insertPatients(rows: NewPatient[]): Promise<void> {
     rows.sort((x, y) => Buffer.compare(x.pseudonym, y.pseudonym));
     const pseudonyms = byteaArray(rows.map((r) => r.pseudonym));
     await this.options.pool.query(
       `WITH p AS (
          INSERT INTO patients (patient_pseudonym, patient_id_ciphertext, data_key_id)
          SELECT * FROM unnest($1::bytea[], $2::bytea[], $3::uuid[]) ON CONFLICT (patient_pseudonym) DO NOTHING
+       ), l AS (
+         INSERT INTO latest_vitals (patient_pseudonym, facility_id)
+         SELECT * FROM unnest($1::bytea[], $4::text[]) ON CONFLICT (patient_pseudonym) DO NOTHING
        )
        INSERT INTO patient_keys (patient_pseudonym) SELECT unnest($1::bytea[]) ON CONFLICT (patient_pseudonym) DO NOTHING`,
-      [pseudonyms, byteaArray(rows.map((r) => r.ciphertext)), textArray(rows.map((r) => r.dataKeyId))],
+      [pseudonyms, byteaArray(rows.map((r) => r.ciphertext)), textArray(rows.map((r) => r.dataKeyId)), textArray(rows.map((r) => r.facilityId))],
     );
     const { rows: keys } = await this.options.pool.query<{ patient_pseudonym: Buffer; patient_key: number }>(
       'SELECT patient_pseudonym, patient_key FROM patient_keys WHERE patient_pseudonym = ANY($1::bytea[])',
@@ -311,12 +324,12 @@ export class BatchWriter {
 
   /**
    * Observations, latest vitals, scores and alerts of the events not stored yet, then the checkpoint.
-   * The rows of all the batch's patients are locked in pseudonym order (one statement), so
+   * One statement locks and reads the rows of all the batch's patients, in pseudonym order, so
    * concurrent batches touching the same patients from other shards serialise instead of
-   * deadlocking. Then, in new statements (READ COMMITTED: snapshots taken after the locks are held,
-   * so they see what a batch that held them before committed): which events are stored already, and
-   * the patients' latest vitals with their alert state. Every write after that is one statement
-   * whose last step is the fence.
+   * deadlocking; SELECT ... FOR UPDATE returns each row's latest committed version (READ COMMITTED
+   * re-reads a row it had to wait for). Then, in a new statement (a snapshot taken after the locks are
+   * held): which events are stored already. Every write after that is one statement whose last step
+   * is the fence.
    */
   private async updatePatients(
     client: PoolClient,
@@ -331,75 +344,41 @@ export class BatchWriter {
       return (list[list.length - 1] as Accepted).event.facilityId;
     };
     const pseudonyms = patients.map((h) => (byPatient.get(h) as Accepted[])[0]?.pseudonym as Buffer);
-    // Lock: ON CONFLICT DO UPDATE locks every conflicting row, in the statement's (pseudonym) order,
-    // and WHERE false leaves it unchanged: no dead row version per patient per batch (the UPDATE with
-    // the new values below writes the one version). Read: a second statement, whose snapshot is taken
-    // after the locks are held, so it sees the latest committed values.
-    await client.query({
-      name: 'vitals-writer-lock-patients',
-      text: `INSERT INTO latest_vitals (patient_pseudonym, facility_id)
-       SELECT p, f FROM unnest($1::bytea[], $2::text[]) AS t(p, f) ORDER BY p
-       ON CONFLICT (patient_pseudonym) DO UPDATE SET updated_at = latest_vitals.updated_at WHERE false`,
-      values: [byteaArray(pseudonyms), textArray(patients.map(facilityOf))],
-    });
+    const latestByPatient = await this.lockPatients(client, patients, pseudonyms, facilityOf);
     const fresh = await this.notStored(client, accepted);
     if (fresh.length === 0) {
       await this.checkpoint(client, target, checkpoint);
       return { fresh: 0, scores: 0, alerts: 0 };
     }
     const freshByPatient = groupByPatient(fresh);
-    const locked = await client.query<{ patient_pseudonym: Buffer; packed: Buffer | null; risk: AlertState['risk'] | null; any_parameter_three: boolean | null }>({
-      name: 'vitals-writer-read-patients',
-      text: `SELECT l.patient_pseudonym, l.packed, s.risk, s.any_parameter_three
-       FROM latest_vitals l LEFT JOIN alert_state s USING (patient_pseudonym)
-       WHERE l.patient_pseudonym = ANY($1::bytea[])`,
-      values: [byteaArray(pseudonyms)],
-    });
-    const latestByPatient = new Map<string, LatestVitals>();
-    const stateByPatient = new Map<string, AlertState>();
-    for (const r of locked.rows) {
-      const hex = r.patient_pseudonym.toString('hex');
-      latestByPatient.set(hex, unpackLatest(r.packed));
-      if (r.any_parameter_three !== null) stateByPatient.set(hex, { risk: r.risk, anyParameterThree: r.any_parameter_three });
-    }
 
     const latestRows: { p: Buffer; v: Buffer; f: string }[] = [];
     const scoreRows: { a: Accepted; r: News2Result }[] = [];
-    const alertRows: { a: Accepted; r: News2Result; kind: string }[] = [];
-    const stateRows: { p: Buffer; s: AlertState }[] = [];
     patients.forEach((hex, i) => {
       const patientFresh = freshByPatient.get(hex);
-      // Only duplicates of this patient: its latest values, state and alerts stay as they are.
+      // Only duplicates of this patient: its latest values and alerts stay as they are.
       if (!patientFresh) return;
       const events = [...patientFresh].sort(
         (x, y) => x.event.observedAt.getTime() - y.event.observedAt.getTime() || x.index - y.index,
       );
       let latest = latestByPatient.get(hex) ?? {};
-      let state: AlertState | null = stateByPatient.get(hex) ?? null;
-      const initialState = state;
       for (const a of events) {
         const merged = mergeLatest(latest, a.event);
         const changed = merged !== latest;
         latest = merged;
-        // A late event that changed nothing leaves the score as it was: no new row, no transition.
+        // A late event that changed nothing leaves the score as it was: no score, no transition.
         if (!changed) continue;
         const input = news2InputFrom(latest, asOf(latest), this.options.news2WindowMs);
         if (!input) continue;
         const result = scoreNews2(input);
         a.score = result;
         scoreRows.push({ a, r: result });
-        const decision = alertTransition(state, result);
-        state = decision.next;
-        if (decision.raise && decision.kind) alertRows.push({ a, r: result, kind: decision.kind });
       }
-      const p = pseudonyms[i] as Buffer;
-      latestRows.push({ p, v: packLatest(latest), f: facilityOf(hex) });
-      // Written only when it changed: alertTransition returns a new state for every score.
-      if (state && (state.risk !== initialState?.risk || state.anyParameterThree !== initialState?.anyParameterThree)) stateRows.push({ p, s: state });
+      latestRows.push({ p: pseudonyms[i] as Buffer, v: packLatest(latest), f: facilityOf(hex) });
     });
 
     // The alerts that reach clinicians: lifecycle and outbox rows in this transaction (issue 12).
-    await recordAlertTransitions(
+    const { raised } = await recordAlertTransitions(
       client,
       scoreRows.map(({ a, r }) => ({ eventId: a.eventId, observedAt: a.event.observedAt, receivedAt: a.arrivedAt, patientPseudonym: a.hex as string, facilityId: a.event.facilityId, deviceId: a.event.deviceId, score: r })),
       this.now(),
@@ -430,28 +409,46 @@ export class BatchWriter {
          FROM unnest(${p(byteaArray(latestRows.map((r) => r.p)), 'bytea[]')}, ${p(byteaArray(latestRows.map((r) => r.v)), 'bytea[]')},
                      ${p(textArray(latestRows.map((r) => r.f)), 'text[]')}) AS t(p, v, f)
          WHERE l.patient_pseudonym = t.p`;
-    const statesSql = `INSERT INTO alert_state (patient_pseudonym, risk, any_parameter_three, updated_at)
-         SELECT p, r, t, now() FROM unnest(${p(byteaArray(stateRows.map((x) => x.p)), 'bytea[]')}, ${p(textArray(stateRows.map((x) => x.s.risk)), 'text[]')},
-                                           ${p(boolArray(stateRows.map((x) => x.s.anyParameterThree)), 'bool[]')}) AS u(p, r, t)
-         ON CONFLICT (patient_pseudonym) DO UPDATE
-         SET risk = EXCLUDED.risk, any_parameter_three = EXCLUDED.any_parameter_three, updated_at = now()`;
-    const raisedSql = `INSERT INTO alerts (event_id, observed_at, patient_pseudonym, facility_id, kind, risk, total, parameters)
-         SELECT * FROM unnest(${p(textArray(alertRows.map((x) => x.a.eventId)), 'uuid[]')}, ${p(timestampArray(alertRows.map((x) => x.a.event.observedAt)), 'timestamptz[]')},
-           ${p(byteaArray(alertRows.map((x) => x.a.pseudonym)), 'bytea[]')}, ${p(textArray(alertRows.map((x) => x.a.event.facilityId)), 'text[]')},
-           ${p(textArray(alertRows.map((x) => x.kind)), 'text[]')}, ${p(textArray(alertRows.map((x) => x.r.risk)), 'text[]')},
-           ${p(numberArray(alertRows.map((x) => x.r.total)), 'int2[]')}, ${p(textArray(alertRows.map((x) => JSON.stringify(x.r.parameters))), 'jsonb[]')})
-         ON CONFLICT (event_id) DO NOTHING`;
     const fenceSql = checkpointSql(params.length);
     params.push(...checkpointParams(target, checkpoint));
     const { rows } = await client.query<{ fenced: number }>({
       name: 'vitals-writer-batch',
-      text: `WITH observations_in AS (${observationsSql}), latest AS (${latestSql}), states AS (${statesSql}), raised AS (${raisedSql}),
-       fence AS (${fenceSql} RETURNING 1)
+      text: `WITH observations_in AS (${observationsSql}), latest AS (${latestSql}), fence AS (${fenceSql} RETURNING 1)
        SELECT count(*)::int AS fenced FROM fence`,
       values: params,
     });
     if (rows[0]?.fenced !== 1) throw new LeaseLostError(target.shardId);
-    return { fresh: fresh.length, scores: scoreRows.length, alerts: alertRows.length };
+    return { fresh: fresh.length, scores: scoreRows.length, alerts: raised };
+  }
+
+  /**
+   * Locks the patients' latest_vitals rows in pseudonym order and reads them (one statement). The rows
+   * exist: insertPatients creates each patient's row, with its identifier, before any batch of theirs.
+   * A row missing anyway (created by an older version, or deleted by hand) is inserted here and read
+   * again: two statements more, only then.
+   */
+  private async lockPatients(client: PoolClient, patients: readonly string[], pseudonyms: readonly Buffer[], facilityOf: (hex: string) => string): Promise<Map<string, LatestVitals>> {
+    const read = (values: readonly Buffer[]): Promise<{ rows: { patient_pseudonym: Buffer; packed: Buffer | null }[] }> =>
+      client.query<{ patient_pseudonym: Buffer; packed: Buffer | null }>({
+        name: 'vitals-writer-lock-patients',
+        text: `SELECT patient_pseudonym, packed FROM latest_vitals WHERE patient_pseudonym = ANY($1::bytea[])
+         ORDER BY patient_pseudonym FOR UPDATE`,
+        values: [byteaArray(values)],
+      });
+    const latest = new Map<string, LatestVitals>();
+    for (const r of (await read(pseudonyms)).rows) latest.set(r.patient_pseudonym.toString('hex'), unpackLatest(r.packed));
+    if (latest.size === patients.length) return latest;
+    const missing = patients.flatMap((hex, i) => (latest.has(hex) ? [] : [{ hex, p: pseudonyms[i] as Buffer }]));
+    // ON CONFLICT DO UPDATE ... WHERE false: inserts the row, or locks it unchanged when another batch
+    // committed it meanwhile; the SELECT then reads what that batch wrote.
+    await client.query(
+      `INSERT INTO latest_vitals (patient_pseudonym, facility_id)
+       SELECT p, f FROM unnest($1::bytea[], $2::text[]) AS t(p, f) ORDER BY p
+       ON CONFLICT (patient_pseudonym) DO UPDATE SET updated_at = latest_vitals.updated_at WHERE false`,
+      [byteaArray(missing.map((m) => m.p)), textArray(missing.map((m) => facilityOf(m.hex)))],
+    );
+    for (const r of (await read(missing.map((m) => m.p))).rows) latest.set(r.patient_pseudonym.toString('hex'), unpackLatest(r.packed));
+    return latest;
   }
 
   /**

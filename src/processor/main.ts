@@ -23,7 +23,7 @@ export async function runProcessor(config: ProcessorConfig, logger: Logger): Pro
   const metrics = new Metrics({ environment: config.environment, write: (line) => process.stdout.write(line) });
   const pool = createPool({ ...config.db, maxConnections: 20 });
   pool.on('error', (err) => logger.warn({ err: errorSummary(err) }, 'idle database connection failed'));
-  const kinesis = kinesisClientFor({ region: config.region, endpoint: config.kinesisEndpoint });
+  const kinesis = kinesisClientFor({ region: config.region, endpoint: config.kinesisEndpoint, fastGetRecords: true });
   countRetries(kinesis, metrics, 'KinesisRetries', 'KinesisThrottles');
   let kms: KMSClient | undefined;
   if (config.phi.kind === 'kms') {

@@ -48,7 +48,7 @@ export function startProcessor(
   const metrics = new Metrics({ environment: 'test', write: (line) => logLines.push(line.trim()) });
   const pool = createPool({ ...processorDb(stack, database), maxConnections: 6 });
   pool.on('error', (err) => logger.warn({ code: (err as { code?: string }).code }, 'idle database connection failed')); // as main.ts does
-  const kinesis = kinesisClientFor({ region: 'eu-central-2', endpoint: stack.kinesalite.endpoint });
+  const kinesis = kinesisClientFor({ region: 'eu-central-2', endpoint: stack.kinesalite.endpoint, fastGetRecords: true }); // as main.ts does
   countRetries(kinesis, metrics, 'KinesisRetries', 'KinesisThrottles'); // as main.ts does
   prepareKinesis?.(kinesis);
   const phi = makePhi ? makePhi(pool, metrics) : createPhiProtector({ kind: 'local', keyFile: stack.keyFile }, pgDataKeyStore(pool));

@@ -67,15 +67,9 @@ function decodeGetRecords(body: unknown): Json | undefined {
   if (!isStruct(body)) return undefined;
   const out: Json = {};
   if (body.Records != null) {
-    const records = body.Records;
-    if (!Array.isArray(records)) return undefined;
-    const decoded = new Array<Json>(records.length);
-    for (let i = 0; i < records.length; i++) {
-      const record = decodeRecord(records[i]);
-      if (record === undefined) return undefined;
-      decoded[i] = record;
-    }
-    out.Records = decoded;
+    const records = decodeList(body.Records, decodeRecord);
+    if (records === undefined) return undefined;
+    out.Records = records;
   }
   if (body.NextShardIterator != null) out.NextShardIterator = body.NextShardIterator;
   if (body.MillisBehindLatest != null) {
@@ -84,17 +78,23 @@ function decodeGetRecords(body: unknown): Json | undefined {
     out.MillisBehindLatest = body.MillisBehindLatest;
   }
   if (body.ChildShards != null) {
-    const shards = body.ChildShards;
-    if (!Array.isArray(shards)) return undefined;
-    const decoded = new Array<Json>(shards.length);
-    for (let i = 0; i < shards.length; i++) {
-      const shard = decodeChildShard(shards[i]);
-      if (shard === undefined) return undefined;
-      decoded[i] = shard;
-    }
-    out.ChildShards = decoded;
+    const shards = decodeList(body.ChildShards, decodeChildShard);
+    if (shards === undefined) return undefined;
+    out.ChildShards = shards;
   }
   return out;
+}
+
+/** A JSON array decoded item by item; undefined when it is not an array or any item is not decodable. */
+function decodeList(value: unknown, decodeItem: (item: unknown) => Json | undefined): Json[] | undefined {
+  if (!Array.isArray(value)) return undefined;
+  const decoded = new Array<Json>(value.length);
+  for (let i = 0; i < value.length; i++) {
+    const item = decodeItem(value[i]);
+    if (item === undefined) return undefined;
+    decoded[i] = item;
+  }
+  return decoded;
 }
 
 /** One record: Data from base64, ApproximateArrivalTimestamp from epoch seconds, strings as given. */

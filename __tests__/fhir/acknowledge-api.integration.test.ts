@@ -37,6 +37,9 @@ beforeAll(async () => {
   await runMigrations(stack.pg, database, { DB_ALERT_ACKER_PASSWORD: ACKER_PASSWORD });
   processor = createPool({ ...processorDb(stack, database), maxConnections: 2 });
   acker = createPool({ ...processorDb(stack, database), user: DEFAULT_ALERT_ACKER_USER, auth: { kind: 'password', password: ACKER_PASSWORD }, maxConnections: 2 });
+  // An idle connection closed by the server (a shutdown, or another suite's pg_terminate_backend of
+  // the processor role on a shared server) must not crash the suite; a failing query still rejects.
+  processor.on('error', () => undefined);
   acker.on('error', () => undefined);
   admin = adminPool(stack, database);
   for (const [p, id] of await seedAcknowledgeAlerts(processor, admin, T0)) alertOf.set(p, id);

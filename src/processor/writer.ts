@@ -12,8 +12,9 @@
  * Round trips per batch (issue 11): BEGIN, [dead letters], lock and read the patients' latest vitals,
  * find the events already stored (observations' own key), [the patients' open alerts, their saves
  * and outbox rows: alert-store.ts], one statement for every remaining write (observations with their
- * NEWS2 score, latest vitals) and the checkpoint, COMMIT. Array parameters are built as literals
- * (pg-arrays.ts). New patients' encrypted identifiers and empty latest_vitals rows, and the
+ * NEWS2 score, latest vitals) and the checkpoint, COMMIT. The per-batch statements' array parameters
+ * go in PostgreSQL's binary format (pg-binary-arrays.ts: no decimal text formatted here or parsed
+ * there); the once-per-new-patient statements keep text literals (pg-arrays.ts). New patients' encrypted identifiers and empty latest_vitals rows, and the
  * dictionary rows observations refer to (patient_keys, sources: migration 0008), are inserted before,
  * in short transactions of their own: such a row without observations is harmless, while inserting
  * them inside the batch made every other shard's batch wait on the first. The legacy per-raise
@@ -30,7 +31,8 @@ import type { FieldError } from '../schema';
 import { LeaseLostError } from './leases';
 import { LruCache, type Ciphertext, type PatientIdentityProtector, type PayloadProtector } from '../adapters/phi';
 import { isPoisonError } from '../adapters/error-summary';
-import { boolArray, byteaArray, epochMsArray, numberArray, textArray } from '../adapters/pg-arrays';
+import { byteaArray, textArray } from '../adapters/pg-arrays';
+import * as binary from '../adapters/pg-binary-arrays';
 import { recordAlertTransitions } from '../adapters/alert-store';
 import { DEFAULT_ESCALATION_POLICY, type EscalationPolicy } from '../alerts/escalation';
 
@@ -395,19 +397,17 @@ export class BatchWriter {
     const o = <T>(pick: (a: Accepted) => T): T[] => fresh.map(pick);
     const observationsSql = `INSERT INTO observations (event_id, observed_at, patient_key, source_key, pulse, respiration_rate, spo2,
            systolic_bp, diastolic_bp, temperature_c, news2_total, news2_parameters, spo2_scale, on_supplemental_oxygen, consciousness)
-         SELECT u.e, to_timestamp(u.ms / 1000), u.pk, u.sk, u.pulse, u.rr, u.spo2, u.sys, u.dia, u.temp, u.total, u.params, u.scale, u.o2, u.avpu
-         FROM unnest(${p(textArray(o((a) => a.eventId)), 'uuid[]')}, ${p(epochMsArray(o((a) => a.event.observedAt)), 'float8[]')},
-           ${p(numberArray(o((a) => a.patientKey)), 'int[]')}, ${p(numberArray(o((a) => a.sourceKey)), 'int[]')},
-           ${p(numberArray(o((a) => a.event.vitals.pulse)), 'real[]')}, ${p(numberArray(o((a) => a.event.vitals.respirationRate)), 'real[]')},
-           ${p(numberArray(o((a) => a.event.vitals.spo2)), 'real[]')}, ${p(numberArray(o((a) => a.event.vitals.systolicBp)), 'real[]')},
-           ${p(numberArray(o((a) => a.event.vitals.diastolicBp)), 'real[]')}, ${p(numberArray(o((a) => a.event.vitals.temperatureC)), 'real[]')},
-           ${p(numberArray(o((a) => a.score?.total)), 'int2[]')}, ${p(numberArray(o((a) => (a.score ? packNews2Parameters(a.score.parameters) : null))), 'int2[]')},
-           ${p(numberArray(o((a) => a.event.vitals.spo2Scale)), 'int2[]')}, ${p(boolArray(o((a) => a.event.vitals.onSupplementalOxygen)), 'bool[]')},
-           ${p(textArray(o((a) => a.event.vitals.consciousness)), '"char"[]')})
-           AS u(e, ms, pk, sk, pulse, rr, spo2, sys, dia, temp, total, params, scale, o2, avpu)`;
+         SELECT * FROM unnest(${p(binary.uuidArray(o((a) => a.eventId)), 'uuid[]')}, ${p(binary.timestamptzArray(o((a) => a.event.observedAt)), 'timestamptz[]')},
+           ${p(binary.int4Array(o((a) => a.patientKey)), 'int[]')}, ${p(binary.int4Array(o((a) => a.sourceKey)), 'int[]')},
+           ${p(binary.float4Array(o((a) => a.event.vitals.pulse)), 'real[]')}, ${p(binary.float4Array(o((a) => a.event.vitals.respirationRate)), 'real[]')},
+           ${p(binary.float4Array(o((a) => a.event.vitals.spo2)), 'real[]')}, ${p(binary.float4Array(o((a) => a.event.vitals.systolicBp)), 'real[]')},
+           ${p(binary.float4Array(o((a) => a.event.vitals.diastolicBp)), 'real[]')}, ${p(binary.float4Array(o((a) => a.event.vitals.temperatureC)), 'real[]')},
+           ${p(binary.int2Array(o((a) => a.score?.total)), 'int2[]')}, ${p(binary.int2Array(o((a) => (a.score ? packNews2Parameters(a.score.parameters) : null))), 'int2[]')},
+           ${p(binary.int2Array(o((a) => a.event.vitals.spo2Scale)), 'int2[]')}, ${p(binary.boolArray(o((a) => a.event.vitals.onSupplementalOxygen)), 'bool[]')},
+           ${p(binary.charArray(o((a) => a.event.vitals.consciousness)), '"char"[]')})`;
     const latestSql = `UPDATE latest_vitals AS l SET packed = t.v, facility_id = t.f, updated_at = now()
-         FROM unnest(${p(byteaArray(latestRows.map((r) => r.p)), 'bytea[]')}, ${p(byteaArray(latestRows.map((r) => r.v)), 'bytea[]')},
-                     ${p(textArray(latestRows.map((r) => r.f)), 'text[]')}) AS t(p, v, f)
+         FROM unnest(${p(binary.byteaArray(latestRows.map((r) => r.p)), 'bytea[]')}, ${p(binary.byteaArray(latestRows.map((r) => r.v)), 'bytea[]')},
+                     ${p(binary.textArray(latestRows.map((r) => r.f)), 'text[]')}) AS t(p, v, f)
          WHERE l.patient_pseudonym = t.p`;
     const fenceSql = checkpointSql(params.length);
     params.push(...checkpointParams(target, checkpoint));
@@ -433,7 +433,7 @@ export class BatchWriter {
         name: 'vitals-writer-lock-patients',
         text: `SELECT patient_pseudonym, packed FROM latest_vitals WHERE patient_pseudonym = ANY($1::bytea[])
          ORDER BY patient_pseudonym FOR UPDATE`,
-        values: [byteaArray(values)],
+        values: [binary.byteaArray(values)],
       });
     const latest = new Map<string, LatestVitals>();
     for (const r of (await read(pseudonyms)).rows) latest.set(r.patient_pseudonym.toString('hex'), unpackLatest(r.packed));
@@ -476,7 +476,7 @@ export class BatchWriter {
       if (t > max) max = t;
     }
     const { rows } = await client.query<{ event_id: string; ms: string; patient_key: number }>(STORED_EVENTS_SQL, [
-      textArray(ordered.map((a) => a.eventId)),
+      binary.uuidArray(ordered.map((a) => a.eventId)),
       new Date(min),
       new Date(max),
     ]);

@@ -1,0 +1,122 @@
+/**
+ * Binary array parameters built by pg-binary-arrays.ts, read by a real PostgreSQL (array_recv and the
+ * element types' receive functions), come back as the values they were built from.
+ */
+import { rmSync } from 'node:fs';
+import { Client } from 'pg';
+import {
+  boolArray,
+  byteaArray,
+  charArray,
+  float4Array,
+  float8Array,
+  int2Array,
+  int4Array,
+  textArray,
+  timestamptzArray,
+  uuidArray,
+} from '../../src/adapters/pg-binary-arrays';
+import { tlsOptions } from '../../src/adapters/db';
+import { startPostgres, tempDataDir, type PostgresServer } from '../../src/local/servers';
+
+let pg: PostgresServer;
+let client: Client;
+let dataDir: string;
+
+beforeAll(async () => {
+  dataDir = tempDataDir();
+  pg = await startPostgres({ dataDir, tls: true });
+  client = new Client({ host: pg.host, port: pg.port, user: pg.adminUser, password: pg.adminPassword, database: 'postgres', ssl: tlsOptions(pg.caFile) });
+  await client.connect();
+});
+
+afterAll(async () => {
+  await client?.end();
+  await pg?.stop();
+  rmSync(dataDir, { recursive: true, force: true });
+});
+
+/** The array as PostgreSQL prints it: what the server read, independent of pg's result parsers. */
+async function asText(type: string, param: Buffer): Promise<string> {
+  const { rows } = await client.query<{ v: string }>(`SELECT $1::${type}::text AS v`, [param]);
+  return rows[0]?.v as string;
+}
+
+test('integers: int2 and int4 at their limits, negatives and nulls', async () => {
+  expect(await asText('int2[]', int2Array([0, -1, 32767, -32768, null, 42]))).toBe('{0,-1,32767,-32768,NULL,42}');
+  expect(await asText('int[]', int4Array([2147483647, -2147483648, undefined, 7]))).toBe('{2147483647,-2147483648,NULL,7}');
+});
+
+test('reals are the nearest float4, as a cast from the same double in PostgreSQL gives', async () => {
+  const values = [36.6, 0.1, -40.25, 98, 1e-7, 3.4e38, null];
+  const { rows } = await client.query<{ same: boolean }>(
+    'SELECT $1::real[] IS NOT DISTINCT FROM $2::float8[]::real[] AS same',
+    [float4Array(values), float8Array(values)],
+  );
+  expect(rows[0]?.same).toBe(true);
+  expect(await asText('real[]', float4Array([36.6, null, -40.25]))).toBe('{36.6,NULL,-40.25}');
+});
+
+test('float8, bool and "char" elements round-trip', async () => {
+  expect(await asText('float8[]', float8Array([1764572400123, -0.5, null]))).toBe('{1764572400123,-0.5,NULL}');
+  expect(await asText('bool[]', boolArray([true, false, null]))).toBe('{t,f,NULL}');
+  expect(await asText('"char"[]', charArray(['A', 'V', null, 'U']))).toBe('{A,V,NULL,U}');
+});
+
+test('timestamptz elements are the same instants to the millisecond, before and after 2000', async () => {
+  const times = [new Date('2026-11-30T23:59:59.999Z'), new Date('2024-02-29T12:34:56.789Z'), new Date('1970-01-01T00:00:00.001Z'), new Date('1999-12-31T23:59:59.999Z'), new Date(Date.now())];
+  const { rows } = await client.query<{ ms: string }>(
+    'SELECT (extract(epoch FROM t) * 1000)::numeric(20,0)::text AS ms FROM unnest($1::timestamptz[]) WITH ORDINALITY AS u(t, n) ORDER BY n',
+    [timestamptzArray(times)],
+  );
+  expect(rows.map((r) => Number(r.ms))).toEqual(times.map((d) => d.getTime()));
+});
+
+test('uuids in either case read back as the same canonical text', async () => {
+  const ids = ['0b1d2c3e-4f50-4a6b-8c7d-9e0f1a2b3c4d', 'FFFFFFFF-0000-4000-8000-ABCDEFABCDEF', null];
+  expect(await asText('uuid[]', uuidArray(ids))).toBe('{0b1d2c3e-4f50-4a6b-8c7d-9e0f1a2b3c4d,ffffffff-0000-4000-8000-abcdefabcdef,NULL}');
+});
+
+test('bytea and text elements round-trip byte for byte, empty and unicode included', async () => {
+  const bytes = [Buffer.from([0, 1, 254, 255]), Buffer.alloc(0), Buffer.from('\\"', 'utf8'), null];
+  const { rows } = await client.query<{ b: (Buffer | null)[]; t: (string | null)[] }>('SELECT $1::bytea[] AS b, $2::text[] AS t', [
+    byteaArray(bytes),
+    textArray(['zrh-usz', '', 'Grüezi ✓', 'with "quotes", {braces}', null]),
+  ]);
+  expect(rows[0]?.b).toEqual(bytes);
+  expect(rows[0]?.t).toEqual(['zrh-usz', '', 'Grüezi ✓', 'with "quotes", {braces}', null]);
+});
+
+test('empty arrays are empty, and unnest of several of them yields no row', async () => {
+  const { rows } = await client.query<{ n: number; e: string }>(
+    'SELECT (SELECT count(*)::int FROM unnest($1::uuid[], $2::real[], $3::bytea[])) AS n, $2::real[]::text AS e',
+    [uuidArray([]), float4Array([]), byteaArray([])],
+  );
+  expect(rows[0]).toEqual({ n: 0, e: '{}' });
+});
+
+test('unnest of binary arrays lines the columns up row by row', async () => {
+  const { rows } = await client.query<{ e: string; v: number; k: number }>(
+    'SELECT e::text, v, k FROM unnest($1::uuid[], $2::real[], $3::int[]) AS u(e, v, k)',
+    [uuidArray(['00000000-0000-4000-8000-000000000001', '00000000-0000-4000-8000-000000000002']), float4Array([1.5, 2.5]), int4Array([10, 20])],
+  );
+  expect(rows).toEqual([
+    { e: '00000000-0000-4000-8000-000000000001', v: 1.5, k: 10 },
+    { e: '00000000-0000-4000-8000-000000000002', v: 2.5, k: 20 },
+  ]);
+});
+
+test('an element PostgreSQL would misread is refused here, naming its position only', () => {
+  expect(() => int2Array([1, 40000])).toThrow(/int2 array: element 1 is not an integer/);
+  expect(() => int4Array([1.5])).toThrow(/int4 array: element 0/);
+  expect(() => float4Array([1, Number.NaN])).toThrow(/float4 array: element 1 is not a finite real/);
+  expect(() => float4Array([1e39])).toThrow(/float4 array: element 0/);
+  expect(() => float8Array([Infinity])).toThrow(/float8 array: element 0/);
+  expect(() => charArray(['AB'])).toThrow(/"char" array: element 0/);
+  expect(() => uuidArray(['not-a-uuid-but-36-characters-long!!!'])).toThrow(/uuid array: element 0 is not a canonical UUID/);
+  expect(() => timestamptzArray([new Date(Number.NaN)])).toThrow(/timestamptz array: element 0 is an invalid Date/);
+});
+
+test('the element type is checked by the server: a real[] sent for an int[] parameter is an error, not a misread', async () => {
+  await expect(client.query('SELECT $1::int[]', [float4Array([1])])).rejects.toThrow(/array element type 700 \(real\) instead of expected 23/);
+});

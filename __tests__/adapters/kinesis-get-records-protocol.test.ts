@@ -97,6 +97,14 @@ test('the option swaps the protocol; the default client keeps the stock one', ()
   expect((stockClient.config as unknown as ProtocolConfig).protocol).toBeInstanceOf(AwsJson1_1Protocol);
 });
 
+test("the processor's client drops the SDK's logger middleware (a redacted copy of every response for a no-op logger); the default keeps it", () => {
+  const names = (c: typeof fastClient): string[] => c.middlewareStack.identify().map((m) => m.split(' ')[0] as string);
+  expect(names(stockClient)).toContain('loggerMiddleware');
+  expect(names(fastClient)).not.toContain('loggerMiddleware');
+  // Only that one: retries, signing, endpoint resolution and the rest are the stock client's.
+  expect(names(fastClient).sort()).toEqual(names(stockClient).filter((n) => n !== 'loggerMiddleware').sort());
+});
+
 test("a closed shard's last response: ChildShards as the stock decoder gives them", async () => {
   const body = JSON.stringify({
     Records: [],

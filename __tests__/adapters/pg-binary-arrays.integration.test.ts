@@ -114,6 +114,10 @@ test('an element PostgreSQL would misread is refused here, naming its position o
   expect(() => float8Array([Infinity])).toThrow(/float8 array: element 0/);
   expect(() => charArray(['AB'])).toThrow(/"char" array: element 0/);
   expect(() => uuidArray(['not-a-uuid-but-36-characters-long!!!'])).toThrow(/uuid array: element 0 is not a canonical UUID/);
+  const good = '0b1d2c3e-4f50-4a6b-8c7d-9e0f1a2b3c4d';
+  for (const bad of [good.replace('c4d', 'c4g'), good.replace('-4f50', '4f50-'), `${good.slice(0, 35)}é`, good.slice(1), `{${good.slice(1, 35)}}`, good.replace(/-/g, '')]) {
+    expect(() => uuidArray([good, bad])).toThrow(/uuid array: element 1 is not a canonical UUID/);
+  }
   expect(() => timestamptzArray([new Date(Number.NaN)])).toThrow(/timestamptz array: element 0 is an invalid Date/);
 });
 

@@ -101,17 +101,34 @@ export const timestamptzArray = (values: readonly Nullable<Date>[]): Buffer =>
     b.writeUInt32BE(us - high * 0x1_0000_0000, at + 4);
   });
 
-const HEX = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+/** Hex digit values by character code (-1: not a hex digit). */
+const HEX_VALUE = new Int8Array(128).fill(-1);
+for (let c = 0; c < 10; c++) HEX_VALUE[48 + c] = c;
+for (let c = 0; c < 6; c++) HEX_VALUE[65 + c] = HEX_VALUE[97 + c] = 10 + c;
+const DASHES = [8, 13, 18, 23];
+
+/** The 16 bytes of a canonical 8-4-4-4-12 UUID (either case) into b at `at`; false if it is not one. */
+function putUuid(b: Buffer, at: number, v: string): boolean {
+  if (v.length !== 36) return false;
+  for (const d of DASHES) if (v.charCodeAt(d) !== 45) return false;
+  let i = 0;
+  for (let n = 0; n < 16; n++) {
+    if (i === 8 || i === 13 || i === 18 || i === 23) i++;
+    const hi = v.charCodeAt(i);
+    const lo = v.charCodeAt(i + 1);
+    const h = hi < 128 ? (HEX_VALUE[hi] as number) : -1;
+    const l = lo < 128 ? (HEX_VALUE[lo] as number) : -1;
+    if (h < 0 || l < 0) return false;
+    b[at + n] = (h << 4) | l;
+    i += 2;
+  }
+  return true;
+}
 
 /** uuid[] from canonical 8-4-4-4-12 hex strings (either case); anything else is refused. */
 export const uuidArray = (values: readonly Nullable<string>[]): Buffer =>
   fixedWidth(ELEMENT_OID.uuid, 16, values, (b, at, v, i) => {
-    if (v.length !== 36 || !HEX.test(v)) throw new RangeError(`uuid array: element ${i} is not a canonical UUID`);
-    b.write(v.slice(0, 8), at, 'hex');
-    b.write(v.slice(9, 13), at + 4, 'hex');
-    b.write(v.slice(14, 18), at + 6, 'hex');
-    b.write(v.slice(19, 23), at + 8, 'hex');
-    b.write(v.slice(24, 36), at + 10, 'hex');
+    if (!putUuid(b, at, v)) throw new RangeError(`uuid array: element ${i} is not a canonical UUID`);
   });
 
 /** Variable-width elements: bytea's raw bytes, text's UTF-8. */

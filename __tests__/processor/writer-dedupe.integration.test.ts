@@ -86,6 +86,20 @@ test('the same event id with another observation time is a second observation, i
   expect(rows.rows.map((r) => r.observed_at.getTime())).toEqual([t(30), t(20), t(10)].map((d) => d.getTime()));
 });
 
+test('retries within one batch: each (id, time, patient) stored once, however often and in whatever order it repeats', async () => {
+  const pid = makePatientId();
+  const id = '00000000-0000-4000-8000-00000000b001';
+  const now = Date.now();
+  const at = (minutesAgo: number): Date => new Date(now - minutesAgo * 60_000);
+  const a = makeEvent({ eventId: id, patientId: pid, observedAt: at(30) });
+  const b = makeEvent({ eventId: id, patientId: pid, observedAt: at(20) });
+  const c = makeEvent({ patientId: pid, observedAt: at(25) });
+  const out = await writer().writeBatch(target, records([a, c, { ...a, eventId: id.toUpperCase() }, b, a, c, b]));
+  expect(out).toMatchObject({ records: 7, inserted: 3, duplicates: 4, deadLetters: 0 });
+  expect(await count(admin, 'SELECT count(*) AS n FROM observations')).toBe(3);
+  expect(await count(admin, 'SELECT count(*) AS n FROM observations WHERE event_id = $1', [id])).toBe(2);
+});
+
 test('observation times are stored and deduped to the millisecond (sent as epoch milliseconds)', async () => {
   const pid = makePatientId();
   const times = [new Date('2026-11-30T23:59:59.999Z'), new Date('2025-02-28T00:00:00.001Z'), new Date(Date.now() - 1), new Date('2024-02-29T12:34:56.789Z')];

@@ -150,7 +150,9 @@ export class BatchWriter {
     // An event is (event id, observation time): a retry repeats both, and its patient (docs/design.md,
     // "Data model"). The same key for another patient is a producer bug: both go on to the insert,
     // whose unique violation dead-letters the later one (never silently dropped as a duplicate).
-    const seen = new Set<string>();
+    // Keyed by event id first: full keys are built only for an id seen twice in the batch (rare).
+    const firstById = new Map<string, Accepted>();
+    let repeatedKeys: Set<string> | undefined;
     let inBatchDuplicates = 0;
     records.forEach((r, index) => {
       const decoded = decodeRecord(r.data, now, { maxClockSkewMs: this.options.maxClockSkewMs });
@@ -159,14 +161,22 @@ export class BatchWriter {
         deadLetters.push({ sequenceNumber: r.sequenceNumber, reason: decoded.reason, errors: decoded.errors, size: r.data.length, arrivedAt, data: r.data });
         return;
       }
-      const eventId = decoded.event.eventId.toLowerCase();
-      const key = `${eventId} ${decoded.event.observedAt.getTime()} ${decoded.event.patientId}`;
-      if (seen.has(key)) {
+      const a: Accepted = { event: decoded.event, eventId: decoded.event.eventId.toLowerCase(), sequenceNumber: r.sequenceNumber, arrivedAt, index };
+      const first = firstById.get(a.eventId);
+      if (first === undefined) {
+        firstById.set(a.eventId, a);
+        accepted.push(a);
+        return;
+      }
+      repeatedKeys ??= new Set();
+      repeatedKeys.add(eventKey(first));
+      const key = eventKey(a);
+      if (repeatedKeys.has(key)) {
         inBatchDuplicates++;
         return;
       }
-      seen.add(key);
-      accepted.push({ event: decoded.event, eventId, sequenceNumber: r.sequenceNumber, arrivedAt, index });
+      repeatedKeys.add(key);
+      accepted.push(a);
     });
 
     // Crypto before the transaction: KMS calls must not hold a connection and row locks.
@@ -481,8 +491,17 @@ export class BatchWriter {
       new Date(max),
     ]);
     if (rows.length === 0) return ordered;
-    const stored = new Set(rows.map((r) => `${r.event_id} ${r.ms} ${r.patient_key}`));
-    return ordered.filter((a) => !stored.has(`${a.eventId} ${a.event.observedAt.getTime()} ${a.patientKey as number}`));
+    const storedById = new Map<string, { ms: number; patientKey: number }[]>();
+    for (const r of rows) {
+      const list = storedById.get(r.event_id);
+      const row = { ms: Number(r.ms), patientKey: r.patient_key };
+      if (list) list.push(row);
+      else storedById.set(r.event_id, [row]);
+    }
+    return ordered.filter((a) => {
+      const stored = storedById.get(a.eventId);
+      return !stored?.some((s) => s.ms === a.event.observedAt.getTime() && s.patientKey === a.patientKey);
+    });
   }
 
   /** The fence: the checkpoint moves only if this worker still holds the lease at the same epoch. */
@@ -520,6 +539,11 @@ function checkpointSql(before: number): string {
 
 function checkpointParams(target: BatchTarget, checkpoint: string | null): unknown[] {
   return [target.streamName, target.shardId, target.owner, target.epoch, checkpoint, target.shardEnd];
+}
+
+/** An event's identity within a batch: event id, observation time and patient (docs/design.md "Data model"). */
+function eventKey(a: Accepted): string {
+  return `${a.eventId} ${a.event.observedAt.getTime()} ${a.event.patientId}`;
 }
 
 /** Events by patient (pseudonym hex), each patient's in batch order. */

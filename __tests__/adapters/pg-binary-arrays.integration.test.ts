@@ -5,6 +5,7 @@
 import { rmSync } from 'node:fs';
 import { Client } from 'pg';
 import {
+  CompositeArrayBuilder,
   boolArray,
   byteaArray,
   charArray,
@@ -118,9 +119,59 @@ test('an element PostgreSQL would misread is refused here, naming its position o
   for (const bad of [good.replace('c4d', 'c4g'), good.replace('-4f50', '4f50-'), `${good.slice(0, 35)}é`, good.slice(1), `{${good.slice(1, 35)}}`, good.replace(/-/g, '')]) {
     expect(() => uuidArray([good, bad])).toThrow(/uuid array: element 1 is not a canonical UUID/);
   }
-  expect(() => timestamptzArray([new Date(Number.NaN)])).toThrow(/timestamptz array: element 0 is an invalid Date/);
+  expect(() => timestamptzArray([new Date(Number.NaN)])).toThrow(/timestamptz array: element 0 is not a valid Date/);
 });
 
 test('the element type is checked by the server: a real[] sent for an int[] parameter is an error, not a misread', async () => {
   await expect(client.query('SELECT $1::int[]', [float4Array([1])])).rejects.toThrow(/array element type 700 \(real\) instead of expected 23/);
+});
+
+describe('composite rows (CompositeArrayBuilder)', () => {
+  const FIELDS = 'e uuid, t timestamptz, k int, v real, s smallint, o bool, c "char"';
+  let oid: number;
+  beforeAll(async () => {
+    await client.query(`CREATE TYPE binary_row AS (${FIELDS})`);
+    oid = Number((await client.query<{ oid: string }>(`SELECT 'binary_row'::regtype::oid::int8 AS oid`)).rows[0]?.oid);
+  });
+
+  test('rows come back field by field, nulls in any field included', async () => {
+    const b = new CompositeArrayBuilder('binary_row', oid, 3, 7);
+    b.row().uuid('0b1d2c3e-4f50-4a6b-8c7d-9e0f1a2b3c4d').timestamptz(new Date('2026-12-01T07:00:00.123Z')).int4(7).float4(36.6).int2(3).bool(true).char('A');
+    b.row().uuid('FFFFFFFF-0000-4000-8000-ABCDEFABCDEF').timestamptz(new Date('1999-12-31T23:59:59.999Z')).int4(null).float4(undefined).int2(null).bool(null).char(null);
+    const { rows } = await client.query(
+      `SELECT e::text, to_char(t AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS') AS t, k, v::text, s, o, c::text FROM unnest($1::binary_row[]) WITH ORDINALITY AS u(e, t, k, v, s, o, c, n) ORDER BY n`,
+      [b.finish()],
+    );
+    expect(rows).toEqual([
+      { e: '0b1d2c3e-4f50-4a6b-8c7d-9e0f1a2b3c4d', t: '2026-12-01T07:00:00.123', k: 7, v: '36.6', s: 3, o: true, c: 'A' },
+      { e: 'ffffffff-0000-4000-8000-abcdefabcdef', t: '1999-12-31T23:59:59.999', k: null, v: null, s: null, o: null, c: null },
+    ]);
+  });
+
+  test('no rows is an empty array', async () => {
+    const { rows } = await client.query<{ n: number }>('SELECT cardinality($1::binary_row[]) AS n', [new CompositeArrayBuilder('binary_row', oid, 0, 7).finish()]);
+    expect(rows[0]?.n).toBe(0);
+  });
+
+  test('a row with fields missing or extra, or a field before row(), is refused here', () => {
+    const short = new CompositeArrayBuilder('binary_row', oid, 2, 7);
+    short.row().uuid('0b1d2c3e-4f50-4a6b-8c7d-9e0f1a2b3c4d');
+    expect(() => short.finish()).toThrow(/binary_row array: row 0 has 1 of the type's 7 fields/);
+    const long = new CompositeArrayBuilder('binary_row', oid, 1, 1);
+    expect(() => long.row().int4(1).int4(2)).toThrow(/more fields than the type's 1/);
+    expect(() => new CompositeArrayBuilder('binary_row', oid, 1, 7).int4(1)).toThrow(/before row\(\)/);
+    expect(() => new CompositeArrayBuilder('binary_row', oid, 1, 7).row().uuid('nope')).toThrow(/binary_row array: row 0 field 0 is not a canonical UUID/);
+  });
+
+  test('the server checks the row type, the field count and each field type: a mismatch is an error (42804), not a misread', async () => {
+    const wrongType = new CompositeArrayBuilder('binary_row', 23, 1, 1);
+    wrongType.row().int4(1);
+    await expect(client.query('SELECT $1::binary_row[]', [wrongType.finish()])).rejects.toMatchObject({ code: '42804' });
+    const fewer = new CompositeArrayBuilder('binary_row', oid, 1, 1);
+    fewer.row().uuid('0b1d2c3e-4f50-4a6b-8c7d-9e0f1a2b3c4d');
+    await expect(client.query('SELECT $1::binary_row[]', [fewer.finish()])).rejects.toMatchObject({ code: '42804' });
+    const swapped = new CompositeArrayBuilder('binary_row', oid, 1, 7);
+    swapped.row().timestamptz(new Date()).uuid('0b1d2c3e-4f50-4a6b-8c7d-9e0f1a2b3c4d').int4(1).float4(1).int2(1).bool(true).char('A');
+    await expect(client.query('SELECT $1::binary_row[]', [swapped.finish()])).rejects.toMatchObject({ code: '42804' });
+  });
 });

@@ -130,7 +130,7 @@ test('rows written under 0007 are all readable after 0008, through the same quer
 
   const out = await runMigrations(pg, DB);
   expect(out).toMatch(/0008_compact-observations/);
-  expect(out).toMatch(/migrations applied: 2;/); // 0008 and 0009 (packed latest vitals: its own test)
+  expect(out).toMatch(/migrations applied: 3;/); // 0008, 0009 (packed latest vitals: its own test) and 0010 (a type, no data)
 
   // Every observation, its score (the view over observations), the dedupe keys, alerts, latest vitals.
   expect(Number((await admin.query('SELECT count(*) AS n FROM observations')).rows[0].n)).toBe(rows.length);
@@ -176,7 +176,7 @@ test('rows written under 0007 are all readable after 0008, through the same quer
   }
 
   // Down: the 0007 shape with every observation and score back.
-  expect(await step('down', 2)).toBe('0009_packed-latest-vitals,0008_compact-observations');
+  expect(await step('down', 3)).toBe('0010_observation-input-type,0009_packed-latest-vitals,0008_compact-observations');
   expect((await admin.query(`SELECT relkind FROM pg_class WHERE relname = 'news2_scores'`)).rows).toEqual([{ relkind: 'p' }]);
   expect(Number((await admin.query('SELECT count(*) AS n FROM observations')).rows[0].n)).toBe(rows.length);
   expect(await scoresByEvent()).toEqual(scoresBefore);
@@ -186,6 +186,6 @@ test('rows written under 0007 are all readable after 0008, through the same quer
   );
   expect(Number((await admin.query('SELECT count(*) AS n FROM event_ids WHERE observed_at IS NOT NULL')).rows[0].n)).toBe(rows.length);
   // ... and forward again.
-  expect(await runMigrations(pg, DB)).toMatch(/migrations applied: 2;/);
+  expect(await runMigrations(pg, DB)).toMatch(/migrations applied: 3;/);
   expect(await scoresByEvent()).toEqual(scoresBefore);
 }, 180_000);

@@ -37,7 +37,8 @@ test('the first run applies every migration and creates partitions', () => {
   expect(firstRun).toMatch(/0006_alert-outbox/);
   expect(firstRun).toMatch(/0007_requeue-requests/);
   expect(firstRun).toMatch(/0009_packed-latest-vitals/);
-  expect(firstRun).toMatch(/migrations applied: 9; partitions created: [1-9]\d*/);
+  expect(firstRun).toMatch(/0010_observation-input-type/);
+  expect(firstRun).toMatch(/migrations applied: 10; partitions created: [1-9]\d*/);
 });
 
 test('a second run changes nothing', async () => {

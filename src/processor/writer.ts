@@ -14,7 +14,8 @@
  * and outbox rows: alert-store.ts], one statement for every remaining write (observations with their
  * NEWS2 score, latest vitals) and the checkpoint, COMMIT. The per-batch statements' array parameters
  * go in PostgreSQL's binary format (pg-binary-arrays.ts: no decimal text formatted here or parsed
- * there); the once-per-new-patient statements keep text literals (pg-arrays.ts). New patients' encrypted identifiers and empty latest_vitals rows, and the
+ * there), the observations as one array of `observation_input` rows (migration 0010); the
+ * once-per-new-patient statements keep text literals (pg-arrays.ts). New patients' encrypted identifiers and empty latest_vitals rows, and the
  * dictionary rows observations refer to (patient_keys, sources: migration 0008), are inserted before,
  * in short transactions of their own: such a row without observations is harmless, while inserting
  * them inside the batch made every other shard's batch wait on the first. The legacy per-raise
@@ -138,6 +139,9 @@ export class BatchWriter {
    * only, like the protector's own pseudonym cache.
    */
   private readonly knownPatients = new LruCache<string, KnownPatient>(KNOWN_PATIENTS_CACHE);
+
+  /** pg_type.oid of observation_input (migration 0010), looked up once per writer. */
+  private inputOid: number | undefined;
 
   constructor(private readonly options: WriterOptions) {
     this.now = options.now ?? (() => new Date());
@@ -404,31 +408,47 @@ export class BatchWriter {
       params.push(value);
       return `$${params.length}::${type}`;
     };
-    const o = <T>(pick: (a: Accepted) => T): T[] => fresh.map(pick);
+    const rows = new binary.CompositeArrayBuilder(OBSERVATION_INPUT, await this.observationInputOid(client), fresh.length, 15);
+    for (const a of fresh) {
+      const v = a.event.vitals;
+      rows.row().uuid(a.eventId).timestamptz(a.event.observedAt).int4(a.patientKey).int4(a.sourceKey);
+      rows.float4(v.pulse).float4(v.respirationRate).float4(v.spo2).float4(v.systolicBp).float4(v.diastolicBp).float4(v.temperatureC);
+      rows.int2(a.score?.total).int2(a.score ? packNews2Parameters(a.score.parameters) : null).int2(v.spo2Scale).bool(v.onSupplementalOxygen).char(v.consciousness);
+    }
     const observationsSql = `INSERT INTO observations (event_id, observed_at, patient_key, source_key, pulse, respiration_rate, spo2,
            systolic_bp, diastolic_bp, temperature_c, news2_total, news2_parameters, spo2_scale, on_supplemental_oxygen, consciousness)
-         SELECT * FROM unnest(${p(binary.uuidArray(o((a) => a.eventId)), 'uuid[]')}, ${p(binary.timestamptzArray(o((a) => a.event.observedAt)), 'timestamptz[]')},
-           ${p(binary.int4Array(o((a) => a.patientKey)), 'int[]')}, ${p(binary.int4Array(o((a) => a.sourceKey)), 'int[]')},
-           ${p(binary.float4Array(o((a) => a.event.vitals.pulse)), 'real[]')}, ${p(binary.float4Array(o((a) => a.event.vitals.respirationRate)), 'real[]')},
-           ${p(binary.float4Array(o((a) => a.event.vitals.spo2)), 'real[]')}, ${p(binary.float4Array(o((a) => a.event.vitals.systolicBp)), 'real[]')},
-           ${p(binary.float4Array(o((a) => a.event.vitals.diastolicBp)), 'real[]')}, ${p(binary.float4Array(o((a) => a.event.vitals.temperatureC)), 'real[]')},
-           ${p(binary.int2Array(o((a) => a.score?.total)), 'int2[]')}, ${p(binary.int2Array(o((a) => (a.score ? packNews2Parameters(a.score.parameters) : null))), 'int2[]')},
-           ${p(binary.int2Array(o((a) => a.event.vitals.spo2Scale)), 'int2[]')}, ${p(binary.boolArray(o((a) => a.event.vitals.onSupplementalOxygen)), 'bool[]')},
-           ${p(binary.charArray(o((a) => a.event.vitals.consciousness)), '"char"[]')})`;
+         SELECT * FROM unnest(${p(rows.finish(), `${OBSERVATION_INPUT}[]`)})`;
     const latestSql = `UPDATE latest_vitals AS l SET packed = t.v, facility_id = t.f, updated_at = now()
          FROM unnest(${p(binary.byteaArray(latestRows.map((r) => r.p)), 'bytea[]')}, ${p(binary.byteaArray(latestRows.map((r) => r.v)), 'bytea[]')},
                      ${p(binary.textArray(latestRows.map((r) => r.f)), 'text[]')}) AS t(p, v, f)
          WHERE l.patient_pseudonym = t.p`;
     const fenceSql = checkpointSql(params.length);
     params.push(...checkpointParams(target, checkpoint));
-    const { rows } = await client.query<{ fenced: number }>({
-      name: 'vitals-writer-batch',
-      text: `WITH observations_in AS (${observationsSql}), latest AS (${latestSql}), fence AS (${fenceSql} RETURNING 1)
+    const fenced = await client
+      .query<{ fenced: number }>({
+        name: 'vitals-writer-batch',
+        text: `WITH observations_in AS (${observationsSql}), latest AS (${latestSql}), fence AS (${fenceSql} RETURNING 1)
        SELECT count(*)::int AS fenced FROM fence`,
-      values: params,
-    });
-    if (rows[0]?.fenced !== 1) throw new LeaseLostError(target.shardId);
+        values: params,
+      })
+      .catch((err: unknown) => {
+        // Looked up again on the retry, in case the type was created again under a new OID (the old
+        // one fails as datatype_mismatch, or as "cache lookup failed" on a connection that prepared
+        // the statement before: not poison either way, and that connection is discarded).
+        this.inputOid = undefined;
+        throw err;
+      });
+    if (fenced.rows[0]?.fenced !== 1) throw new LeaseLostError(target.shardId);
     return { fresh: fresh.length, scores: scoreRows.length, alerts: raised };
+  }
+
+  /** A user-defined type has no fixed OID, and the binary array names its element type by OID. */
+  private async observationInputOid(client: PoolClient): Promise<number> {
+    if (this.inputOid === undefined) {
+      const { rows } = await client.query<{ oid: string }>({ name: 'vitals-writer-input-type', text: `SELECT '${OBSERVATION_INPUT}'::regtype::oid::int8 AS oid` });
+      this.inputOid = Number(rows[0]?.oid);
+    }
+    return this.inputOid as number;
   }
 
   /**
@@ -523,6 +543,9 @@ export class BatchWriter {
 export const STORED_EVENTS_SQL = `SELECT o.event_id::text AS event_id, round(extract(epoch FROM o.observed_at) * 1000)::int8 AS ms, o.patient_key
        FROM observations o
        WHERE o.event_id = ANY($1::uuid[]) AND o.observed_at BETWEEN $2::timestamptz AND $3::timestamptz`;
+
+/** The composite type a batch's observations are sent as, one binary array of rows (migration 0010). */
+const OBSERVATION_INPUT = 'observation_input';
 
 /** The checkpoint update fenced on (owner, epoch); $1..$6 as checkpointParams. */
 const CHECKPOINT_SQL = `UPDATE shard_leases

@@ -445,7 +445,7 @@ export class BatchWriter {
   /** A user-defined type has no fixed OID, and the binary array names its element type by OID. */
   private async observationInputOid(client: PoolClient): Promise<number> {
     if (this.inputOid === undefined) {
-      const { rows } = await client.query<{ oid: string }>({ name: 'vitals-writer-input-type', text: `SELECT '${OBSERVATION_INPUT}'::regtype::oid::int8 AS oid` });
+      const { rows } = await client.query<{ oid: string }>(`SELECT '${OBSERVATION_INPUT}'::regtype::oid::int8 AS oid`);
       this.inputOid = Number(rows[0]?.oid);
     }
     return this.inputOid as number;

@@ -15,11 +15,12 @@
  * NEWS2 score, latest vitals) and the checkpoint, COMMIT. The per-batch statements' array parameters
  * go in PostgreSQL's binary format (pg-binary-arrays.ts: no decimal text formatted here or parsed
  * there), the observations as one array of `observation_input` rows (migration 0010); the
- * once-per-new-patient statements keep text literals (pg-arrays.ts). New patients' encrypted identifiers and empty latest_vitals rows, and the
- * dictionary rows observations refer to (patient_keys, sources: migration 0008), are inserted before,
- * in short transactions of their own: such a row without observations is harmless, while inserting
- * them inside the batch made every other shard's batch wait on the first. The legacy per-raise
- * tables (alerts, alert_state) are no longer written: docs/design.md "Processor cost".
+ * once-per-new-patient statements keep text literals (pg-arrays.ts). New patients' encrypted
+ * identifiers and empty latest_vitals rows, and the dictionary rows observations refer to
+ * (patient_keys, sources: migration 0008), are inserted before, in short transactions of their own:
+ * such a row without observations is harmless, while inserting them inside the batch made every
+ * other shard's batch wait on the first. The legacy per-raise tables (alerts, alert_state) are no
+ * longer written: docs/design.md "Processor cost".
  */
 import type { Pool, PoolClient } from 'pg';
 import { decodeRecord, type DeadLetterReason } from '../pipeline/decode';
@@ -408,7 +409,7 @@ export class BatchWriter {
       params.push(value);
       return `$${params.length}::${type}`;
     };
-    const rows = new binary.CompositeArrayBuilder(OBSERVATION_INPUT, await this.observationInputOid(client), fresh.length, 15);
+    const rows = new binary.CompositeArrayBuilder(OBSERVATION_INPUT, await this.observationInputOid(client), fresh.length, OBSERVATION_INPUT_FIELDS);
     for (const a of fresh) {
       const v = a.event.vitals;
       rows.row().uuid(a.eventId).timestamptz(a.event.observedAt).int4(a.patientKey).int4(a.sourceKey);
@@ -546,6 +547,8 @@ export const STORED_EVENTS_SQL = `SELECT o.event_id::text AS event_id, round(ext
 
 /** The composite type a batch's observations are sent as, one binary array of rows (migration 0010). */
 const OBSERVATION_INPUT = 'observation_input';
+/** Its fields, as many as the builder calls per row below (the server refuses another count). */
+const OBSERVATION_INPUT_FIELDS = 15;
 
 /** The checkpoint update fenced on (owner, epoch); $1..$6 as checkpointParams. */
 const CHECKPOINT_SQL = `UPDATE shard_leases
